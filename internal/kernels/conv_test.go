@@ -1,0 +1,213 @@
+package kernels
+
+import (
+	"fmt"
+	"testing"
+)
+
+// naiveConv is the direct-loop reference convolution.
+func naiveConv(s ConvShape, x, w, b []float64) []float64 {
+	s = s.norm()
+	OH, OW := s.OutH(), s.OutW()
+	Cg, Mg := s.C/s.Group, s.M/s.Group
+	y := make([]float64, s.N*s.M*OH*OW)
+	for n := 0; n < s.N; n++ {
+		for m := 0; m < s.M; m++ {
+			g := m / Mg
+			for oh := 0; oh < OH; oh++ {
+				for ow := 0; ow < OW; ow++ {
+					acc := 0.0
+					if b != nil {
+						acc = b[m]
+					}
+					for cg := 0; cg < Cg; cg++ {
+						c := g*Cg + cg
+						for kh := 0; kh < s.KH; kh++ {
+							ih := oh*s.StrideH - s.PadT + kh*s.DilH
+							if ih < 0 || ih >= s.H {
+								continue
+							}
+							for kw := 0; kw < s.KW; kw++ {
+								iw := ow*s.StrideW - s.PadL + kw*s.DilW
+								if iw < 0 || iw >= s.W {
+									continue
+								}
+								acc += x[((n*s.C+c)*s.H+ih)*s.W+iw] * w[((m*Cg+cg)*s.KH+kh)*s.KW+kw]
+							}
+						}
+					}
+					y[((n*s.M+m)*OH+oh)*OW+ow] = acc
+				}
+			}
+		}
+	}
+	return y
+}
+
+var convCases = []struct {
+	name string
+	s    ConvShape
+	bias bool
+}{
+	{"3x3 s1 p1", ConvShape{N: 2, C: 3, H: 6, W: 5, M: 4, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"3x3 s2 asym pads", ConvShape{N: 2, C: 3, H: 7, W: 6, M: 2, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 0, PadL: 1, PadB: 1, PadR: 0}, true},
+	{"3x3 s2x1 dil2", ConvShape{N: 1, C: 2, H: 8, W: 7, M: 3, KH: 3, KW: 3, StrideH: 2, StrideW: 1, PadT: 2, PadL: 1, PadB: 1, PadR: 2, DilH: 2, DilW: 2}, false},
+	{"3x1 no bias", ConvShape{N: 2, C: 2, H: 5, W: 4, M: 3, KH: 3, KW: 1, PadT: 1, PadB: 1}, false},
+	{"grouped g2", ConvShape{N: 2, C: 4, H: 5, W: 5, M: 6, KH: 3, KW: 3, Group: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"pointwise", ConvShape{N: 3, C: 5, H: 4, W: 3, M: 7, KH: 1, KW: 1}, true},
+	{"pointwise grouped", ConvShape{N: 2, C: 4, H: 3, W: 3, M: 6, KH: 1, KW: 1, Group: 2}, false},
+	{"1x1 s2", ConvShape{N: 2, C: 3, H: 5, W: 5, M: 4, KH: 1, KW: 1, StrideH: 2, StrideW: 2}, true},
+	{"dw 3x3 s1 p1", ConvShape{N: 2, C: 3, H: 7, W: 9, M: 3, KH: 3, KW: 3, Group: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"dw 3x3 s2 p1", ConvShape{N: 2, C: 3, H: 8, W: 9, M: 3, KH: 3, KW: 3, Group: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"dw 3x3 s2 asym (TF same)", ConvShape{N: 2, C: 2, H: 8, W: 8, M: 2, KH: 3, KW: 3, Group: 2, StrideH: 2, StrideW: 2, PadB: 1, PadR: 1}, false},
+	{"dw 3x3 s1 no pad", ConvShape{N: 1, C: 2, H: 6, W: 6, M: 2, KH: 3, KW: 3, Group: 2}, true},
+	{"dw 3x3 s1 big pad", ConvShape{N: 1, C: 2, H: 5, W: 5, M: 2, KH: 3, KW: 3, Group: 2, PadT: 3, PadL: 2, PadB: 0, PadR: 3}, true},
+	{"dw multiplier 2", ConvShape{N: 2, C: 3, H: 6, W: 6, M: 6, KH: 3, KW: 3, Group: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"dw mult 2 s2", ConvShape{N: 1, C: 2, H: 7, W: 7, M: 4, KH: 3, KW: 3, Group: 2, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"dw 5x5 s2 p2", ConvShape{N: 2, C: 2, H: 9, W: 8, M: 2, KH: 5, KW: 5, Group: 2, StrideH: 2, StrideW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}, true},
+	{"dw 3x3 dil2", ConvShape{N: 1, C: 2, H: 8, W: 8, M: 2, KH: 3, KW: 3, Group: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DilH: 2, DilW: 2}, false},
+	{"dw 3x3 wide", ConvShape{N: 1, C: 1, H: 4, W: 37, M: 1, KH: 3, KW: 3, Group: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+}
+
+type convData struct {
+	x, w, b, r []float64
+}
+
+func newConvData(s ConvShape, bias bool, seed uint64) convData {
+	rng := newRNG(seed)
+	d := convData{x: randSlice(rng, s.XLen()), w: randSlice(rng, s.WLen()), r: randSlice(rng, s.YLen())}
+	if bias {
+		d.b = randSlice(rng, s.M)
+	}
+	return d
+}
+
+func TestConvForwardMatchesNaive(t *testing.T) {
+	for i, tc := range convCases {
+		for _, par := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/par=%v", tc.name, par), func(t *testing.T) {
+				if par {
+					forceParallel(t)
+				}
+				d := newConvData(tc.s, tc.bias, uint64(i))
+				x0, w0 := clone(d.x), clone(d.w)
+				want := naiveConv(tc.s, d.x, d.w, d.b)
+				got := make([]float64, tc.s.YLen())
+				Conv2D(tc.s, d.x, d.w, d.b, got, NewWorkspace[float64](0))
+				if e := relErr(got, want); e > refTol {
+					t.Errorf("forward error %.3g", e)
+				}
+				unchanged(t, "x", d.x, x0)
+				unchanged(t, "w", d.w, w0)
+			})
+		}
+	}
+}
+
+func TestConvGradients(t *testing.T) {
+	for i, tc := range convCases {
+		for _, par := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/par=%v", tc.name, par), func(t *testing.T) {
+				if par {
+					forceParallel(t)
+				}
+				s := tc.s
+				d := newConvData(s, tc.bias, uint64(100+i))
+				ws := NewWorkspace[float64](0)
+				y := make([]float64, s.YLen())
+				loss := func() float64 {
+					Conv2D(s, d.x, d.w, d.b, y, ws)
+					return dotf(d.r, y)
+				}
+				dx := make([]float64, s.XLen())
+				dw := make([]float64, s.WLen())
+				var db []float64
+				if tc.bias {
+					db = make([]float64, s.M)
+				}
+				x0, w0, r0 := clone(d.x), clone(d.w), clone(d.r)
+				// Garbage in the outputs must be overwritten.
+				fill(dx, 7)
+				fill(dw, 7)
+				Conv2DBackward(s, d.x, d.w, d.r, dx, dw, db, ws)
+				unchanged(t, "x", d.x, x0)
+				unchanged(t, "w", d.w, w0)
+				unchanged(t, "dy", d.r, r0)
+				fdCheck(t, loss, gradInput{"x", d.x, dx}, gradInput{"w", d.w, dw}, gradInput{"b", d.b, db})
+				// Each gradient alone equals the one computed together.
+				dx2 := make([]float64, s.XLen())
+				Conv2DBackward(s, nil, d.w, d.r, dx2, nil, nil, ws)
+				dw2 := make([]float64, s.WLen())
+				Conv2DBackward(s, d.x, nil, d.r, nil, dw2, nil, ws)
+				if relErr(dx2, dx) > refTol || relErr(dw2, dw) > refTol {
+					t.Errorf("gradients computed alone differ")
+				}
+			})
+		}
+	}
+}
+
+func TestConvFloat32MatchesFloat64(t *testing.T) {
+	for i, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.s
+			d := newConvData(s, tc.bias, uint64(200+i))
+			y64 := make([]float64, s.YLen())
+			Conv2D(s, d.x, d.w, d.b, y64, nil)
+			y32 := make([]float32, s.YLen())
+			var b32 []float32
+			if d.b != nil {
+				b32 = to32(d.b)
+			}
+			ws := NewWorkspace[float32](0)
+			Conv2D(s, to32(d.x), to32(d.w), b32, y32, ws)
+			if e := relErr(to64(y32), y64); e > f32Tol {
+				t.Errorf("forward float32 error %.3g", e)
+			}
+			dx64, dw64 := make([]float64, s.XLen()), make([]float64, s.WLen())
+			Conv2DBackward(s, d.x, d.w, d.r, dx64, dw64, nil, nil)
+			dx32, dw32 := make([]float32, s.XLen()), make([]float32, s.WLen())
+			Conv2DBackward(s, to32(d.x), to32(d.w), to32(d.r), dx32, dw32, nil, ws)
+			if e := relErr(to64(dx32), dx64); e > f32Tol {
+				t.Errorf("dx float32 error %.3g", e)
+			}
+			if e := relErr(to64(dw32), dw64); e > f32Tol {
+				t.Errorf("dw float32 error %.3g", e)
+			}
+		})
+	}
+}
+
+func TestConvValidate(t *testing.T) {
+	bad := []ConvShape{
+		{N: 1, C: 3, H: 4, W: 4, M: 4, KH: 3, KW: 3, Group: 2},
+		{N: 1, C: 3, H: 2, W: 2, M: 3, KH: 3, KW: 3},
+		{N: 1, C: 3, H: 4, W: 4, M: 3, KH: 3, KW: 3, PadT: -1},
+	}
+	for _, s := range bad {
+		if s.Validate() == nil {
+			t.Errorf("Validate(%+v) = nil, want error", s)
+		}
+	}
+}
+
+func TestWorkspaceBounded(t *testing.T) {
+	s := ConvShape{N: 4, C: 8, H: 10, W: 10, M: 8, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	d := newConvData(s, true, 9)
+	ws := NewWorkspace[float64](0)
+	y := make([]float64, s.YLen())
+	dx, dw := make([]float64, s.XLen()), make([]float64, s.WLen())
+	Conv2D(s, d.x, d.w, d.b, y, ws)
+	Conv2DBackward(s, d.x, d.w, d.r, dx, dw, nil, ws)
+	c := ws.Cap()
+	for i := 0; i < 3; i++ {
+		Conv2D(s, d.x, d.w, d.b, y, ws)
+		Conv2DBackward(s, d.x, d.w, d.r, dx, dw, nil, ws)
+	}
+	if ws.Cap() != c || ws.Cap() != ws.HighWater() {
+		t.Errorf("workspace grew: cap %d → %d, high water %d", c, ws.Cap(), ws.HighWater())
+	}
+	if a := testing.AllocsPerRun(5, func() { Conv2D(s, d.x, d.w, d.b, y, ws) }); a > 8 {
+		t.Errorf("Conv2D allocates %v times per call with a warm workspace", a)
+	}
+}

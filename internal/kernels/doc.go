@@ -1,0 +1,45 @@
+// Package kernels holds the forward and backward compute kernels of the
+// onnx-adapt training engine: convolution (dense, grouped, depthwise),
+// batch normalization, element-wise activations, broadcasting Add/Mul,
+// pooling, Gemm/MatMul, dropout, the classification and distillation losses,
+// and the SGD update.
+//
+// Kernels are plain functions over flat slices in NCHW layout, described by
+// small shape/attribute structs (ConvShape, PoolShape, BNShape, ...). There
+// are no ONNX types here: the finetune package maps ONNX nodes onto these
+// functions.
+//
+// # Numeric types
+//
+// Every kernel is generic over Float (float32 or float64). Training runs in
+// float32; the very same code runs in float64 for finite-difference gradient
+// checks. Matrix products are dispatched by element size to a float32 or
+// float64 GEMM: by default a packed GEMM written in Go (with an AVX2/FMA
+// micro-kernel in assembly on amd64 when the CPU has it) and gonum's BLAS
+// otherwise; with the build tag "openblas", float32 GEMMs go through cgo to
+// OpenBLAS (Debian: libopenblas-dev).
+//
+// # Conventions
+//
+//   - Gradients are overwritten, never accumulated: a backward kernel writes
+//     dX, dW, dB in full. A nil gradient slice means "not needed" and the
+//     work for it is skipped.
+//   - Inputs are never mutated unless a doc comment says so (running
+//     statistics of BatchNormalization, the parameters and momentum buffer
+//     of SGD). Where a doc comment says that an output may alias an input,
+//     in-place use is supported and saves memory.
+//   - Shapes are checked by the exported entry points; a mismatch panics
+//     with a message prefixed "kernels:", as it is a programming error of
+//     the caller, not a data error.
+//
+// # Parallelism and scratch memory
+//
+// Kernels split work over the batch (or over channels when that gives more
+// parallel work) across goroutines. The worker count is package-wide (see
+// SetWorkers, default GOMAXPROCS); no goroutine outlives the call that
+// started it. Kernels that need scratch memory (im2col buffers, per-worker
+// partial weight gradients) take it from a caller-owned *Workspace, which
+// keeps its high-water mark and is reused across steps, so memory stays
+// bounded and hot paths do not allocate. A nil *Workspace is allowed and
+// means "allocate".
+package kernels

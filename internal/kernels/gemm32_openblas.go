@@ -1,0 +1,35 @@
+//go:build openblas
+
+package kernels
+
+/*
+#cgo LDFLAGS: -lopenblas
+#include <cblas.h>
+*/
+import "C"
+
+import "unsafe"
+
+func init() {
+	// The kernels parallelise across goroutines themselves; OpenBLAS's own
+	// threads would oversubscribe the cores.
+	C.openblas_set_num_threads(1)
+}
+
+// gemm32 calls OpenBLAS's cblas_sgemm (row-major).
+func gemm32(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ta, tb := uint32(C.CblasNoTrans), uint32(C.CblasNoTrans)
+	if tA {
+		ta = C.CblasTrans
+	}
+	if tB {
+		tb = C.CblasTrans
+	}
+	C.cblas_sgemm(C.CblasRowMajor, ta, tb, C.blasint(m), C.blasint(n), C.blasint(k),
+		C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
+		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb),
+		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+}
+
+// GEMMBackend names the float32 GEMM in use.
+const GEMMBackend = "openblas"
