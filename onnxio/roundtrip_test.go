@@ -1,0 +1,80 @@
+package onnxio_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+)
+
+const testdataRoot = "/usr/share/libonnx-testdata/data"
+
+// testdataModels lists every model.onnx of Debian's libonnx-testdata. The
+// package is installed by scripts/setup; its absence fails the test.
+func testdataModels(t *testing.T) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir(testdataRoot, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && d.Name() == "model.onnx" {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("libonnx-testdata is missing (run ./scripts/setup): %v", err)
+	}
+	if len(paths) < 1000 {
+		t.Fatalf("found only %d models under %s", len(paths), testdataRoot)
+	}
+	return paths
+}
+
+// TestRoundTripTestdata: for every ONNX test model, the IR encodes back to a
+// ModelProto equal to the file's, and load → save → load is stable.
+func TestRoundTripTestdata(t *testing.T) {
+	for _, path := range testdataModels(t) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &onnxpb.ModelProto{}
+		if err := proto.Unmarshal(data, want); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		m, err := onnxio.Load(path)
+		if err != nil {
+			t.Errorf("%s: load: %v", path, err)
+			continue
+		}
+		got, err := m.Proto()
+		if err != nil {
+			t.Errorf("%s: encode: %v", path, err)
+			continue
+		}
+		if !proto.Equal(got, want) {
+			t.Errorf("%s: encoded model differs from the file", path)
+			continue
+		}
+		out := filepath.Join(t.TempDir(), "m.onnx")
+		if err := onnxio.Save(out, m, onnxio.SaveOptions{}); err != nil {
+			t.Errorf("%s: save: %v", path, err)
+			continue
+		}
+		m2, err := onnxio.Load(out)
+		if err != nil {
+			t.Errorf("%s: reload: %v", path, err)
+			continue
+		}
+		got2, _ := m2.Proto()
+		if !proto.Equal(got2, want) {
+			t.Errorf("%s: reloaded model differs", path)
+		}
+	}
+}
