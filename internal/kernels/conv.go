@@ -84,8 +84,6 @@ func (s ConvShape) Validate() error {
 	return nil
 }
 
-
-
 func mustValid(s ConvShape) ConvShape {
 	if err := s.Validate(); err != nil {
 		panic(err.Error())

@@ -9,8 +9,8 @@ import (
 
 // Named tolerances of the gradient and agreement checks.
 const (
-	fdStep   = 1e-6 // central-difference step
-	gradTol  = 1e-4 // max ‖analytic − numeric‖∞ / max(1, ‖numeric‖∞)
+	fdStep   = 1e-6  // central-difference step
+	gradTol  = 1e-4  // max ‖analytic − numeric‖∞ / max(1, ‖numeric‖∞)
 	refTol   = 1e-10 // float64 kernel vs naive reference, relative ∞-norm
 	f32Tol   = 2e-4  // float32 vs float64 kernel, relative ∞-norm
 	kinkAway = 1e-3  // inputs are kept this far from activation kinks
