@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+)
+
+// Exit codes: the CLI has one exit point (main), and run maps every outcome
+// to one of these.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// command is one subcommand.
+type command interface {
+	// name is what the user types; usage is the synopsis after the program
+	// name; summary is one line for the command list.
+	name() string
+	usage() string
+	summary() string
+	// flags registers the command's own flags.
+	flags(fs *pflag.FlagSet)
+	// run does the work; a *usageError means the user asked wrongly.
+	run(e *env, args []string) error
+}
+
+// commands lists every subcommand. The NetAdapt job itself is "adapt", also
+// reached as "onnx-adapt MODEL ..." without a subcommand name.
+func commands() []command {
+	return []command{
+		&inspectCmd{},
+		&measureCmd{},
+	}
+}
+
+// env is what a command may touch: its output streams, logger, context and
+// the global flags.
+type env struct {
+	ctx      context.Context
+	stdout   io.Writer
+	stderr   io.Writer
+	log      *slog.Logger
+	json     bool
+	quiet    bool
+	logLevel slog.Level
+}
+
+// interactive reports whether progress should be drawn on stderr.
+func (e *env) interactive() bool {
+	if e.quiet {
+		return false
+	}
+	f, ok := e.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// writeJSON prints v as indented JSON on stdout.
+func (e *env) writeJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// usageError is a mistake in how the command was called: exit code 2 and
+// the command's usage.
+type usageError struct{ msg string }
+
+func (u *usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// logLevel is a pflag.Value for slog levels.
+type logLevel struct{ l *slog.Level }
+
+func (v logLevel) String() string { return strings.ToLower(v.l.String()) }
+func (v logLevel) Type() string   { return "debug|info|warn|error" }
+func (v logLevel) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "debug":
+		*v.l = slog.LevelDebug
+	case "info":
+		*v.l = slog.LevelInfo
+	case "warn", "warning":
+		*v.l = slog.LevelWarn
+	case "error":
+		*v.l = slog.LevelError
+	default:
+		return fmt.Errorf("want debug, info, warn or error")
+	}
+	return nil
+}
+
+// run is the whole program. It never panics to the caller and returns the
+// exit code.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "onnx-adapt: internal error: %v\n", r)
+			if os.Getenv("ONNX_ADAPT_TRACE") != "" {
+				stderr.Write(debug.Stack())
+			}
+			code = exitError
+		}
+	}()
+
+	cmds := commands()
+	if len(args) == 0 {
+		printHelp(stderr, cmds)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			if c := find(cmds, args[1]); c != nil {
+				printCommandHelp(stdout, c, newFlagSet(c, &env{}))
+				return exitOK
+			}
+		}
+		printHelp(stdout, cmds)
+		return exitOK
+	case "-V", "--version", "version":
+		fmt.Fprintf(stdout, "onnx-adapt %s\n", version)
+		return exitOK
+	}
+	c := find(cmds, args[0])
+	rest := args[1:]
+	if c == nil {
+		if a := find(cmds, "adapt"); a != nil && !strings.HasPrefix(args[0], "-") {
+			c, rest = a, args // "onnx-adapt MODEL ..." runs adapt
+		} else {
+			fmt.Fprintf(stderr, "onnx-adapt: unknown command %q\n\n", args[0])
+			printHelp(stderr, cmds)
+			return exitUsage
+		}
+	}
+
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, logLevel: slog.LevelWarn}
+	fs := newFlagSet(c, e)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			printCommandHelp(stdout, c, fs)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "onnx-adapt %s: %v\n\n", c.name(), err)
+		printCommandHelp(stderr, c, fs)
+		return exitUsage
+	}
+	level := new(slog.LevelVar)
+	level.Set(e.logLevel)
+	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	err := c.run(e, fs.Args())
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "onnx-adapt %s: %v\n\n", c.name(), ue.msg)
+		printCommandHelp(stderr, c, fs)
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "onnx-adapt %s: interrupted\n", c.name())
+		return exitError
+	default:
+		fmt.Fprintf(stderr, "onnx-adapt %s: %s\n", c.name(), oneLine(err.Error()))
+		return exitError
+	}
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func find(cmds []command, name string) command {
+	for _, c := range cmds {
+		if c.name() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func newFlagSet(c command, e *env) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(c.name(), pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	c.flags(fs)
+	fs.BoolVar(&e.json, "json", false, "print machine-readable JSON on stdout")
+	fs.BoolVarP(&e.quiet, "quiet", "q", false, "no progress output")
+	fs.Var(logLevel{&e.logLevel}, "log-level", "log level on stderr")
+	return fs
+}
+
+func printHelp(w io.Writer, cmds []command) {
+	fmt.Fprintf(w, `onnx-adapt %s: fit a pretrained ONNX CNN to a latency budget (NetAdapt).
+
+Usage:
+  onnx-adapt MODEL --latency-ms MS --data DATASET -o OUTDIR   adapt a model
+  onnx-adapt COMMAND [flags]
+
+Commands:
+`, version)
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name(), c.summary())
+	}
+	fmt.Fprint(w, `
+Run "onnx-adapt COMMAND --help" for a command's flags.
+Exit codes: 0 success, 1 error, 2 usage mistake.
+`)
+}
+
+func printCommandHelp(w io.Writer, c command, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "%s\n\nUsage:\n  onnx-adapt %s\n\nFlags:\n%s", c.summary(), c.usage(), fs.FlagUsages())
+}
