@@ -1,0 +1,251 @@
+package ort
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"gonum.org/v1/gonum/stat"
+)
+
+// Timing holds the wall-clock durations of timed runs, in run order.
+type Timing struct {
+	Samples []time.Duration
+}
+
+// Time measures the model's latency on the given inputs: it runs warmup
+// untimed runs and then runs timed ones, and returns the duration of each
+// timed run.
+//
+// The onnxruntime input and output values are made once, before the first
+// run, and reused by every run, so a sample covers onnxruntime's Run and
+// nothing of this package's allocation or copying. The first run lets
+// onnxruntime allocate the outputs (their shapes may depend on the inputs),
+// so at least one untimed run always happens, even with warmup == 0.
+func (s *Session) Time(inputs []Tensor, warmup, runs int) (Timing, error) {
+	if runs < 1 || warmup < 0 {
+		return Timing{}, fmt.Errorf("ort: timing needs runs >= 1 and warmup >= 0, got runs %d, warmup %d", runs, warmup)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.s == nil {
+		return Timing{}, ErrClosed
+	}
+	in, err := s.inputValues(inputs)
+	if err != nil {
+		return Timing{}, err
+	}
+	defer destroyAll(in)
+	out, err := s.runAllocating(in) // the first untimed run
+	if err != nil {
+		return Timing{}, err
+	}
+	defer destroyAll(out)
+	for i := 1; i < warmup; i++ {
+		if err := s.s.Run(in, out); err != nil {
+			return Timing{}, wrap("warm-up run", err)
+		}
+	}
+	samples := make([]time.Duration, runs)
+	for i := range samples {
+		start := time.Now()
+		err := s.s.Run(in, out)
+		samples[i] = time.Since(start)
+		if err != nil {
+			return Timing{}, wrap("timed run", err)
+		}
+	}
+	return Timing{Samples: samples}, nil
+}
+
+// Percentile returns the p-th percentile (0 <= p <= 100) of the samples,
+// interpolating linearly between the two nearest ranks (the definition numpy
+// and most benchmark tools use, so numbers compare across tools). p outside
+// [0, 100] is clamped; with no samples it returns 0.
+func (t Timing) Percentile(p float64) time.Duration {
+	n := len(t.Samples)
+	if n == 0 {
+		return 0
+	}
+	if math.IsNaN(p) {
+		p = 50
+	}
+	p = min(max(p, 0), 100)
+	sorted := slices.Clone(t.Samples)
+	slices.Sort(sorted)
+	h := p / 100 * float64(n-1)
+	lo := int(math.Floor(h))
+	hi := min(lo+1, n-1)
+	frac := h - float64(lo)
+	return sorted[lo] + time.Duration(math.Round(frac*float64(sorted[hi]-sorted[lo])))
+}
+
+// Median returns the 50th percentile.
+func (t Timing) Median() time.Duration { return t.Percentile(50) }
+
+// P10 returns the 10th percentile.
+func (t Timing) P10() time.Duration { return t.Percentile(10) }
+
+// P90 returns the 90th percentile.
+func (t Timing) P90() time.Duration { return t.Percentile(90) }
+
+// Min returns the fastest sample, or 0 with no samples.
+func (t Timing) Min() time.Duration { return t.Percentile(0) }
+
+// Mean returns the arithmetic mean of the samples, or 0 with no samples.
+func (t Timing) Mean() time.Duration {
+	if len(t.Samples) == 0 {
+		return 0
+	}
+	return time.Duration(math.Round(stat.Mean(t.float64s(), nil)))
+}
+
+// StdDev returns the sample standard deviation, or 0 with fewer than two
+// samples.
+func (t Timing) StdDev() time.Duration {
+	if len(t.Samples) < 2 {
+		return 0
+	}
+	return time.Duration(math.Round(stat.StdDev(t.float64s(), nil)))
+}
+
+func (t Timing) float64s() []float64 {
+	x := make([]float64, len(t.Samples))
+	for i, d := range t.Samples {
+		x[i] = float64(d)
+	}
+	return x
+}
+
+func (t Timing) String() string {
+	return fmt.Sprintf("median %v (p10 %v, p90 %v, n=%d)", t.Median(), t.P10(), t.P90(), len(t.Samples))
+}
+
+// RandomInputs makes one tensor per input description, for timing or
+// differential checks. A symbolic first dimension becomes batch; any other
+// symbolic dimension is an error naming the input and the dimension.
+//
+// Float, double, float16 and bfloat16 inputs are filled with standard-normal
+// values from a generator seeded by seed, so equal seeds give equal tensors.
+// Other element types are filled with zeros, the one value valid for every
+// use (indices, counts, masks).
+func RandomInputs(infos []IOInfo, batch int64, seed int64) ([]Tensor, error) {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6f6e6e782d616470)) // "onnx-adp"
+	out := make([]Tensor, len(infos))
+	for i, info := range infos {
+		shape := cloneShape(info.Shape)
+		for d, v := range shape {
+			if v >= 0 {
+				continue
+			}
+			if d != 0 {
+				return nil, fmt.Errorf("ort: input %q: dimension %d is symbolic; only the first (batch) dimension may be", info.Name, d)
+			}
+			if batch < 1 {
+				return nil, fmt.Errorf("ort: input %q: dimension 0 is symbolic and batch is %d; want >= 1", info.Name, batch)
+			}
+			shape[d] = batch
+		}
+		t, err := Zeros(info.DataType, shape)
+		if err != nil {
+			return nil, fmt.Errorf("ort: input %q: %s", info.Name, trimPrefix(err))
+		}
+		switch info.DataType {
+		case Float:
+			v := make([]float32, len(t.Data)/4)
+			for j := range v {
+				v[j] = float32(rng.NormFloat64())
+			}
+			copy(t.Data, toBytesView(v))
+		case Double:
+			v := make([]float64, len(t.Data)/8)
+			for j := range v {
+				v[j] = rng.NormFloat64()
+			}
+			copy(t.Data, toBytesView(v))
+		case Float16, BFloat16:
+			conv := Float32ToFloat16
+			if info.DataType == BFloat16 {
+				conv = Float32ToBFloat16
+			}
+			v := make([]uint16, len(t.Data)/2)
+			for j := range v {
+				v[j] = conv(float32(rng.NormFloat64()))
+			}
+			copy(t.Data, toBytesView(v))
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+// Float32ToFloat16 returns the IEEE 754 half-precision bit pattern nearest to
+// f (round to nearest, ties to even), with overflow to infinity, gradual
+// underflow to subnormals, and NaN kept NaN.
+func Float32ToFloat16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	mant := b & 0x7fffff
+	switch {
+	case exp == 0xff: // Inf or NaN
+		if mant != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	case exp-127 > 15: // too large: infinity
+		return sign | 0x7c00
+	}
+	e := exp - 127 + 15
+	if e <= 0 { // subnormal half (or zero)
+		if e < -10 {
+			return sign
+		}
+		m := mant | 0x800000 // the implicit bit
+		shift := uint32(14 - e)
+		half := m >> shift
+		rem := m & (1<<shift - 1)
+		mid := uint32(1) << (shift - 1)
+		if rem > mid || (rem == mid && half&1 == 1) {
+			half++
+		}
+		return sign | uint16(half)
+	}
+	half := uint32(e)<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || (rem == 0x1000 && half&1 == 1) {
+		half++ // may carry into the exponent, up to infinity: both correct
+	}
+	return sign | uint16(half)
+}
+
+// Float16ToFloat32 returns the value of an IEEE 754 half-precision bit pattern.
+func Float16ToFloat32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h & 0x3ff)
+	switch {
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp == 0:
+		v := float32(mant) / (1 << 24) // subnormal: mant × 2^-24
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+}
+
+// Float32ToBFloat16 returns the bfloat16 bit pattern nearest to f (round to
+// nearest, ties to even; NaN kept NaN).
+func Float32ToBFloat16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}
