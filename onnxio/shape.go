@@ -785,6 +785,9 @@ func (inf *inferer) conv(n *Node) error {
 			kernel = append(kernel, d.Value)
 		}
 	}
+	if len(kernel) != len(s)-2 {
+		return fmt.Errorf("kernel_shape %v does not fit input %v", kernel, s)
+	}
 	w, err := readWindow(n, kernel)
 	if err != nil {
 		return err
