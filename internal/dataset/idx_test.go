@@ -152,7 +152,9 @@ func TestOpenIDXErrors(t *testing.T) {
 // TestOpenIDXDir checks detection and split pairing on a small directory
 // in both the Debian (gzipped) and the plain naming.
 func TestOpenIDXDir(t *testing.T) {
-	img := func(n int) []byte { return idxBytes(IDXUint8, []uint32{uint32(n), 4, 3}, bytes.Repeat([]byte{7}, n*12)) }
+	img := func(n int) []byte {
+		return idxBytes(IDXUint8, []uint32{uint32(n), 4, 3}, bytes.Repeat([]byte{7}, n*12))
+	}
 	lab := func(l ...byte) []byte { return idxBytes(IDXUint8, []uint32{uint32(len(l))}, l) }
 	t.Run("gzip with test split", func(t *testing.T) {
 		dir := t.TempDir()

@@ -240,7 +240,7 @@ type worker struct {
 	scaler draw.Scaler // cached for the sizes in skey
 	skey   [4]int
 	pcg    rand.PCG
-	rng    *rand.Rand // over pcg
+	rng    *rand.Rand  // over pcg
 	full   *image.RGBA // a whole JPEG converted by fancyYCbCr
 	cb, cr []int32     // fancyYCbCr's row buffers
 }
