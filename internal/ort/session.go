@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 )
@@ -352,9 +353,10 @@ func native(dt int32) bool {
 	return false
 }
 
-// toValue wraps a validated tensor as an onnxruntime value over Go memory.
-// Typed element types are copied into a slice of their Go type (so the
-// memory is aligned for it); the others are handed over as bytes.
+// toValue wraps a validated tensor as an onnxruntime value over Go memory:
+// the tensor's own bytes when they are aligned for their element type (see
+// inPlace), otherwise a copy. The caller must keep t alive and unmodified
+// until the value is destroyed.
 func toValue(t Tensor) (ortgo.Value, error) {
 	switch t.DataType {
 	case Float:
@@ -392,7 +394,7 @@ func toValue(t Tensor) (ortgo.Value, error) {
 }
 
 func typedValue[T Elem](t Tensor) (ortgo.Value, error) {
-	data, err := Values[T](t)
+	data, err := inPlace[T](t)
 	if err != nil {
 		return nil, errors.New(trimPrefix(err))
 	}
@@ -465,12 +467,33 @@ func fromValue(v ortgo.Value) (Tensor, error) {
 	return Tensor{}, fmt.Errorf("values of type %T (%v) are not supported", v, v.GetONNXType())
 }
 
+// typedTensor returns an output as a Tensor. The output's data is a Go slice
+// that onnxruntime_go filled with its own copy of onnxruntime's buffer, so
+// it is handed on as bytes without another copy; Destroy only drops
+// onnxruntime's view of it.
 func typedTensor[T Elem](x *ortgo.Tensor[T]) Tensor {
 	shape := x.GetShape()
 	if shape == nil {
 		shape = []int64{}
 	}
-	return Tensor{DataType: DataTypeOf[T](), Shape: cloneShape(shape), Data: toBytes(x.GetData())}
+	return Tensor{DataType: DataTypeOf[T](), Shape: cloneShape(shape), Data: toBytesView(x.GetData())}
+}
+
+// inPlace returns t's data as a []T sharing t.Data's memory when that is
+// suitably aligned (as Go's allocator makes it), and a copy otherwise.
+// onnxruntime only reads an input, so sharing is safe; bools are always
+// copied, since only 0 and 1 are valid Go bools.
+func inPlace[T Elem](t Tensor) ([]T, error) {
+	var z T
+	size := int(unsafe.Sizeof(z))
+	if t.DataType != DataTypeOf[T]() || t.DataType == Bool || len(t.Data) == 0 ||
+		uintptr(unsafe.Pointer(&t.Data[0]))%uintptr(unsafe.Alignof(z)) != 0 {
+		return Values[T](t)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&t.Data[0])), len(t.Data)/size), nil
 }
 
 func scalarTensor[T Elem](x *ortgo.Scalar[T]) Tensor {

@@ -464,3 +464,19 @@ func TestOverridableInitializer(t *testing.T) {
 		t.Errorf("x+c = %v, want [11 22]", got)
 	}
 }
+
+func TestEmptyTensor(t *testing.T) {
+	g := graph{
+		nodes:   []*onnxpb.NodeProto{node("Relu", ins("x"), outs("y"))},
+		inputs:  []*onnxpb.ValueInfoProto{tensorVI("x", Float, "N", 3)},
+		outputs: []*onnxpb.ValueInfoProto{tensorVI("y", Float, "N", 3)},
+	}
+	s := mustSession(t, g.encode(t), Options{})
+	out, err := s.Run([]Tensor{mustF32(t, []int64{0, 3}, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(out[0].Shape, []int64{0, 3}) || len(out[0].Data) != 0 || out[0].DataType != Float {
+		t.Errorf("Relu of an empty batch = %v with %d bytes, want float[0 3] and none", out[0], len(out[0].Data))
+	}
+}
