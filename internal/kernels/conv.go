@@ -103,7 +103,7 @@ func Conv2D[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 	}
 	switch {
 	case s.IsDepthwise():
-		dwForward(s, x, w, b, y)
+		dwForward(s, x, w, b, y, ws)
 	default:
 		gemmConvForward(s, x, w, b, y, ws)
 	}

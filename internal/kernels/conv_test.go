@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"fmt"
 	"testing"
 )
 
@@ -69,6 +68,18 @@ var convCases = []struct {
 	{"dw 3x3 wide", ConvShape{N: 1, C: 1, H: 4, W: 37, M: 1, KH: 3, KW: 3, Group: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
 }
 
+var convModes = []string{"serial", "parallel", "general-depthwise"}
+
+func setConvMode(t *testing.T, mode string) {
+	switch mode {
+	case "parallel":
+		forceParallel(t)
+	case "general-depthwise":
+		generalDepthwise = true
+		t.Cleanup(func() { generalDepthwise = false })
+	}
+}
+
 type convData struct {
 	x, w, b, r []float64
 }
@@ -84,11 +95,9 @@ func newConvData(s ConvShape, bias bool, seed uint64) convData {
 
 func TestConvForwardMatchesNaive(t *testing.T) {
 	for i, tc := range convCases {
-		for _, par := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/par=%v", tc.name, par), func(t *testing.T) {
-				if par {
-					forceParallel(t)
-				}
+		for _, mode := range convModes {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				setConvMode(t, mode)
 				d := newConvData(tc.s, tc.bias, uint64(i))
 				x0, w0 := clone(d.x), clone(d.w)
 				want := naiveConv(tc.s, d.x, d.w, d.b)
@@ -106,11 +115,9 @@ func TestConvForwardMatchesNaive(t *testing.T) {
 
 func TestConvGradients(t *testing.T) {
 	for i, tc := range convCases {
-		for _, par := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/par=%v", tc.name, par), func(t *testing.T) {
-				if par {
-					forceParallel(t)
-				}
+		for _, mode := range convModes {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				setConvMode(t, mode)
 				s := tc.s
 				d := newConvData(s, tc.bias, uint64(100+i))
 				ws := NewWorkspace[float64](0)

@@ -253,13 +253,20 @@ func dwScatterPlane[T Float](g dwGeom, dx, dy, k []T) {
 	}
 }
 
+// generalDepthwise disables the 3×3 fast path (tests cover both paths).
+var generalDepthwise = false
+
 func (s ConvShape) dwGeom() dwGeom {
 	return dwGeom{H: s.H, W: s.W, OH: s.OutH(), OW: s.OutW(), KH: s.KH, KW: s.KW,
 		sh: s.StrideH, sw: s.StrideW, pt: s.PadT, pl: s.PadL, dh: s.DilH, dw: s.DilW}
 }
 
-func dwForward[T Float](s ConvShape, x, w, b, y []T) {
+func dwForward[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 	g := s.dwGeom()
+	if g.fast3x3() && !generalDepthwise {
+		dw3x3Forward(s, g, x, w, b, y, ws)
+		return
+	}
 	mult := s.M / s.C
 	HW, P, KK := s.H*s.W, g.OH*g.OW, s.KH*s.KW
 	nm := s.N * s.M
@@ -278,6 +285,10 @@ func dwForward[T Float](s ConvShape, x, w, b, y []T) {
 
 func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 	g := s.dwGeom()
+	if g.fast3x3() && !generalDepthwise {
+		dw3x3Backward(s, g, x, w, dy, dx, dw, ws)
+		return
+	}
 	mult := s.M / s.C
 	HW, P, KK := s.H*s.W, g.OH*g.OW, s.KH*s.KW
 	nc := s.N * s.C

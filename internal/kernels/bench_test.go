@@ -1,0 +1,130 @@
+package kernels
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"testing"
+)
+
+// benchLayer is one entry of testdata/mobilenetv2_layers.json, the layer
+// list shared with bench/torch/layers.py so that per-layer Go and PyTorch
+// timings line up by name.
+type benchLayer struct {
+	Name               string
+	Kind               string
+	N, C, H, W, M, K   int
+	Stride, Pad, Group int
+}
+
+func loadBenchLayers(b *testing.B) []benchLayer {
+	data, err := os.ReadFile("testdata/mobilenetv2_layers.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ls []benchLayer
+	if err := json.Unmarshal(data, &ls); err != nil {
+		b.Fatal(err)
+	}
+	return ls
+}
+
+func randF32(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// BenchmarkMobileNetV2 times forward+backward (dx and all parameter
+// gradients) of each layer type of MobileNetV2, reporting GFLOP/s for
+// convolutions and Gemm (backward counted as 2× forward).
+func BenchmarkMobileNetV2(b *testing.B) {
+	for _, l := range loadBenchLayers(b) {
+		b.Run(l.Name, func(b *testing.B) {
+			ws := NewWorkspace[float32](0)
+			switch l.Kind {
+			case "conv":
+				s := ConvShape{N: l.N, C: l.C, H: l.H, W: l.W, M: l.M, KH: l.K, KW: l.K, Group: l.Group,
+					StrideH: l.Stride, StrideW: l.Stride, PadT: l.Pad, PadL: l.Pad, PadB: l.Pad, PadR: l.Pad}
+				x, w := randF32(s.XLen(), 1), randF32(s.WLen(), 2)
+				y, dy := make([]float32, s.YLen()), randF32(s.YLen(), 3)
+				dx, dw := make([]float32, s.XLen()), make([]float32, s.WLen())
+				b.ResetTimer()
+				for b.Loop() {
+					Conv2D(s, x, w, nil, y, ws)
+					Conv2DBackward(s, x, w, dy, dx, dw, nil, ws)
+				}
+				b.ReportMetric(3*s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			case "bnrelu6":
+				s := BNShape{N: l.N, C: l.C, HW: l.H * l.W}
+				n := s.len()
+				x, dy := randF32(n, 1), randF32(n, 3)
+				y, z, dz, dx := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+				sc, bi := randF32(l.C, 4), randF32(l.C, 5)
+				rm, rv := make([]float32, l.C), make([]float32, l.C)
+				sm, si, ds, db := make([]float32, l.C), make([]float32, l.C), make([]float32, l.C), make([]float32, l.C)
+				a := BNAttrs{Epsilon: 1e-5, Momentum: 0.9}
+				b.ResetTimer()
+				for b.Loop() {
+					BatchNormTrain(s, a, x, sc, bi, rm, rv, y, sm, si)
+					Clip(y, z, 0, 6)
+					ClipBackward(z, dy, dz, 0, 6)
+					BatchNormTrainBackward(s, x, sc, sm, si, dz, dx, ds, db)
+				}
+				b.SetBytes(int64(4 * n))
+			case "add":
+				shape := []int{l.N, l.C, l.H, l.W}
+				n := prod(shape...)
+				a, c, dy := randF32(n, 1), randF32(n, 2), randF32(n, 3)
+				y, da, dc := make([]float32, n), make([]float32, n), make([]float32, n)
+				b.ResetTimer()
+				for b.Loop() {
+					Add(a, shape, c, shape, y)
+					AddBackward(shape, shape, dy, da, dc, ws)
+				}
+				b.SetBytes(int64(4 * n))
+			case "gap":
+				nc, hw := l.N*l.C, l.H*l.W
+				x, dy := randF32(nc*hw, 1), randF32(nc, 2)
+				y, dx := make([]float32, nc), make([]float32, nc*hw)
+				b.ResetTimer()
+				for b.Loop() {
+					GlobalAveragePool(nc, hw, x, y)
+					GlobalAveragePoolBackward(nc, hw, dy, dx)
+				}
+				b.SetBytes(int64(4 * nc * hw))
+			case "gemm":
+				s := GemmShape{M: l.N, K: l.C, N: l.M, TransB: true, Alpha: 1, Beta: 1, CShape: []int{l.M}}
+				a, w, c := randF32(s.M*s.K, 1), randF32(s.N*s.K, 2), randF32(s.N, 3)
+				y, dy := make([]float32, s.M*s.N), randF32(s.M*s.N, 4)
+				da, dw, dc := make([]float32, len(a)), make([]float32, len(w)), make([]float32, s.N)
+				b.ResetTimer()
+				for b.Loop() {
+					Gemm(s, a, w, c, y)
+					GemmBackward(s, a, w, dy, da, dw, dc, ws)
+				}
+				b.ReportMetric(6*float64(s.M*s.N*s.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			}
+		})
+	}
+}
+
+// BenchmarkSgemm measures the float32 GEMM backend alone on a square and a
+// pointwise-conv-like shape.
+func BenchmarkSgemm(b *testing.B) {
+	for _, sh := range []struct {
+		name    string
+		m, n, k int
+	}{{"512x512x512", 512, 512, 512}, {"96x12544x16", 96, 12544, 16}, {"24x3136x144", 24, 3136, 144}, {"960x49x160", 960, 49, 160}} {
+		b.Run(sh.name, func(b *testing.B) {
+			a, bb, c := randF32(sh.m*sh.k, 1), randF32(sh.k*sh.n, 2), make([]float32, sh.m*sh.n)
+			for b.Loop() {
+				gemm(false, false, sh.m, sh.n, sh.k, 1, a, sh.k, bb, sh.n, 0, c, sh.n)
+			}
+			b.ReportMetric(2*float64(sh.m*sh.n*sh.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
