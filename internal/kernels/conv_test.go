@@ -68,13 +68,13 @@ var convCases = []struct {
 	{"dw 3x3 wide", ConvShape{N: 1, C: 1, H: 4, W: 37, M: 1, KH: 3, KW: 3, Group: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
 }
 
-var convModes = []string{"serial", "parallel", "general-depthwise"}
+var convModes = []string{"serial", "parallel", "general-paths"}
 
 func setConvMode(t *testing.T, mode string) {
 	switch mode {
 	case "parallel":
 		forceParallel(t)
-	case "general-depthwise":
+	case "general-paths":
 		generalDepthwise = true
 		t.Cleanup(func() { generalDepthwise = false })
 	}
