@@ -142,10 +142,18 @@ func names(infos []IOInfo) []string {
 	return n
 }
 
-// wrap converts an onnxruntime_go error into this package's form; it is the
-// one place such errors cross into ort's API.
+// wrap converts an onnxruntime_go error into this package's form, saying
+// what was being done; with ortErr, it is the one place such errors cross
+// into ort's API.
 func wrap(what string, err error) error {
-	return fmt.Errorf("ort: %s: %s", what, oneLine(err.Error()))
+	return fmt.Errorf("ort: %s: %w", what, ortErr(err))
+}
+
+// ortErr flattens an onnxruntime_go error (whose messages may span lines and
+// wrap onnxruntime's C status text) into one line, for callers that add the
+// "ort: " prefix and context themselves.
+func ortErr(err error) error {
+	return errors.New(oneLine(err.Error()))
 }
 
 // Inputs describes the model's inputs, in the order Run takes them.
@@ -388,7 +396,7 @@ func toValue(t Tensor) (ortgo.Value, error) {
 	v, err := ortgo.NewCustomDataTensor(ortgo.Shape(cloneShape(t.Shape)), append([]byte(nil), t.Data...),
 		ortgo.TensorElementDataType(t.DataType))
 	if err != nil {
-		return nil, errors.New(oneLine(err.Error()))
+		return nil, ortErr(err)
 	}
 	return v, nil
 }
@@ -405,7 +413,7 @@ func typedValue[T Elem](t Tensor) (ortgo.Value, error) {
 		v, err = ortgo.NewTensor(ortgo.Shape(cloneShape(t.Shape)), data)
 	}
 	if err != nil {
-		return nil, errors.New(oneLine(err.Error()))
+		return nil, ortErr(err)
 	}
 	return v, nil
 }
