@@ -195,6 +195,10 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 	if s.s == nil {
 		return nil, ErrClosed
 	}
+	if len(s.inputs) == 0 {
+		// onnxruntime_go indexes its input slice unconditionally.
+		return nil, errors.New("ort: models without inputs are not supported")
+	}
 	in, err := s.inputValues(inputs)
 	if err != nil {
 		return nil, err

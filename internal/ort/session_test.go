@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -478,5 +479,25 @@ func TestEmptyTensor(t *testing.T) {
 	}
 	if !slices.Equal(out[0].Shape, []int64{0, 3}) || len(out[0].Data) != 0 || out[0].DataType != Float {
 		t.Errorf("Relu of an empty batch = %v with %d bytes, want float[0 3] and none", out[0], len(out[0].Data))
+	}
+}
+
+// TestNoInputs: a model without inputs is refused with an error, not a
+// panic inside onnxruntime_go.
+func TestNoInputs(t *testing.T) {
+	data, err := os.ReadFile("/usr/share/libonnx-testdata/data/node/test_constant/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSession(data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Run(nil); err == nil {
+		t.Fatal("Run of a model without inputs succeeded")
+	}
+	if _, err := s.Time(nil, 0, 1); err == nil {
+		t.Fatal("Time of a model without inputs succeeded")
 	}
 }

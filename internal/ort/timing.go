@@ -1,6 +1,7 @@
 package ort
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -32,6 +33,9 @@ func (s *Session) Time(inputs []Tensor, warmup, runs int) (Timing, error) {
 	defer s.mu.RUnlock()
 	if s.s == nil {
 		return Timing{}, ErrClosed
+	}
+	if len(s.inputs) == 0 {
+		return Timing{}, errors.New("ort: models without inputs are not supported")
 	}
 	in, err := s.inputValues(inputs)
 	if err != nil {
