@@ -11,10 +11,13 @@ import (
 )
 
 // feat is a feature map flowing through a model under construction: its
-// value, channel count and spatial size (NCHW).
+// value, channel count and spatial size (NCHW), and m2, the expected mean
+// square of its elements when the model's input is standard normal, as
+// propagated by moments (see drawBN).
 type feat struct {
 	v       *onnxio.Value
 	c, h, w int64
+	m2      float64
 }
 
 // actKind is an activation function.
@@ -69,13 +72,13 @@ func newBuilder(cfg Config, eps float64) (*builder, feat, error) {
 		x.Type = onnxio.Type{Elem: onnxio.Float, Shape: onnxio.Shape{batch, {Value: r}, {Value: r}, {Value: c}}, HasShape: true}
 		b.g.Inputs = append(b.g.Inputs, x)
 		t := b.node("Transpose", "", "", []*onnxio.Value{x}, onnxio.AttrInts("perm", []int64{0, 3, 1, 2}))
-		return b, feat{t, c, r, r}, nil
+		return b, feat{t, c, r, r, 1}, nil
 	}
 	b.g.Name = "torch_jit"
 	x := b.g.NewValue("input")
 	x.Type = onnxio.Type{Elem: onnxio.Float, Shape: onnxio.Shape{batch, {Value: c}, {Value: r}, {Value: r}}, HasShape: true}
 	b.g.Inputs = append(b.g.Inputs, x)
-	return b, feat{x, c, r, r}, nil
+	return b, feat{x, c, r, r, 1}, nil
 }
 
 func (b *builder) fail(err error) {
@@ -194,17 +197,74 @@ func (b *builder) uniform(n int64, lo, hi float64) []float64 {
 // bnParams are a BatchNormalization's scale, bias and running statistics.
 type bnParams struct{ gamma, beta, mean, variance []float64 }
 
-func (b *builder) drawBN(c int64) bnParams {
+// bnVarianceNorm is E[γ²]·E[e^−u] for γ ~ U[0.5, 1.5), u ~ U[−1, 1): the
+// factor that makes E[γ²/var] = 1/m2 below.
+var bnVarianceNorm = 13.0 / 12 * math.Sinh(1)
+
+// drawBN draws the parameters of a BatchNormalization whose input has mean
+// square m2: γ ∈ [0.5, 1.5), β ~ N(0, 0.1²), running mean ~ N(0, 0.1²·m2)
+// and running variance m2·k·e^u, u ∈ [−1, 1), with k = bnVarianceNorm.
+//
+// A trained network's running variance is its input's variance; here it is
+// that of the moment-propagated input, spread log-uniformly over a factor
+// e² per channel. With statistics that ignore the input's scale, the
+// expected gain E[γ²/var] of each BN is not 1, and over the 50 layers of a
+// MobileNet the activations grow by orders of magnitude until rounding
+// differences between equivalent graphs exceed any tolerance. With this
+// choice each BN's output has mean square ≈ 1 on average, while the per-
+// channel scales γ/√var still vary over a factor of ~8.
+func (b *builder) drawBN(c int64, m2 float64) bnParams {
 	p := bnParams{
 		gamma: b.uniform(c, 0.5, 1.5),
 		beta:  b.normal(c, 0.1),
-		mean:  b.normal(c, 0.1),
+		mean:  b.normal(c, 0.1*math.Sqrt(m2)),
 	}
 	p.variance = b.uniform(c, -1, 1)
 	for i, x := range p.variance {
-		p.variance[i] = math.Exp(x)
+		p.variance[i] = m2 * bnVarianceNorm * math.Exp(x)
 	}
 	return p
+}
+
+// bnOutM2 is the mean square of BN's output for a zero-mean input of mean
+// square m2, averaged over channels.
+func bnOutM2(p bnParams, m2, eps float64) float64 {
+	var s float64
+	for c := range p.gamma {
+		s += p.gamma[c]*p.gamma[c]*(m2+p.mean[c]*p.mean[c])/(p.variance[c]+eps) + p.beta[c]*p.beta[c]
+	}
+	return s / float64(len(p.gamma))
+}
+
+// linearM2 is the mean square of the outputs of a conv or fully connected
+// layer with weights w (cout rows) and bias (may be nil) whose inputs are
+// uncorrelated with mean square m2: mean over rows of Σw²·m2 + b².
+func linearM2(w, bias []float64, cout int64, m2 float64) float64 {
+	var sw, sb float64
+	for _, x := range w {
+		sw += x * x
+	}
+	for _, x := range bias {
+		sb += x * x
+	}
+	return (sw*m2 + sb) / float64(cout)
+}
+
+// gaussM2 is E[f(x)²] for x ~ N(0, m2), by the midpoint rule over ±8σ.
+func gaussM2(f func(float64) float64, m2 float64) float64 {
+	const n = 800
+	sigma := math.Sqrt(m2)
+	if sigma == 0 {
+		return f(0) * f(0)
+	}
+	var s float64
+	h := 16.0 / n
+	for i := range n {
+		z := -8 + (float64(i)+0.5)*h
+		y := f(z * sigma)
+		s += y * y * math.Exp(-z*z/2)
+	}
+	return s * h / math.Sqrt(2*math.Pi)
 }
 
 // drawConv draws He-normal weights for a conv with cin/group input channels
@@ -252,7 +312,8 @@ func (b *builder) emitConv(path string, x feat, cout, k, stride, group int64, w,
 		onnxio.AttrInts("kernel_shape", []int64{k, k}),
 		onnxio.AttrInts("pads", pads),
 		onnxio.AttrInts("strides", []int64{stride, stride}))
-	return feat{v, cout, outSize(x.h, k, stride, pads[0], pads[2]), outSize(x.w, k, stride, pads[1], pads[3])}
+	return feat{v, cout, outSize(x.h, k, stride, pads[0], pads[2]), outSize(x.w, k, stride, pads[1], pads[3]),
+		linearM2(w, bias, cout, x.m2)}
 }
 
 // emitBN adds a BatchNormalization node (inference mode).
@@ -265,19 +326,22 @@ func (b *builder) emitBN(path string, x feat, p bnParams) feat {
 		b.floatInit(path+".running_mean", d, p.mean),
 		b.floatInit(path+".running_var", d, p.variance),
 	}, onnxio.AttrFloat("epsilon", float32(b.eps)), onnxio.AttrFloat("momentum", 0.9))
-	return feat{v, x.c, x.h, x.w}
+	return feat{v, x.c, x.h, x.w, bnOutM2(p, x.m2, b.eps)}
 }
 
 // convBN is a bias-free Conv followed by BatchNormalization: two nodes when
 // BN is kept, one Conv with folded weights and bias otherwise.
 func (b *builder) convBN(convPath, bnPath string, x feat, cout, k, stride, group int64) feat {
 	w := b.drawConv(cout, x.c/group, k)
-	p := b.drawBN(cout)
+	m2 := linearM2(w, nil, cout, x.m2)
+	p := b.drawBN(cout, m2)
 	if b.cfg.BN == BNKept {
 		return b.emitBN(bnPath, b.emitConv(convPath, x, cout, k, stride, group, w, nil), p)
 	}
 	wf, bf := foldBN(w, p, b.eps)
-	return b.emitConv(convPath, x, cout, k, stride, group, wf, bf)
+	y := b.emitConv(convPath, x, cout, k, stride, group, wf, bf)
+	y.m2 = bnOutM2(p, m2, b.eps) // as the kept graph's, whatever rounding
+	return y
 }
 
 // foldBN folds BN parameters into the weights (cout rows) of the conv
@@ -308,7 +372,7 @@ func (b *builder) convBias(path string, x feat, cout, k, stride, group int64) fe
 // pre-activation BN). It stays a node in both BN modes, as it does in real
 // exports: there is no conv to fold it into.
 func (b *builder) bn(path string, x feat) feat {
-	return b.emitBN(path, x, b.drawBN(x.c))
+	return b.emitBN(path, x, b.drawBN(x.c, x.m2))
 }
 
 // convBNAct is torchvision's Conv2dNormActivation: path.0 conv, path.1 BN,
@@ -321,6 +385,9 @@ func (b *builder) convBNAct(path string, x feat, cout, k, stride, group int64, a
 // act applies an activation. ReLU6 is Clip(0, 6); hard-swish is HardSwish
 // from opset 14 and x·HardSigmoid(x) before, as torch.onnx exports it.
 func (b *builder) act(path string, a actKind, x feat) feat {
+	if f := actFuncs[a]; f != nil {
+		x.m2 = gaussM2(f, x.m2)
+	}
 	switch a {
 	case actNone:
 		return x
@@ -341,6 +408,16 @@ func (b *builder) act(path string, a actKind, x feat) feat {
 		b.fail(fmt.Errorf("models: unknown activation %d", a))
 	}
 	return x
+}
+
+func hardSigmoid(x float64) float64 { return min(max(x/6+0.5, 0), 1) }
+
+// actFuncs are the activations as functions, for moment propagation.
+var actFuncs = map[actKind]func(float64) float64{
+	actReLU:        func(x float64) float64 { return max(x, 0) },
+	actReLU6:       func(x float64) float64 { return min(max(x, 0), 6) },
+	actHardSigmoid: hardSigmoid,
+	actHardSwish:   func(x float64) float64 { return x * hardSigmoid(x) },
 }
 
 // hardSigmoid is torch's hardsigmoid, relu6(x+3)/6 = HardSigmoid(α=1/6, β=0.5).
@@ -380,6 +457,7 @@ func (b *builder) clip(path string, x *onnxio.Value, lo, hi float32) *onnxio.Val
 // add is a residual Add.
 func (b *builder) add(path string, x, y feat) feat {
 	x.v = b.node("Add", path, "", []*onnxio.Value{x.v, y.v})
+	x.m2 += y.m2
 	return x
 }
 
@@ -387,6 +465,7 @@ func (b *builder) add(path string, x, y feat) feat {
 // torchvision.
 func (b *builder) scale(path string, s, x feat) feat {
 	x.v = b.node("Mul", path, "", []*onnxio.Value{s.v, x.v})
+	x.m2 *= s.m2
 	return x
 }
 
@@ -394,10 +473,13 @@ func (b *builder) scale(path string, s, x feat) feat {
 func (b *builder) concat(path string, xs ...feat) feat {
 	out := xs[0]
 	vs := []*onnxio.Value{xs[0].v}
+	sum := xs[0].m2 * float64(xs[0].c)
 	for _, x := range xs[1:] {
 		out.c += x.c
 		vs = append(vs, x.v)
+		sum += x.m2 * float64(x.c)
 	}
+	out.m2 = sum / float64(out.c)
 	out.v = b.node("Concat", path, "", vs, onnxio.AttrInt("axis", 1))
 	return out
 }
@@ -409,7 +491,9 @@ func (b *builder) maxPool(path string, x feat, k, stride, p int64) feat {
 		onnxio.AttrInts("kernel_shape", []int64{k, k}),
 		onnxio.AttrInts("pads", pads),
 		onnxio.AttrInts("strides", []int64{stride, stride}))
-	return feat{v, x.c, outSize(x.h, k, stride, pads[0], pads[2]), outSize(x.w, k, stride, pads[1], pads[3])}
+	// The maximum of a window of non-negative activations: roughly twice
+	// their mean square.
+	return feat{v, x.c, outSize(x.h, k, stride, pads[0], pads[2]), outSize(x.w, k, stride, pads[1], pads[3]), 2 * x.m2}
 }
 
 // avgPool is AveragePool(k, stride, torch padding p). Torch counts the
@@ -426,12 +510,16 @@ func (b *builder) avgPool(path string, x feat, k, stride, p int64) feat {
 		onnxio.AttrInts("kernel_shape", []int64{k, k}),
 		onnxio.AttrInts("pads", pads),
 		onnxio.AttrInts("strides", []int64{stride, stride}))
-	return feat{v, x.c, outSize(x.h, k, stride, pads[0], pads[2]), outSize(x.w, k, stride, pads[1], pads[3])}
+	// Averages of positively correlated activations keep most of their
+	// mean square.
+	return feat{v, x.c, outSize(x.h, k, stride, pads[0], pads[2]), outSize(x.w, k, stride, pads[1], pads[3]), x.m2}
 }
 
-// globalAvgPool averages each channel to [N, C, 1, 1].
+// globalAvgPool averages each channel to [N, C, 1, 1]. Over a large map
+// the mean square of the average is the squared mean; for rectified
+// Gaussian activations that is 1/π of their mean square.
 func (b *builder) globalAvgPool(path string, x feat) feat {
-	return feat{b.node("GlobalAveragePool", path, "", []*onnxio.Value{x.v}), x.c, 1, 1}
+	return feat{b.node("GlobalAveragePool", path, "", []*onnxio.Value{x.v}), x.c, 1, 1, x.m2 / math.Pi}
 }
 
 // flatten turns [N, C, H, W] into [N, C·H·W]: torch.flatten(x, 1) is
@@ -439,7 +527,7 @@ func (b *builder) globalAvgPool(path string, x feat) feat {
 func (b *builder) flatten(path string, x feat) feat {
 	n := x.c * x.h * x.w
 	if b.torch() {
-		return feat{b.node("Flatten", path, "", []*onnxio.Value{x.v}, onnxio.AttrInt("axis", 1)), n, 1, 1}
+		return feat{b.node("Flatten", path, "", []*onnxio.Value{x.v}, onnxio.AttrInt("axis", 1)), n, 1, 1, x.m2}
 	}
 	return b.reshapeConst(path, x)
 }
@@ -447,7 +535,7 @@ func (b *builder) flatten(path string, x feat) feat {
 func (b *builder) reshapeConst(path string, x feat) feat {
 	n := x.c * x.h * x.w
 	shape := b.int64Const(path, "new_shape__"+path, []int64{2}, []int64{-1, n})
-	return feat{b.node("Reshape", path, "", []*onnxio.Value{x.v, shape}), n, 1, 1}
+	return feat{b.node("Reshape", path, "", []*onnxio.Value{x.v, shape}), n, 1, 1, x.m2}
 }
 
 // viewFlatten is x.view(x.size(0), -1) as torch.onnx exports it:
@@ -470,7 +558,7 @@ func (b *builder) viewFlatten(path string, x feat) feat {
 	}
 	minus1 := b.int64Const(path, "", []int64{1}, []int64{-1})
 	target := b.node("Concat", path, "", []*onnxio.Value{n1, minus1}, onnxio.AttrInt("axis", 0))
-	return feat{b.node("Reshape", path, "", []*onnxio.Value{x.v, target}), n, 1, 1}
+	return feat{b.node("Reshape", path, "", []*onnxio.Value{x.v, target}), n, 1, 1, x.m2}
 }
 
 // linear is a fully connected layer on [N, K]: Gemm(transB=1) with
@@ -481,13 +569,14 @@ func (b *builder) linear(path, out string, x feat, nout int64, gain float64) fea
 	k := x.c
 	w := b.normal(nout*k, math.Sqrt(gain/float64(k))) // [nout, k], row-major
 	bias := b.normal(nout, biasStd)
+	m2 := linearM2(w, bias, nout, x.m2)
 	if b.torch() {
 		v := b.node("Gemm", path, out, []*onnxio.Value{
 			x.v,
 			b.floatInit(path+".weight", []int64{nout, k}, w),
 			b.floatInit(path+".bias", []int64{nout}, bias),
 		}, onnxio.AttrFloat("alpha", 1), onnxio.AttrFloat("beta", 1), onnxio.AttrInt("transB", 1))
-		return feat{v, nout, 1, 1}
+		return feat{v, nout, 1, 1, m2}
 	}
 	wt := make([]float64, len(w))
 	for o := range nout {
@@ -497,7 +586,7 @@ func (b *builder) linear(path, out string, x feat, nout int64, gain float64) fea
 	}
 	mm := b.node("MatMul", path, "", []*onnxio.Value{x.v, b.floatInit(path+"/kernel", []int64{k, nout}, wt)})
 	v := b.node("Add", path, out, []*onnxio.Value{mm, b.floatInit(path+"/bias", []int64{nout}, bias)})
-	return feat{v, nout, 1, 1}
+	return feat{v, nout, 1, 1, m2}
 }
 
 // classifier is the final linear layer, named "output" in torch style; in

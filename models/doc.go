@@ -32,12 +32,25 @@
 //
 // Conv and Gemm weights are drawn He-normal (std √(2/fan_in); √(1/fan_in)
 // for the classifier) and biases N(0, 0.05²) from a PCG generator seeded by
-// Config.Seed. Every BatchNormalization gets non-trivial statistics:
-// γ ∈ [0.5, 1.5), β ~ N(0, 0.1²), mean ~ N(0, 0.1²), var ∈ [1/e, e). The same
-// random numbers are drawn in the same order whatever the BN mode, style or
-// opset, so builds that differ only in those compute the same function (up
-// to the padding and pooling differences of StyleTF2ONNX, see Style).
-// Folding uses W' = W·γ/√(var+ε), b' = β − mean·γ/√(var+ε), in float64.
+// Config.Seed. Every BatchNormalization gets non-trivial parameters:
+// γ ∈ [0.5, 1.5), β ~ N(0, 0.1²), and running statistics scaled to its
+// input as a trained network's are: the builders propagate the expected
+// mean square m2 of every feature map from a standard-normal input
+// (through convs from their actual weights, activations by Gaussian
+// quadrature, Adds, Concats and pools by rule of thumb), and set the
+// running mean ~ N(0, 0.1²·m2) and the running variance m2·1.273·e^u,
+// u ∈ [−1, 1), so per-channel scales γ/√var vary over a factor of ~8 while
+// each BN's output has mean square ≈ 1. Random statistics that ignore the
+// input scale make activations grow by orders of magnitude over 50 layers,
+// and equivalent graphs (BN kept or folded) then differ by more than any
+// useful tolerance; TestActivationScale checks that every feature map's
+// RMS stays within [0.05, 20].
+//
+// The same random numbers are drawn in the same order whatever the BN mode,
+// style or opset, so builds that differ only in those compute the same
+// function (up to the padding and pooling differences of StyleTF2ONNX, see
+// Style). Folding uses W' = W·γ/√(var+ε), b' = β − mean·γ/√(var+ε), in
+// float64.
 //
 // # Export styles
 //
