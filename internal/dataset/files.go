@@ -89,8 +89,20 @@ func decodeFile(path string, sc *Scratch) (image.Image, error) {
 	if _, err := io.ReadFull(fh, buf); err != nil {
 		return nil, readErr(err)
 	}
+	return decodeBytes(buf, sc, maxImagePixels)
+}
+
+// decodeBytes decodes a JPEG or PNG held in buf (which sc.rd then reads)
+// if the header declares at most maxPixels pixels.
+func decodeBytes(buf []byte, sc *Scratch, maxPixels int64) (image.Image, error) {
+	if w, h, ok := imageSize(buf); ok && int64(w)*int64(h) > maxPixels {
+		return nil, fmt.Errorf("image of %d×%d pixels is larger than the %d-pixel limit", w, h, maxPixels)
+	}
 	sc.rd.Reset(buf)
-	var img image.Image
+	var (
+		img image.Image
+		err error
+	)
 	switch {
 	case bytes.HasPrefix(buf, jpegMagic):
 		img, err = jpeg.Decode(&sc.rd)
@@ -106,6 +118,53 @@ func decodeFile(path string, sc *Scratch) (image.Image, error) {
 		return nil, errors.New("empty image")
 	}
 	return img, nil
+}
+
+// maxImagePixels bounds the pixels of one decoded image (8192×8192), so
+// that a small file declaring a huge image cannot exhaust memory.
+const maxImagePixels = 1 << 26
+
+// imageSize reads the dimensions a JPEG (its first SOF segment) or PNG
+// (its IHDR chunk) declares, without decoding; ok is false when it cannot
+// tell, and then the decoder reports what is wrong.
+func imageSize(b []byte) (w, h int, ok bool) {
+	be16 := func(p []byte) int { return int(p[0])<<8 | int(p[1]) }
+	if bytes.HasPrefix(b, pngMagic) {
+		if len(b) < 24 || string(b[12:16]) != "IHDR" {
+			return 0, 0, false
+		}
+		w = int(uint32(b[16])<<24 | uint32(b[17])<<16 | uint32(b[18])<<8 | uint32(b[19]))
+		h = int(uint32(b[20])<<24 | uint32(b[21])<<16 | uint32(b[22])<<8 | uint32(b[23]))
+		return w, h, true
+	}
+	if !bytes.HasPrefix(b, jpegMagic) {
+		return 0, 0, false
+	}
+	for i := 2; i+4 <= len(b); {
+		if b[i] != 0xff {
+			return 0, 0, false
+		}
+		m := b[i+1]
+		switch {
+		case m == 0xff: // fill byte
+			i++
+			continue
+		case m == 0xd8 || m == 0x01 || (m >= 0xd0 && m <= 0xd7): // no length
+			i += 2
+			continue
+		case m == 0xd9 || m == 0xda: // end of image, start of scan
+			return 0, 0, false
+		}
+		n := be16(b[i+2:])
+		if m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc { // SOFn
+			if i+9 > len(b) {
+				return 0, 0, false
+			}
+			return be16(b[i+7:]), be16(b[i+5:]), true
+		}
+		i += 2 + n
+	}
+	return 0, 0, false
 }
 
 // unwrapPath drops the path from an *fs.PathError, which the caller names

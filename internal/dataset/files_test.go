@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,11 +143,9 @@ func TestOpenFolderErrors(t *testing.T) {
 // with a *SampleError naming it.
 func TestImageDecodeErrors(t *testing.T) {
 	dir := t.TempDir()
-	var png bytes.Buffer
 	writePNG(t, filepath.Join(dir, "c", "good.png"), solid(3, 3, color.White))
 	good, _ := os.ReadFile(filepath.Join(dir, "c", "good.png"))
-	png.Write(good[:len(good)/2])
-	writeFile(t, filepath.Join(dir, "c", "cut.png"), png.Bytes())
+	writeFile(t, filepath.Join(dir, "c", "cut.png"), good[:len(good)/2])
 	writeFile(t, filepath.Join(dir, "c", "text.jpg"), []byte("hello"))
 	writeFile(t, filepath.Join(dir, "c", "empty.png"), nil)
 	f, err := OpenFolder(dir)
@@ -304,4 +303,75 @@ func TestImagenetMiniList(t *testing.T) {
 	if g.NumClasses() != 999 {
 		t.Errorf("derived NumClasses %d, want 999 (largest label 998)", g.NumClasses())
 	}
+}
+
+// TestImageSize checks the header sniffing that guards against images
+// declaring more pixels than maxImagePixels.
+func TestImageSize(t *testing.T) {
+	dir := t.TempDir()
+	writeJPEG(t, filepath.Join(dir, "a.jpg"), coords(37, 21))
+	writePNG(t, filepath.Join(dir, "b.png"), coords(5, 9))
+	for _, tc := range []struct {
+		path string
+		w, h int
+	}{
+		{filepath.Join(dir, "a.jpg"), 37, 21},
+		{filepath.Join(dir, "b.png"), 5, 9},
+		{filepath.Join("testdata", "pil420.jpg"), 23, 17}, // Pillow writes JFIF APP0 first
+	} {
+		b, err := os.ReadFile(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, h, ok := imageSize(b); !ok || w != tc.w || h != tc.h {
+			t.Errorf("%s: imageSize = %d×%d %v, want %d×%d", tc.path, w, h, ok, tc.w, tc.h)
+		}
+	}
+	// A PNG header declaring 100000×100000 pixels is refused before the
+	// decoder allocates anything.
+	bomb := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x01\x86\xa0\x00\x01\x86\xa0\x08\x02\x00\x00\x00")
+	writeFile(t, filepath.Join(dir, "c", "bomb.png"), bomb)
+	f, err := OpenFolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Image(0, nil)
+	oneLine(t, err, "bomb.png", "100000×100000", "limit")
+	for _, b := range [][]byte{nil, jpegMagic, {0xff, 0xd8, 0xff}, {0xff, 0xd8, 0xff, 0xc0, 0, 2}, bomb[:20]} {
+		if _, _, ok := imageSize(b); ok {
+			t.Errorf("imageSize(% x) claims a size", b)
+		}
+	}
+}
+
+// FuzzDecodeImage checks that no file content makes decoding panic, and
+// that the pixel limit holds. The limit is 2²⁰ pixels to keep runs fast.
+func FuzzDecodeImage(f *testing.F) {
+	for _, name := range []string{"pil420.jpg", "pil422.jpg"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, coords(3, 2)); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pngBuf.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const maxPixels = 1 << 20
+		img, err := decodeBytes(data, new(Scratch), maxPixels)
+		if err != nil {
+			return
+		}
+		if r := img.Bounds(); r.Empty() || int64(r.Dx())*int64(r.Dy()) > maxPixels {
+			t.Fatalf("decoded %v past the %d-pixel limit", r, maxPixels)
+		}
+		// Whatever decodes must preprocess without panicking.
+		p := Preprocess{Channels: 3, Height: 4, Width: 4, Resize: ResizeShorter, Size: 5}
+		if err := p.Apply(img, make([]float32, p.SampleLen())); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -176,6 +176,11 @@ func (p Preprocess) Validate() error {
 			return errf("preprocess: std %v is not positive and finite", s)
 		}
 	}
+	for _, m := range p.Mean {
+		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
+			return errf("preprocess: mean %v is not finite", m)
+		}
+	}
 	return nil
 }
 
@@ -299,7 +304,16 @@ func (w *worker) transform(img image.Image, rng *rand.Rand, dst []float32) {
 	aug := rng != nil && pl.on
 	if y, ok := img.(*image.YCbCr); ok {
 		if w.full == nil || w.full.Rect != y.Rect {
-			w.full = image.NewRGBA(y.Rect)
+			// Reuse the pixels when they are large enough: data sets of
+			// assorted sizes then allocate only for a new largest image.
+			n := 4 * y.Rect.Dx() * y.Rect.Dy()
+			var pix []uint8
+			if w.full != nil && cap(w.full.Pix) >= n {
+				pix = w.full.Pix[:n]
+			} else {
+				pix = make([]uint8, n)
+			}
+			w.full = &image.RGBA{Pix: pix, Stride: 4 * y.Rect.Dx(), Rect: y.Rect}
 		}
 		var done bool
 		if done, w.cb, w.cr = fancyYCbCr(w.full, y, w.cb, w.cr); done {
