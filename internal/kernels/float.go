@@ -54,3 +54,5 @@ func prod(dims ...int) int {
 	}
 	return p
 }
+
+func unsafeSlice(p *float32, n int) []float32 { return unsafe.Slice(p, n) }

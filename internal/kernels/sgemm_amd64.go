@@ -1,0 +1,15 @@
+//go:build amd64 && !purego && !openblas
+
+package kernels
+
+//go:generate sh -c "python3 gen_sgemm_amd64.py > sgemm_amd64.s"
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func sgemmKernel12x32(kc int, a, b, c *float32, ldc int)
+
+// haveSgemmAsm reports whether the AVX-512 micro-kernel can run here.
+var haveSgemmAsm = cpu.X86.HasAVX512F
+
+func sgemmKernelAsm(kc int, a, b, c *float32, ldc int) { sgemmKernel12x32(kc, a, b, c, ldc) }

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego || openblas
+
+package kernels
+
+const haveSgemmAsm = false
+
+func sgemmKernelAsm(kc int, a, b, c *float32, ldc int) { panic("kernels: no assembly sgemm") }
