@@ -31,8 +31,12 @@
 // epoch e are drawn from a generator seeded with (seed, e, i) alone, so the
 // batches do not depend on the number of workers or on scheduling.
 //
+// [ParsePreprocess] and [ParseAugment] read both from short specs such as
+// "imagenet:resize=240" and "pad=4:flip", for command-line flags.
+//
 // NetAdapt must not pick candidates on the test set: [HoldOut] carves a
-// stratified, seeded held-out split from the training data.
+// stratified, seeded held-out split from the training data, and
+// [CheckClasses] tells when the labels do not fit the model's output.
 //
 // Errors are single lines prefixed "dataset:" that name the file involved;
 // a sample that fails to load is reported as a [*SampleError].

@@ -60,9 +60,12 @@ func idxElemSize(t byte) int {
 var gzipMagic = []byte{0x1f, 0x8b}
 
 // ParseIDX parses an IDX file held in memory, gzip-compressed or not.
-// Errors are not prefixed; ReadIDXFile adds the prefix and file name.
 func ParseIDX(b []byte) (*IDX, error) {
-	return decodeIDX(bytes.NewReader(b), int64(len(b)), bytes.HasPrefix(b, gzipMagic), MaxIDXBytes)
+	x, err := decodeIDX(bytes.NewReader(b), int64(len(b)), bytes.HasPrefix(b, gzipMagic), MaxIDXBytes)
+	if err != nil {
+		return nil, errf("%v", err)
+	}
+	return x, nil
 }
 
 // ReadIDXFile reads an IDX file, gzip-compressed or not (detected by its

@@ -257,3 +257,12 @@ func FuzzIDX(f *testing.F) {
 		}
 	})
 }
+
+func TestParseIDX(t *testing.T) {
+	x, err := ParseIDX(gzipBytes(t, idxBytes(IDXUint8, []uint32{2, 2}, []byte{1, 2, 3, 4})))
+	if err != nil || !slices.Equal(x.Dims, []int{2, 2}) || !slices.Equal(x.Data, []byte{1, 2, 3, 4}) {
+		t.Errorf("ParseIDX = %+v, %v", x, err)
+	}
+	_, err = ParseIDX([]byte{0, 0, 8})
+	oneLine(t, err, "truncated header")
+}

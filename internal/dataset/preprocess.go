@@ -111,8 +111,11 @@ var (
 	imagenetStd  = []float32{0.229, 0.224, 0.225}
 )
 
-// Presets lists the names Preset accepts.
-var Presets = []string{"imagenet", "center-crop", "none"}
+// presets lists the names Preset accepts.
+var presets = []string{"imagenet", "center-crop", "none"}
+
+// PresetNames returns the names Preset accepts.
+func PresetNames() []string { return slices.Clone(presets) }
 
 // Preset returns a named preprocessing for a channels×height×width model
 // input:
@@ -141,7 +144,7 @@ func Preset(name string, channels, height, width int) (Preprocess, error) {
 	case "none":
 		p.Resize = ResizeStretch
 	default:
-		return Preprocess{}, errf("unknown preprocessing preset %q (want %s)", name, strings.Join(Presets, ", "))
+		return Preprocess{}, errf("unknown preprocessing preset %q (want %s)", name, strings.Join(presets, ", "))
 	}
 	if name != "none" {
 		if channels == 1 {
