@@ -1,0 +1,52 @@
+// Package finetune trains ONNX CNNs in Go: the short-term fine-tuning after
+// every NetAdapt pruning step and the long-term fine-tuning at the end, with
+// no PyTorch involved.
+//
+// # Engine
+//
+// Compile turns an onnxio model into an Engine: a fixed list of steps, one
+// per node, for one batch size. The forward pass caches what the backward
+// pass needs; the backward pass runs the steps in reverse. Trainable
+// parameters are the float32 initializers that feed Conv weights and
+// biases, Gemm B and C, MatMul weights (and a constant added right after a
+// MatMul or Gemm, tf2onnx's Dense bias) and BatchNormalization scales and
+// biases; running means and variances are buffers updated in training.
+// Integer chains that compute Reshape targets (Shape→Gather→Unsqueeze→
+// Concat) are not run: the engine uses the shapes onnxio.InferShapes
+// computed. A node the engine cannot run is refused at compile time with
+// an *UnsupportedError naming it.
+//
+// Every activation, gradient and accumulation scratch lives in one arena
+// laid out at compile time by lifetime (see planner): buffers whose
+// lifetimes do not overlap share memory, element-wise steps run in place
+// when their input is dead afterwards, and view steps (Reshape, Flatten,
+// same-shape Add gradients) share memory outright. Nothing is allocated
+// per step beyond what the kernels' goroutines need.
+//
+// An Engine is generic over float32 (training) and float64 (gradient
+// checks); the kernels are in internal/kernels.
+//
+// # Training
+//
+// Train runs SGD (momentum, Nesterov, decoupled-from-BN weight decay) with
+// a constant, cosine or step learning-rate schedule and optional linear
+// warm-up, on cross-entropy with label smoothing, optionally mixed with
+// knowledge distillation from a teacher run in onnxruntime. The trained
+// weights and BatchNormalization statistics are written back into the
+// model's initializers.
+//
+// # Determinism
+//
+// A run is a function of its seed and the number of kernel workers: the data
+// order and augmentation (internal/dataset), Dropout masks and the updates
+// are all seeded. The kernels split some reductions (convolution weight
+// gradients, broadcast-add gradients) into per-worker partial sums, so a
+// different worker count changes the rounding of those sums, and the weights
+// differ in the last bits after a step; with the same worker count they are
+// bit-identical.
+//
+// # Evaluation
+//
+// Evaluate runs a serialized model in onnxruntime over a dataset and returns
+// its top-1 and top-5 accuracy; EvaluateEngine does the same with an Engine.
+package finetune
