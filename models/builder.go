@@ -539,8 +539,9 @@ func (b *builder) reshapeConst(path string, x feat) feat {
 }
 
 // viewFlatten is x.view(x.size(0), -1) as torch.onnx exports it:
-// Shape → Gather(0) → Unsqueeze → Concat with [-1] → Reshape. tf2onnx
-// style uses a constant Reshape, as for flatten.
+// Shape → Gather(0) gives the batch size and a Constant −1 the rest, each
+// Unsqueezed to rank 1, Concatenated into the target shape of a Reshape.
+// tf2onnx style uses a constant Reshape, as for flatten.
 func (b *builder) viewFlatten(path string, x feat) feat {
 	if !b.torch() {
 		return b.reshapeConst(path, x)
@@ -548,16 +549,16 @@ func (b *builder) viewFlatten(path string, x feat) feat {
 	n := x.c * x.h * x.w
 	shape := b.node("Shape", path, "", []*onnxio.Value{x.v})
 	idx := b.int64Const(path, "", []int64{}, []int64{0})
-	n0 := b.node("Gather", path, "", []*onnxio.Value{shape, idx}, onnxio.AttrInt("axis", 0))
-	var n1 *onnxio.Value
-	if b.cfg.Opset >= 13 {
+	batch := b.node("Gather", path, "", []*onnxio.Value{shape, idx}, onnxio.AttrInt("axis", 0))
+	rest := b.int64Const(path, "", []int64{}, []int64{-1})
+	unsqueeze := func(v *onnxio.Value) *onnxio.Value {
+		if b.cfg.Opset < 13 {
+			return b.node("Unsqueeze", path, "", []*onnxio.Value{v}, onnxio.AttrInts("axes", []int64{0}))
+		}
 		axes := b.int64Const(path, "", []int64{1}, []int64{0})
-		n1 = b.node("Unsqueeze", path, "", []*onnxio.Value{n0, axes})
-	} else {
-		n1 = b.node("Unsqueeze", path, "", []*onnxio.Value{n0}, onnxio.AttrInts("axes", []int64{0}))
+		return b.node("Unsqueeze", path, "", []*onnxio.Value{v, axes})
 	}
-	minus1 := b.int64Const(path, "", []int64{1}, []int64{-1})
-	target := b.node("Concat", path, "", []*onnxio.Value{n1, minus1}, onnxio.AttrInt("axis", 0))
+	target := b.node("Concat", path, "", []*onnxio.Value{unsqueeze(batch), unsqueeze(rest)}, onnxio.AttrInt("axis", 0))
 	return feat{b.node("Reshape", path, "", []*onnxio.Value{x.v, target}), n, 1, 1, x.m2}
 }
 

@@ -358,7 +358,7 @@ func checkLayout(t *testing.T, m *onnxio.Model, name string, cfg Config) {
 			t.Errorf("torch style has ops %v", ops)
 		}
 		if name == "resnet" {
-			if ops["Shape"] != 1 || ops["Gather"] != 1 || ops["Unsqueeze"] != 1 || ops["Reshape"] != 1 || ops["Flatten"] != 0 {
+			if ops["Shape"] != 1 || ops["Gather"] != 1 || ops["Unsqueeze"] != 2 || ops["Reshape"] != 1 || ops["Flatten"] != 0 {
 				t.Errorf("resnet must flatten with Shape→Gather→Unsqueeze→Concat→Reshape, has ops %v", ops)
 			}
 		} else if ops["Flatten"] != 1 || ops["Reshape"] != 0 {
