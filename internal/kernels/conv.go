@@ -104,6 +104,8 @@ func Conv2D[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 	switch {
 	case s.IsDepthwise():
 		dwForward(s, x, w, b, y, ws)
+	case useBatchedPointwise(s) && !generalPaths:
+		batchedPointwiseForward(s, x, w, b, y, ws)
 	default:
 		gemmConvForward(s, x, w, b, y, ws)
 	}
@@ -133,6 +135,8 @@ func Conv2DBackward[T Float](s ConvShape, x, w, dy, dx, dw, db []T, ws *Workspac
 	switch {
 	case s.IsDepthwise():
 		dwBackward(s, x, w, dy, dx, dw, ws)
+	case useBatchedPointwise(s) && !generalPaths:
+		batchedPointwiseBackward(s, x, w, dy, dx, dw, ws)
 	default:
 		gemmConvBackward(s, x, w, dy, dx, dw, ws)
 	}

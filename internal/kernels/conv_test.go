@@ -75,8 +75,8 @@ func setConvMode(t *testing.T, mode string) {
 	case "parallel":
 		forceParallel(t)
 	case "general-paths":
-		generalDepthwise = true
-		t.Cleanup(func() { generalDepthwise = false })
+		generalPaths = true
+		t.Cleanup(func() { generalPaths = false })
 	}
 }
 

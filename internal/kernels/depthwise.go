@@ -253,8 +253,9 @@ func dwScatterPlane[T Float](g dwGeom, dx, dy, k []T) {
 	}
 }
 
-// generalDepthwise disables the 3×3 fast path (tests cover both paths).
-var generalDepthwise = false
+// generalPaths disables the 3×3 depthwise fast path and the batched
+// pointwise path, so that tests cover the general paths too.
+var generalPaths = false
 
 func (s ConvShape) dwGeom() dwGeom {
 	return dwGeom{H: s.H, W: s.W, OH: s.OutH(), OW: s.OutW(), KH: s.KH, KW: s.KW,
@@ -263,7 +264,7 @@ func (s ConvShape) dwGeom() dwGeom {
 
 func dwForward[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 	g := s.dwGeom()
-	if g.fast3x3() && !generalDepthwise {
+	if g.fast3x3() && !generalPaths {
 		dw3x3Forward(s, g, x, w, b, y, ws)
 		return
 	}
@@ -285,7 +286,7 @@ func dwForward[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 
 func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 	g := s.dwGeom()
-	if g.fast3x3() && !generalDepthwise {
+	if g.fast3x3() && !generalPaths {
 		dw3x3Backward(s, g, x, w, dy, dx, dw, ws)
 		return
 	}

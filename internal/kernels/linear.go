@@ -59,17 +59,33 @@ func Gemm[T Float](s GemmShape, a, b, c, y []T) {
 	gemmPar(s.TransA, s.TransB, s.M, s.N, s.K, T(s.Alpha), a, s.lda(), b, s.ldb(), beta, y, s.N)
 }
 
-// gemmPar splits a GEMM over rows of C across workers (when op(A) rows are
-// contiguous or strided, either works: rows of op(A) are addressed by
-// offset).
+// gemmPar runs a GEMM across workers, splitting C by rows when it has at
+// least as many rows as columns and by columns otherwise. Each worker packs
+// only its share of the operand that is split, and the whole of the other,
+// so splitting the larger dimension keeps the redundant packing small.
 func gemmPar[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	nw := parts(m, 2*n*k)
-	parallelFor(m, nw, func(_, lo, hi int) {
-		ao := lo * lda
-		if tA {
-			ao = lo
+	if m >= n {
+		nw := parts(m, 2*n*k)
+		parallelFor(m, nw, func(_, lo, hi int) {
+			ao := lo * lda
+			if tA {
+				ao = lo
+			}
+			gemm(tA, tB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+		})
+		return
+	}
+	// Split columns in chunks of 32 (one micro-kernel tile width).
+	const q = 32
+	nq := (n + q - 1) / q
+	nw := parts(nq, 2*m*k*q)
+	parallelFor(nq, nw, func(_, lo, hi int) {
+		lo, hi = lo*q, min(hi*q, n)
+		bo := lo
+		if tB {
+			bo = lo * ldb
 		}
-		gemm(tA, tB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+		gemm(tA, tB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc)
 	})
 }
 
