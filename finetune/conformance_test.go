@@ -42,7 +42,7 @@ var conformanceCases = []string{
 	"test_concat_2d_axis_negative_1", "test_concat_2d_axis_negative_2", "test_concat_3d_axis_0",
 	"test_concat_3d_axis_1", "test_concat_3d_axis_2", "test_concat_3d_axis_negative_1",
 	"test_concat_3d_axis_negative_2", "test_concat_3d_axis_negative_3",
-	"test_constant",
+	"test_constant", "test_constant_pad",
 	"test_conv_with_autopad_same", "test_conv_with_strides_and_asymmetric_padding",
 	"test_conv_with_strides_no_padding", "test_conv_with_strides_padding",
 	"test_dropout_default", "test_dropout_default_old", "test_dropout_default_ratio", "test_dropout_random_old",
@@ -110,6 +110,8 @@ var conformanceSkipped = map[string]string{
 	"test_training_dropout_mask":                      "training_mode input: the engine decides the mode; NumPy's random mask is not reproducible",
 	"test_training_dropout_zero_ratio":                "training_mode input: the engine decides the mode",
 	"test_training_dropout_zero_ratio_mask":           "training_mode input: the engine decides the mode",
+	"test_edge_pad":                                   "Pad mode edge (and int32 data): only constant padding",
+	"test_reflect_pad":                                "Pad mode reflect (and int32 data): only constant padding",
 	"test_identity_opt":                               "optional type, which onnxio does not decode",
 	"test_identity_sequence":                          "sequence type, which onnxio does not decode",
 }

@@ -413,7 +413,7 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 // read at compile time or not at all.
 func runtimeInputs(n *onnxio.Node) []int {
 	switch n.Op {
-	case "Reshape", "Squeeze", "Unsqueeze", "Clip", "Dropout", "Flatten", "Identity":
+	case "Reshape", "Squeeze", "Unsqueeze", "Clip", "Dropout", "Flatten", "Identity", "Pad":
 		return []int{0}
 	}
 	idx := make([]int, len(n.Inputs()))
@@ -580,7 +580,7 @@ func nodeName(n *onnxio.Node) string {
 var Supported = []string{
 	"Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div",
 	"Dropout", "Flatten", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity",
-	"LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Sigmoid", "Softmax",
+	"LogSoftmax", "MatMul", "MaxPool", "Mul", "Pad", "Relu", "Reshape", "Sigmoid", "Softmax",
 	"Squeeze", "Sub", "Transpose", "Unsqueeze",
 }
 
@@ -603,6 +603,9 @@ func (b *builder[T]) build(n *onnxio.Node) (step[T], error) {
 	}
 	if n.HasSubgraph() {
 		return nil, unsupported(n, "subgraphs")
+	}
+	if !slices.Contains(Supported, n.Op) {
+		return nil, unsupported(n, "")
 	}
 	nd := &node[T]{n: n}
 	for _, j := range runtimeInputs(n) {

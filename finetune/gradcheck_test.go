@@ -211,6 +211,15 @@ func gradCases() []gradCase {
 			c := conv(b, x, "c", 3, 2, 3, 1, true, aInts("pads", []int64{1, 1, 1, 1}))
 			b.output(b.node("Concat", vals(y, c, x), aInt("axis", 1)))
 		}},
+		{name: "pad-constant", build: func(b *gb) {
+			x := b.input("x", 2, 3, 4, 4)
+			p := b.node("Pad", vals(x, b.initInts("pads", 0, 0, 1, 2, 0, 0, 2, 1), b.initVals("v", nil, []float32{0.5})))
+			b.output(b.node("AveragePool", vals(p), aInts("kernel_shape", []int64{2, 2}), aInts("strides", []int64{2, 2})))
+		}},
+		{name: "pad-attr-opset9", opset: 9, build: func(b *gb) {
+			x := b.input("x", 2, 3, 4)
+			b.output(b.node("Sigmoid", vals(b.node("Pad", vals(x), aInts("pads", []int64{0, 1, 2, 1, 0, 3})))))
+		}},
 		{name: "softmax-head-stripped", build: func(b *gb) {
 			x := b.input("x", 3, 4)
 			l := b.node("Gemm", vals(x, b.init("w", 0, 0.3, 4, 5), b.init("b", 0, 0.3, 5)))

@@ -40,6 +40,8 @@ func makeStep[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 		return newTranspose(b, nd)
 	case "Softmax", "LogSoftmax":
 		return newSoftmax(b, nd)
+	case "Pad":
+		return newPad(b, nd)
 	}
 	return nil, unsupported(nd.n, "")
 }
@@ -1138,3 +1140,110 @@ func (s *softmaxStep[T]) forward(e *Engine[T], _ bool) {
 }
 
 func (s *softmaxStep[T]) backward(*Engine[T]) { panic("finetune: softmax has no backward") }
+
+// ---- Pad (constant mode)
+
+type padStep[T Float] struct {
+	node[T]
+	value        T
+	inS, outS    []int // shapes
+	begin        []int
+	outer, inner int   // the rows copied: outer rows of inner elements
+	idx          []int // scratch multi-index
+}
+
+func newPad[T Float](b *builder[T], nd *node[T]) (step[T], error) {
+	n := nd.n
+	if err := need(nd, 0); err != nil {
+		return nil, err
+	}
+	if mode := n.AttrString("mode", "constant"); mode != "constant" {
+		return nil, unsupported(n, "mode %q (only constant)", mode)
+	}
+	x := nd.in[0]
+	r := len(x.shape)
+	var pads []int64
+	value := float64(n.AttrFloat("value", 0))
+	if b.opset < 11 {
+		pads = n.AttrInts("pads")
+	} else {
+		t := constTensor(n.Input(1))
+		if t == nil {
+			return nil, unsupported(n, "pads must be a constant")
+		}
+		var err error
+		if pads, err = t.Int64s(); err != nil {
+			return nil, unsupported(n, "pads: %v", err)
+		}
+		if v, ok, err := scalarConst(n, 2); err != nil {
+			return nil, err
+		} else if ok {
+			value = v
+		}
+		if n.Input(3) != nil {
+			return nil, unsupported(n, "axes input")
+		}
+	}
+	if len(pads) != 2*r {
+		return nil, unsupported(n, "%d pads for rank %d", len(pads), r)
+	}
+	p := &padStep[T]{value: T(value), inS: x.shape, begin: make([]int, r)}
+	want := make([]int, r)
+	for i := range r {
+		if pads[i] < 0 || pads[r+i] < 0 {
+			return nil, unsupported(n, "negative pads")
+		}
+		p.begin[i] = int(pads[i])
+		want[i] = x.shape[i] + int(pads[i]+pads[r+i])
+	}
+	if err := checkOut(nd, want); err != nil {
+		return nil, err
+	}
+	p.outS = want
+	p.idx = make([]int, r)
+	p.inner = x.shape[r-1]
+	p.outer = x.n / max(p.inner, 1)
+	nd.diff[0] = true
+	p.node = *nd
+	return p, nil
+}
+
+// rows calls fn(src, dst) with the offsets of each input row (last axis)
+// in the input and in the padded output.
+func (p *padStep[T]) rows(fn func(src, dst int)) {
+	r := len(p.inS)
+	idx := p.idx
+	clear(idx)
+	for row := 0; row < p.outer; row++ {
+		dst := 0
+		for i := 0; i < r; i++ {
+			dst = dst*p.outS[i] + idx[i] + p.begin[i]
+		}
+		fn(row*p.inner, dst)
+		for k := r - 2; k >= 0; k-- {
+			idx[k]++
+			if idx[k] < p.inS[k] {
+				break
+			}
+			idx[k] = 0
+		}
+	}
+}
+
+func (p *padStep[T]) forward(e *Engine[T], _ bool) {
+	x, y := p.in[0].data, p.out[0].data
+	for i := range y {
+		y[i] = p.value
+	}
+	p.rows(func(src, dst int) { copy(y[dst:dst+p.inner], x[src:src+p.inner]) })
+}
+
+func (p *padStep[T]) backward(e *Engine[T]) {
+	dx := p.gin[0].out()
+	if dx == nil {
+		return
+	}
+	dy := p.out[0].grad
+	p.rows(func(src, dst int) { copy(dx[src:src+p.inner], dy[dst:dst+p.inner]) })
+	p.gin[0].finish()
+}
