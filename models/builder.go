@@ -158,17 +158,13 @@ func (b *builder) floatInit(name string, dims []int64, data []float64) *onnxio.V
 	return b.g.AddInitializer(name, t)
 }
 
-func int64Tensor(dims, data []int64) (*onnxio.Tensor, error) {
-	return onnxio.NewInt64Tensor(dims, data)
-}
-
 // int64Const is an int64 constant: a Constant node in torch style (as
 // torch.onnx emits for shape arithmetic), an initializer in tf2onnx style.
 func (b *builder) int64Const(path, name string, dims, data []int64) *onnxio.Value {
-	t, err := int64Tensor(dims, data)
+	t, err := onnxio.NewInt64Tensor(dims, data)
 	if err != nil {
 		b.fail(fmt.Errorf("models: constant %s: %w", name, err))
-		t, _ = int64Tensor([]int64{}, []int64{0})
+		t, _ = onnxio.NewInt64Tensor([]int64{}, []int64{0})
 	}
 	if b.torch() {
 		return b.node("Constant", path, "", nil, onnxio.AttrTensor("value", t))

@@ -250,7 +250,7 @@ func TestShapesMatchOnnxruntime(t *testing.T) {
 func TestActivationScale(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
-			m, err := Build(name, Config{Resolution: 128, Seed: 21})
+			m, err := Build(name, Config{Resolution: 112, Seed: 21})
 			if err != nil {
 				t.Fatal(err)
 			}
