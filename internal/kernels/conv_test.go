@@ -65,6 +65,8 @@ var convCases = []struct {
 	{"dw mult 2 s2", ConvShape{N: 1, C: 2, H: 7, W: 7, M: 4, KH: 3, KW: 3, Group: 2, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
 	{"dw 5x5 s2 p2", ConvShape{N: 2, C: 2, H: 9, W: 8, M: 2, KH: 5, KW: 5, Group: 2, StrideH: 2, StrideW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}, true},
 	{"dw 3x3 dil2", ConvShape{N: 1, C: 2, H: 8, W: 8, M: 2, KH: 3, KW: 3, Group: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DilH: 2, DilW: 2}, false},
+	{"dw 3x3 s1 p1 C20", ConvShape{N: 3, C: 20, H: 5, W: 6, M: 20, KH: 3, KW: 3, Group: 20, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"dw 3x3 s1 pads 0,2,2,0 C17", ConvShape{N: 2, C: 17, H: 4, W: 7, M: 17, KH: 3, KW: 3, Group: 17, PadL: 2, PadB: 2}, false},
 	{"dw 3x3 wide", ConvShape{N: 1, C: 1, H: 4, W: 37, M: 1, KH: 3, KW: 3, Group: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
 }
 
@@ -216,5 +218,46 @@ func TestWorkspaceBounded(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(5, func() { Conv2D(s, d.x, d.w, d.b, y, ws) }); a > 8 {
 		t.Errorf("Conv2D allocates %v times per call with a warm workspace", a)
+	}
+}
+
+// The float32 AVX-512 channel-blocked depthwise path against the portable
+// one, with a check that the blocked path is really taken.
+func TestDepthwiseBlockedMatchesPortable(t *testing.T) {
+	if !haveDWAsm || !haveSgemmAsm {
+		t.Skip("no AVX-512 depthwise on this build/CPU")
+	}
+	shapes := []ConvShape{
+		{N: 3, C: 20, H: 5, W: 6, M: 20, KH: 3, KW: 3, Group: 20, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
+		{N: 2, C: 33, H: 4, W: 4, M: 33, KH: 3, KW: 3, Group: 33, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
+		{N: 2, C: 16, H: 9, W: 7, M: 16, KH: 3, KW: 3, Group: 16, PadT: 0, PadL: 2, PadB: 2, PadR: 1},
+		{N: 1, C: 5, H: 3, W: 3, M: 5, KH: 3, KW: 3, Group: 5},
+	}
+	for i, s := range shapes {
+		if !useDWBlocked[float32](s.norm(), s.norm().dwGeom()) {
+			t.Fatalf("shape %d does not take the blocked path", i)
+		}
+		forceParallel(t)
+		d := newConvData(s, true, uint64(1500+i))
+		x, w, b, r := to32(d.x), to32(d.w), to32(d.b), to32(d.r)
+		run := func(general bool) (y, dx, dw []float32) {
+			generalPaths = general
+			defer func() { generalPaths = false }()
+			y, dx, dw = make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
+			ws := NewWorkspace[float32](0)
+			Conv2D(s, x, w, b, y, ws)
+			Conv2DBackward(s, x, w, r, dx, dw, nil, ws)
+			return
+		}
+		y1, dx1, dw1 := run(false)
+		y2, dx2, dw2 := run(true)
+		for _, c := range []struct {
+			name string
+			a, b []float32
+		}{{"y", y1, y2}, {"dx", dx1, dx2}, {"dw", dw1, dw2}} {
+			if e := relErr(to64(c.a), to64(c.b)); e > 1e-5 {
+				t.Errorf("shape %d: %s differs by %.3g", i, c.name, e)
+			}
+		}
 	}
 }

@@ -1,5 +1,7 @@
 package kernels
 
+import "unsafe"
+
 // Depthwise convolution (Group == C, channel multiplier M/C) computed
 // directly, plane by plane. Each output row is accumulated from the input
 // rows it touches; 3×3 undilated kernels at stride 1 or 2 get a fused 9-tap
@@ -264,6 +266,10 @@ func (s ConvShape) dwGeom() dwGeom {
 
 func dwForward[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 	g := s.dwGeom()
+	if useDWBlocked[T](s, g) {
+		dwBlockedForward(s, g, as32(x), as32(w), as32(b), as32(y), (*Workspace[float32])(unsafe.Pointer(ws)))
+		return
+	}
 	if g.fast3x3() && !generalPaths {
 		dw3x3Forward(s, g, x, w, b, y, ws)
 		return
@@ -286,6 +292,10 @@ func dwForward[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 
 func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 	g := s.dwGeom()
+	if useDWBlocked[T](s, g) {
+		dwBlockedBackward(s, g, as32(x), as32(w), as32(dy), as32(dx), as32(dw), (*Workspace[float32])(unsafe.Pointer(ws)))
+		return
+	}
 	if g.fast3x3() && !generalPaths {
 		dw3x3Backward(s, g, x, w, dy, dx, dw, ws)
 		return

@@ -1,0 +1,13 @@
+//go:build amd64 && !purego && !openblas
+
+package kernels
+
+//go:generate sh -c "python3 gen_dw_amd64.py > dw_amd64.s"
+
+//go:noescape
+func dw3x3s1Blk16(out, in, wts, bias *float32, oh, ow, inStride int)
+
+//go:noescape
+func dw3x3s1GradBlk16(acc, dy *float32, dyStride int, in *float32, inStride, oh, ow int)
+
+const haveDWAsm = true
