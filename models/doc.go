@@ -62,20 +62,24 @@
 // ("/features/features.3/conv/conv.0/conv.0.0/Conv").
 //
 // StyleTF2ONNX imitates what tf2onnx emits for Keras models: an NHWC input
-// "input_1" followed by a Transpose to NCHW, BN always folded, ReLU6 as
+// "input_1" followed by a Transpose to NCHW, BN folded (whatever Config.BN
+// says; ConcatNet's pre-activation BN stays a node), ReLU6 as
 // Clip, Keras "same" padding (asymmetric, bottom/right-heavy, for stride-2
 // layers on even sizes), average pools that do not count padding, Reshape
 // with a constant shape initializer instead of Flatten, MatMul + Add instead
 // of Gemm, and a final Softmax (Keras applications end in one) producing
-// "predictions". It is an imitation written from tf2onnx's documented
-// behaviour and the Keras layer definitions: tf2onnx itself could not be
-// installed here (PyPI is unreachable), so no real tf2onnx output was
-// compared against.
+// "predictions". It is an imitation, written from what tf2onnx is known to
+// emit and from the Keras layer definitions; tf2onnx itself could not be
+// installed here (PyPI is unreachable), so it has never been compared with
+// real tf2onnx output. Its node names ("StatefulPartitionedCall/model/...")
+// are invented in the same spirit.
 //
 // Nothing downstream may depend on node or value names; they only make the
 // graphs look like real exports in error messages and dumps.
 //
 // Real PyTorch exports of small torchvision models live in
-// testdata/torch (see testdata/README.md); they are what the surgery tests
-// use as "models exported by PyTorch".
+// testdata/torch (see testdata/README.md), for tests that need "models
+// exported by PyTorch"; TestBuildersMatchTorchvision checks that the
+// builders emit the same operator sequence, weight shapes and parameter
+// counts as those exports.
 package models
