@@ -560,3 +560,32 @@ func (g *Graph) InputToConst(name string, t *Tensor) error {
 	g.Inputs = slices.Delete(g.Inputs, i, i+1)
 	return nil
 }
+
+// AddInput appends a graph input named name (made unique) of type t.
+func (g *Graph) AddInput(name string, t Type) *Value {
+	v := g.NewValue(name)
+	v.Type = cloneType(t)
+	g.Inputs = append(g.Inputs, v)
+	return v
+}
+
+// Rename gives v a new name, which must not be taken. Use it rather than
+// assigning Value.Name, which would leave the graph's name index stale.
+func (g *Graph) Rename(v *Value, name string) error {
+	if g.values[v.Name] != v {
+		return fmt.Errorf("onnxio: value %q is not in this graph", v.Name)
+	}
+	if name == v.Name {
+		return nil
+	}
+	if name == "" {
+		return fmt.Errorf("onnxio: cannot rename %q to an empty name", v.Name)
+	}
+	if _, taken := g.values[name]; taken {
+		return fmt.Errorf("onnxio: cannot rename %q: %q is taken", v.Name, name)
+	}
+	delete(g.values, v.Name)
+	v.Name = name
+	g.values[name] = v
+	return nil
+}

@@ -56,7 +56,7 @@ func Analyze(g *onnxio.Graph) (*Report, error) {
 			counted[in] = true
 			size := in.Const.NumElements()
 			switch {
-			case isWeighted(n.Op) && i <= 2:
+			case isWeighted(n.Op) && i <= 2, isBiasAdd(n):
 				l.Params += size
 			case n.Op == "BatchNormalization":
 				l.BNParams += size
@@ -75,6 +75,20 @@ func Analyze(g *onnxio.Graph) (*Report, error) {
 	}
 	r.PeakActivationBytes = PeakActivationBytes(g, order)
 	return r, nil
+}
+
+// isBiasAdd reports whether n adds a constant bias to a MatMul's output
+// (MatMul + Add is how tf2onnx writes a dense layer).
+func isBiasAdd(n *onnxio.Node) bool {
+	if n.Op != "Add" {
+		return false
+	}
+	for _, in := range n.Inputs() {
+		if in != nil && in.Producer() != nil && in.Producer().Op == "MatMul" {
+			return true
+		}
+	}
+	return false
 }
 
 func isWeighted(op string) bool {

@@ -7,7 +7,8 @@
 //   - MACs count Conv, ConvTranspose, Gemm and MatMul only. Element-wise
 //     operators, normalisation and pooling are not counted.
 //   - Params count the weights and biases of Conv, ConvTranspose, Gemm and
-//     MatMul (initializer inputs). BatchNormalization's scale, bias and
+//     MatMul (initializer inputs), and the constant of an Add that biases a
+//     MatMul. BatchNormalization's scale, bias and
 //     running statistics are counted apart, in BNParams, as published tables
 //     leave them out. AllParams counts every initializer element.
 //
