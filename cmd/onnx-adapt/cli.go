@@ -47,6 +47,7 @@ func commands() []command {
 	return []command{
 		&inspectCmd{},
 		&measureCmd{},
+		&zooCmd{},
 	}
 }
 
