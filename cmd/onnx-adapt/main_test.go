@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs the program in-process and returns its exit code and output.
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// zooModel writes a small reference net for the CLI tests.
+func zooModel(t *testing.T, name string, extra ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+".onnx")
+	args := append([]string{"zoo", name, "-o", path, "--resolution", "32", "--classes", "10", "--width", "0.25"}, extra...)
+	if code, _, stderr := cli(t, args...); code != exitOK {
+		t.Fatalf("zoo %s: exit %d: %s", name, code, stderr)
+	}
+	return path
+}
+
+func TestExitCodes(t *testing.T) {
+	model := zooModel(t, "mobilenetv2")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // substring expected on stdout
+		stderr string // substring expected on stderr
+	}{
+		{"no args", nil, exitUsage, "", "Usage:"},
+		{"help", []string{"--help"}, exitOK, "Commands:", ""},
+		{"version", []string{"--version"}, exitOK, "onnx-adapt ", ""},
+		{"unknown command flag", []string{"--frobnicate"}, exitUsage, "", "unknown command"},
+		{"command help", []string{"inspect", "--help"}, exitOK, "Usage:\n  onnx-adapt inspect", ""},
+		{"help command", []string{"help", "measure"}, exitOK, "onnx-adapt measure", ""},
+		{"missing model", []string{"inspect"}, exitUsage, "", "missing MODEL"},
+		{"two models", []string{"inspect", model, model}, exitUsage, "", "expected one MODEL"},
+		{"unknown flag", []string{"inspect", model, "--nope"}, exitUsage, "", "unknown flag: --nope"},
+		{"bad enum", []string{"measure", model, "--opt-level", "max"}, exitUsage, "", "--opt-level"},
+		{"bad input shape", []string{"inspect", model, "--input-shape", "input=1,x"}, exitUsage, "", "--input-shape"},
+		{"no such file", []string{"inspect", filepath.Join(t.TempDir(), "none.onnx")}, exitError, "", "no such file"},
+		{"not onnx", []string{"inspect", writeFile(t, "junk.onnx", "\x00\x01garbage")}, exitError, "", "onnxio"},
+		{"inspect", []string{"inspect", model}, exitOK, "MACs", ""},
+		{"measure", []string{"measure", model, "--runs", "3", "--warmup", "1"}, exitOK, "median", ""},
+		{"measure bad runs", []string{"measure", model, "--runs", "0"}, exitUsage, "", "--runs"},
+		{"zoo unknown", []string{"zoo", "alexnet", "-o", filepath.Join(t.TempDir(), "a.onnx")}, exitError, "", "alexnet"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := cli(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, tc.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.stdout, stdout)
+			}
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr)
+			}
+			if code == exitError && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+				t.Errorf("error message is not one line:\n%s", stderr)
+			}
+			if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine") {
+				t.Errorf("panic output:\n%s", stderr)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestJSONOutput(t *testing.T) {
+	model := zooModel(t, "mobilenetv1")
+	code, stdout, stderr := cli(t, "inspect", model, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var ins struct {
+		Opset int64 `json:"opset"`
+		Cost  struct {
+			MACs   int64 `json:"macs"`
+			Params int64 `json:"params"`
+			Layers []struct {
+				Op string `json:"op"`
+			} `json:"layers"`
+		} `json:"cost"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &ins); err != nil {
+		t.Fatalf("inspect --json: %v\n%s", err, stdout)
+	}
+	if ins.Opset != 17 || ins.Cost.MACs <= 0 || ins.Cost.Params <= 0 || len(ins.Cost.Layers) == 0 {
+		t.Fatalf("inspect --json: %+v", ins)
+	}
+	code, stdout, stderr = cli(t, "measure", model, "--json", "--runs", "5", "--warmup", "1")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var meas measureJSON
+	if err := json.Unmarshal([]byte(stdout), &meas); err != nil {
+		t.Fatalf("measure --json: %v\n%s", err, stdout)
+	}
+	if len(meas.SamplesMS) != 5 || meas.P10MS > meas.MedianMS || meas.MedianMS > meas.P90MS || meas.Runtime != "1.24.1" {
+		t.Fatalf("measure --json: %+v", meas)
+	}
+}
+
+// TestDynamicSpatialInput: a model whose spatial dims are symbolic is
+// refused with a message naming the input and the fix, and accepted with
+// --input-shape.
+func TestDynamicSpatialInput(t *testing.T) {
+	model := zooModel(t, "mobilenetv2")
+	code, _, stderr := cli(t, "inspect", model, "--input-shape", "input=1,3,0,32")
+	if code != exitUsage {
+		t.Fatalf("zero dim accepted: %d %s", code, stderr)
+	}
+	code, stdout, stderr := cli(t, "inspect", model, "--input-shape", "input=1,3,64,64", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"shape": "[1 3 64 64]"`) {
+		t.Errorf("input shape not applied:\n%s", stdout[:min(len(stdout), 400)])
+	}
+	code, _, stderr = cli(t, "inspect", model, "--input-shape", "nosuch=1,3,64,64")
+	if code != exitUsage || !strings.Contains(stderr, "nosuch") {
+		t.Fatalf("unknown input accepted: %d %s", code, stderr)
+	}
+}
