@@ -2,33 +2,11 @@
 
 package kernels
 
-/*
-#cgo LDFLAGS: -lopenblas
-#include <cblas.h>
-*/
-import "C"
+import "github.com/onnx-adapt/onnx-adapt/internal/kernels/cblas"
 
-import "unsafe"
-
-func init() {
-	// The kernels parallelise across goroutines themselves; OpenBLAS's own
-	// threads would oversubscribe the cores.
-	C.openblas_set_num_threads(1)
-}
-
-// gemm32 calls OpenBLAS's cblas_sgemm (row-major).
+// gemm32 calls OpenBLAS's cblas_sgemm (row-major), single-threaded.
 func gemm32(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	ta, tb := uint32(C.CblasNoTrans), uint32(C.CblasNoTrans)
-	if tA {
-		ta = C.CblasTrans
-	}
-	if tB {
-		tb = C.CblasTrans
-	}
-	C.cblas_sgemm(C.CblasRowMajor, ta, tb, C.blasint(m), C.blasint(n), C.blasint(k),
-		C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
-		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb),
-		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+	cblas.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // GEMMBackend names the float32 GEMM in use.
