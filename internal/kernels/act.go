@@ -28,11 +28,13 @@ func ReluBackward[T Float](y, dy, dx []T) {
 	elementwise(len(y), 1, func(lo, hi int) {
 		dys, dxs := dy[lo:hi], dx[lo:hi]
 		for i, v := range y[lo:hi] {
-			if v > 0 {
-				dxs[i] = dys[i]
-			} else {
-				dxs[i] = 0
+			// Conditional moves, not branches: the sign of a
+			// pre-activation is unpredictable.
+			d := dys[i]
+			if v <= 0 {
+				d = 0
 			}
+			dxs[i] = d
 		}
 	})
 }
@@ -57,11 +59,14 @@ func ClipBackward[T Float](y, dy, dx []T, lo, hi T) {
 	elementwise(len(y), 1, func(a, b int) {
 		dys, dxs := dy[a:b], dx[a:b]
 		for i, v := range y[a:b] {
-			if v > lo && v < hi {
-				dxs[i] = dys[i]
-			} else {
-				dxs[i] = 0
+			d := dys[i]
+			if v <= lo {
+				d = 0
 			}
+			if v >= hi {
+				d = 0
+			}
+			dxs[i] = d
 		}
 	})
 }
@@ -85,11 +90,14 @@ func HardSigmoidBackward[T Float](y, dy, dx []T, alpha T) {
 	elementwise(len(y), 1, func(lo, hi int) {
 		dys, dxs := dy[lo:hi], dx[lo:hi]
 		for i, v := range y[lo:hi] {
-			if v > 0 && v < 1 {
-				dxs[i] = alpha * dys[i]
-			} else {
-				dxs[i] = 0
+			d := alpha * dys[i]
+			if v <= 0 {
+				d = 0
 			}
+			if v >= 1 {
+				d = 0
+			}
+			dxs[i] = d
 		}
 	})
 }

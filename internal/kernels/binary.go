@@ -198,7 +198,9 @@ func binary[T Float](a []T, aShape []int, b []T, bShape []int, y []T, mul bool) 
 }
 
 // AddBackward sets da and db (either may be nil) to dy reduced over the
-// axes along which a and b were broadcast.
+// axes along which a and b were broadcast. For an operand of the output's
+// shape the gradient is dy itself: a caller may pass dy as that operand's
+// gradient (no copy is made) or simply use dy in its place.
 func AddBackward[T Float](aShape, bShape []int, dy, da, db []T, ws *Workspace[T]) {
 	p := newPlan(aShape, bShape)
 	checkLen("add dy", dy, p.n)
@@ -240,7 +242,9 @@ func reduceTo[T Float](p bplan, st []int, other []T, so []int, dy, dst []T, n in
 			d, g := dst[ao:ao+l], dy[yo:yo+l]
 			switch {
 			case other == nil:
-				copy(d, g)
+				if &d[0] != &g[0] { // dst may alias dy
+					copy(d, g)
+				}
 			case bs == 1:
 				o := other[bo : bo+l]
 				for i := range d {

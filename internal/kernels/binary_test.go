@@ -77,6 +77,14 @@ func TestBroadcastAddMul(t *testing.T) {
 					} else {
 						AddBackward(as, bs, r, da, db, ws)
 					}
+					if !mul && prod(as...) == len(y) {
+						// Aliasing dy as da is allowed for a full-shape operand.
+						r2 := clone(r)
+						AddBackward(as, bs, r2, r2, nil, ws)
+						if relErr(r2, r) != 0 {
+							t.Errorf("aliased AddBackward changed dy")
+						}
+					}
 					if len(y) > 5000 {
 						continue // the gradient check is the same code; keep it fast
 					}
