@@ -47,6 +47,8 @@ func commands() []command {
 	return []command{
 		&inspectCmd{},
 		&measureCmd{},
+		&lutCmd{},
+		&estimateCmd{},
 		&zooCmd{},
 	}
 }

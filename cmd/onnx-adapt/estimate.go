@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+)
+
+type estimateCmd struct {
+	model     modelFlags
+	lut       lutFlags
+	table     string
+	measure   bool
+	calibrate bool
+	runs      int
+}
+
+func (*estimateCmd) name() string { return "estimate" }
+func (*estimateCmd) usage() string {
+	return "estimate MODEL [--lut FILE [--lut-foreign]] [--measure] [--calibrate] [--threads N] [--json]"
+}
+func (*estimateCmd) summary() string {
+	return "estimate a model's latency from a lookup table, with MACs, parameters, size and peak memory"
+}
+
+func (c *estimateCmd) flags(fs *pflag.FlagSet) {
+	c.model.register(fs)
+	c.lut.register(fs)
+	fs.StringVar(&c.table, "lut", "", "latency table (from onnx-adapt lut build); missing entries are measured and added unless --lut-foreign. Without it, the model's own entries are measured now and not kept")
+	fs.BoolVar(&c.measure, "measure", false, "also time the whole model in onnxruntime and show the estimate's error")
+	fs.BoolVar(&c.calibrate, "calibrate", false, "time the whole model (implies --measure) and store the estimate-to-measurement ratio in the table as this model's calibration")
+	fs.IntVar(&c.runs, "runs", 100, "timed runs of the whole model for --measure")
+}
+
+type estimateJSON struct {
+	Model      string         `json:"model"`
+	Table      string         `json:"table,omitempty"`
+	Foreign    bool           `json:"foreign,omitempty"`
+	Header     lut.Header     `json:"header"`
+	Resources  *lut.Resources `json:"resources"`
+	MeasuredMS float64        `json:"measured_ms,omitempty"`
+	P10MS      float64        `json:"measured_p10_ms,omitempty"`
+	P90MS      float64        `json:"measured_p90_ms,omitempty"`
+	ErrorPct   *float64       `json:"error_pct,omitempty"`
+	NewEntries int            `json:"new_entries"`
+}
+
+func (c *estimateCmd) run(e *env, args []string) error {
+	path, err := oneModelArg(args)
+	if err != nil {
+		return err
+	}
+	if err := c.lut.check(); err != nil {
+		return err
+	}
+	if c.runs < 1 {
+		return usagef("--runs must be at least 1")
+	}
+	if c.calibrate {
+		c.measure = true
+		if c.table == "" || c.lut.foreign {
+			return usagef("--calibrate stores the calibration in a table: give --lut FILE (not foreign)")
+		}
+	}
+	m, err := c.model.load(path)
+	if err != nil {
+		return err
+	}
+	t, _, err := c.lut.open(c.table)
+	if err != nil {
+		return err
+	}
+	units, err := lut.Units(m.Graph)
+	if err != nil {
+		return err
+	}
+	fp := lut.Fingerprint(m.Graph, units)
+	var cal *lut.Calibration
+	if cc, ok := t.Calibration(fp); ok {
+		cal = &cc
+	}
+	res, err := lut.ModelResources(m, nil, nil)
+	if err != nil {
+		return err
+	}
+	est, err := t.EstimateUnits(m.Graph, units, cal)
+	if err != nil {
+		return err
+	}
+	res.Latency, res.LatencyMS = est, est.MS
+	out := estimateJSON{Model: path, Table: c.table, Foreign: t.Foreign(), Header: t.Header, Resources: res, NewEntries: t.Measured()}
+	if c.measure {
+		data, err := onnxio.Encode(m)
+		if err != nil {
+			return err
+		}
+		tm, err := lut.MeasureModel(data, c.lut.options(), 10, c.runs)
+		if err != nil {
+			return err
+		}
+		out.MeasuredMS, out.P10MS, out.P90MS = ms(tm.Median()), ms(tm.P10()), ms(tm.P90())
+		if c.calibrate {
+			cc, err := lut.FitCalibration(fp, path, []lut.CalPoint{{Label: path, RawMS: est.RawMS, MeasuredMS: out.MeasuredMS}})
+			if err != nil {
+				return err
+			}
+			t.SetCalibration(cc)
+			est.Calibration = &cc
+			est.MS = cc.Apply(est.RawMS)
+			res.LatencyMS = est.MS
+		}
+		pct := 100 * (est.MS - out.MeasuredMS) / out.MeasuredMS
+		out.ErrorPct = &pct
+	}
+	if c.table != "" && !t.Foreign() && (t.Measured() > 0 || c.calibrate) {
+		if err := t.Save(c.table); err != nil {
+			return err
+		}
+	}
+	if e.json {
+		return e.writeJSON(out)
+	}
+	return c.print(e, out, est)
+}
+
+func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
+	r := out.Resources
+	w := e.stdout
+	fmt.Fprintf(w, "model      %s\n", out.Model)
+	fmt.Fprintf(w, "MACs       %s (%d)\n", cost.String(r.MACs), r.MACs)
+	fmt.Fprintf(w, "params     %s conv/gemm + %s batch-norm (%s in all initializers)\n",
+		cost.String(r.Params), cost.String(r.BNParams), cost.String(r.AllParams))
+	fmt.Fprintf(w, "bytes      %s (%d, the written model)\n", cost.String(r.Bytes), r.Bytes)
+	fmt.Fprintf(w, "peak mem   %s activations (%d bytes, batch 1)\n", cost.String(r.PeakActivationBytes), r.PeakActivationBytes)
+	calib := "uncalibrated"
+	if cal := est.Calibration; cal != nil {
+		calib = fmt.Sprintf("calibrated ×%.4f %+.4f ms", cal.Scale, cal.OffsetMS)
+	}
+	fmt.Fprintf(w, "latency    %.3f ms estimated (raw %.3f ms, %s; %.3f ms of boundary reorders removed)\n",
+		est.MS, est.RawMS, calib, est.LayoutMS)
+	if out.ErrorPct != nil {
+		fmt.Fprintf(w, "           %.3f ms measured (p10 %.3f, p90 %.3f; %d runs): estimate error %+.1f%%\n",
+			out.MeasuredMS, out.P10MS, out.P90MS, c.runs, *out.ErrorPct)
+	}
+	h := out.Header
+	src := "in memory (no --lut: nothing kept)"
+	if out.Table != "" {
+		src = out.Table
+		if out.Foreign {
+			src += " (foreign)"
+		}
+	}
+	fmt.Fprintf(w, "table      %s; %s, onnxruntime %s, %d thread(s), optimisation %s, step %d; %d entries measured now\n",
+		src, h.CPU, h.Runtime, h.Threads, h.OptLevel, h.Step, out.NewEntries)
+	for _, warn := range est.Warnings {
+		fmt.Fprintf(e.stderr, "onnx-adapt estimate: warning: %s\n", warn)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "#\tms\treorders\tnet ms\tshare\tMACs\t\t  unit")
+	for i, u := range est.Units {
+		if u.How == lut.HowFree {
+			continue
+		}
+		share := 0.0
+		if est.RawMS > 0 {
+			share = 100 * u.NetMS / est.RawMS
+		}
+		how := ""
+		if u.How != lut.HowExact {
+			how = string(u.How)
+		}
+		fmt.Fprintf(tw, "%d\t%.4f\t%.4f\t%.4f\t%.1f%%\t%s\t%s\t  %s  %s\n", i, u.MS, -u.LayoutMS, u.NetMS, share, cost.String(u.MACs), how, truncate(u.Name, 48), u.Key)
+	}
+	return tw.Flush()
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
+}

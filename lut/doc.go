@@ -1,0 +1,96 @@
+// Package lut estimates a model's latency from per-unit latency lookup
+// tables measured in onnxruntime (NetAdapt, Yang et al. 2018, §3.3), and
+// computes a model's analytic resources (MACs, parameters, bytes, peak
+// activation memory).
+//
+// # Units and keys
+//
+// [Units] partitions a graph into the kernels onnxruntime really runs after
+// its graph optimisations: Conv with a following BatchNormalization (folded
+// by onnxruntime), residual Add (fused by its NCHWc transformer) and
+// activation; Gemm/MatMul with the Flatten before it; pooling;
+// element-wise operations; and so on (see [Unit]). A unit's [Key] holds
+// everything that changes what runs: kind, kernel, stride, pads, dilation,
+// group kind, batch, input size, input and output channels, activation and
+// fusions. Identical units share one entry, across layers and models.
+// [Unit.KeyFor] gives a unit's key at other channel counts, so a planner
+// asks "this unit with cin=a, cout=b" without rebuilding the graph.
+//
+// # Measuring
+//
+// A [Measurer] builds the single-unit model of a key in memory
+// ([UnitModel]: seeded random weights, BatchNormalization kept as a node
+// when the source has one) and times it with the deployment's session
+// options, after a warm-up, with an adaptive run count (a short probe, then
+// as many runs as a per-entry time budget allows), and keeps the median.
+// Measurements are sequential.
+//
+// A single-unit model pays costs the unit does not pay inside a model:
+//
+//   - one session Run (the OpOverhead entry, a 1-element Relu model), which
+//     a whole model pays once; and
+//   - onnxruntime's NCHWc reorders at its boundary. With optimisation level
+//     "all" onnxruntime runs convolutions (and pools, and what it fuses into
+//     them) in a blocked channel layout and inserts ReorderInput and
+//     ReorderOutput at the edges of each run of such nodes; for a unit alone,
+//     that is at both of its ends. For a 1×1 convolution on a 112×112 map
+//     the two reorders cost as much as the convolution.
+//
+// The Measurer therefore also asks onnxruntime how it rewrote each unit
+// (from its saved optimised graph): which inputs it reordered into NCHWc
+// and whether the output came out of a ReorderOutput ([Entry.NCHWcIn],
+// [Entry.NCHWcOut]). [Table.Estimate] subtracts the overhead from every
+// unit and, at each boundary where both sides compute in NCHWc, the
+// reorders that the model does not run, priced by measured ReorderInput and
+// ReorderInput+ReorderOutput models of that tensor's shape
+// (OpReorderIn, OpReorderPair entries). The layout flags are measured on
+// the device, so the same rule holds where onnxruntime uses no NCHWc (arm64
+// builds without it, or lower optimisation levels): there are no flags and
+// nothing is subtracted.
+//
+// # Channel grid
+//
+// Entries sit on a channel grid (default step 8). A key between grid points
+// is interpolated: bilinearly in (cin, cout) for dense convolutions and
+// Gemm, linearly in the channel count for depthwise convolutions, pooling,
+// element-wise units and reorders. Missing grid points are measured on
+// demand. [Lines] lists what a NetAdapt search needs in bulk: every unit's
+// lines through the current configuration (its output-channel sweep at its
+// current input channels and its input-channel sweep at its current output
+// channels, or its channel sweep), deduplicated across identical units;
+// "onnx-adapt lut build" measures them ([Table.Build]).
+//
+// Note that onnxruntime pads NCHWc channels to its block size (16 with
+// AVX-512, 8 with AVX2), so on such hosts latency is a staircase in the
+// channel count: grid points (multiples of 8) are measured exactly, while
+// values between them are interpolated and can miss a step by a few
+// percent of that unit. NetAdapt with a step-8 grid only visits grid
+// points.
+//
+// # Tables
+//
+// A [Table] is a JSON file: a [Header] naming the set-up (CPU model, cores,
+// GOOS/GOARCH, onnxruntime version, threads, optimisation level, execution
+// provider, grid step, format version), the entries sorted by key, and
+// calibrations. [Open] refuses a table whose header does not match this
+// set-up ([HeaderMismatchError]) unless it is opened as foreign: a table
+// measured on the target device and used on the host. A foreign table
+// never measures; a key it lacks is estimated from the nearest entry of the
+// same unit family scaled by channel work, with a warning, and a key with
+// no such entry is an error naming it ([MissingError]). [Table.Save] merges
+// with what the file holds and writes atomically.
+//
+// # Estimating
+//
+// [Table.Estimate] sums the units as above (the raw estimate) and applies a
+// [Calibration]: MS = Scale·raw + OffsetMS, fitted by [FitCalibration]
+// against whole-model onnxruntime measurements ([Table.Calibrate]) of the
+// source model alone (a ratio) or of the source and a few pruned variants
+// (a least-squares line when there are three or more points). A
+// calibration absorbs what single-unit timing cannot see, mainly that
+// weights are cold in a whole model and hot in a repeated single-unit run.
+// [ModelResources] adds the analytic resources (internal/cost), for a model
+// or, with [WithGraph], a candidate graph, without writing a file.
+//
+// Errors returned by this package start with "lut: ".
+package lut

@@ -1,0 +1,160 @@
+package lut
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+)
+
+// Measurer times single-unit models in onnxruntime with the deployment's
+// session options. It is not safe for concurrent use: measurements are
+// sequential by design (timing two units at once on a small machine
+// measures contention).
+type Measurer struct {
+	// Options are the session options of the deployment (threads,
+	// optimisation level). The execution provider is onnxruntime's CPU one.
+	Options ort.Options
+	// Warmup is the number of untimed runs before timing (default 2).
+	Warmup int
+	// Budget is the timed duration aimed at per entry (default 25 ms):
+	// after a probe of MinRuns runs, the run count is Budget divided by
+	// the probe's median, clamped to [MinRuns, MaxRuns].
+	Budget time.Duration
+	// MinRuns and MaxRuns bound the timed runs per entry (default 5, 200).
+	MinRuns, MaxRuns int
+	// NoLayoutProbe skips asking onnxruntime which inputs and outputs of a
+	// unit are in its blocked NCHWc layout (see Entry.NCHWcIn).
+	NoLayoutProbe bool
+
+	stats MeasureStats
+}
+
+// MeasureStats counts what a Measurer did.
+type MeasureStats struct {
+	Entries   int           `json:"entries"`    // entries measured
+	Runs      int           `json:"runs"`       // timed runs, all entries
+	Elapsed   time.Duration `json:"elapsed_ns"` // wall time spent measuring (sessions included)
+	Sessions  time.Duration `json:"session_ns"` // of which creating sessions and probing layouts
+	MinRunsIn int           `json:"min_runs"`   // fewest timed runs of one entry
+	MaxRunsIn int           `json:"max_runs"`   // most timed runs of one entry
+}
+
+// Stats returns the counters since the Measurer was made.
+func (m *Measurer) Stats() MeasureStats { return m.stats }
+
+func (m *Measurer) defaults() (warmup int, budget time.Duration, lo, hi int) {
+	warmup, budget, lo, hi = m.Warmup, m.Budget, m.MinRuns, m.MaxRuns
+	if warmup <= 0 {
+		warmup = 2
+	}
+	if budget <= 0 {
+		budget = 25 * time.Millisecond
+	}
+	if lo <= 0 {
+		lo = 5
+	}
+	if hi < lo {
+		hi = max(lo, 200)
+	}
+	return
+}
+
+// Measure builds the single-unit model of k (copying tmpl for OpNode keys)
+// and times it.
+func (m *Measurer) Measure(k Key, tmpl *onnxio.Node) (Entry, error) {
+	start := time.Now()
+	defer func() { m.stats.Elapsed += time.Since(start) }()
+	data, err := UnitModel(k, tmpl)
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Key: k}
+	sessStart := time.Now()
+	if !m.NoLayoutProbe && m.Options.OptLevel == ort.OptAll && k.Op != OpOverhead && k.Op != OpReorderIn && k.Op != OpReorderPair {
+		in, out, err := probeLayout(data, m.Options.OptLevel)
+		if err != nil {
+			return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
+		}
+		if slices.Contains(in, true) {
+			e.NCHWcIn = in
+		}
+		e.NCHWcOut = out
+	}
+	sess, err := ort.NewSession(data, m.Options)
+	m.stats.Sessions += time.Since(sessStart)
+	if err != nil {
+		return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
+	}
+	defer sess.Close()
+	t, err := m.time(sess)
+	if err != nil {
+		return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
+	}
+	e.MS = ms(t.Median())
+	e.P10 = ms(t.P10())
+	e.P90 = ms(t.P90())
+	e.Runs = len(t.Samples)
+	m.stats.Entries++
+	m.stats.Runs += e.Runs
+	if m.stats.MinRunsIn == 0 || e.Runs < m.stats.MinRunsIn {
+		m.stats.MinRunsIn = e.Runs
+	}
+	m.stats.MaxRunsIn = max(m.stats.MaxRunsIn, e.Runs)
+	return e, nil
+}
+
+// time runs a probe of MinRuns timed runs, then as many more as the
+// budget allows, and returns every sample.
+func (m *Measurer) time(sess *ort.Session) (ort.Timing, error) {
+	warmup, budget, lo, hi := m.defaults()
+	inputs, err := ort.RandomInputs(sess.Inputs(), 1, 1)
+	if err != nil {
+		return ort.Timing{}, err
+	}
+	t, err := sess.Time(inputs, warmup, lo)
+	if err != nil {
+		return ort.Timing{}, err
+	}
+	per := t.Median()
+	if per <= 0 {
+		per = time.Microsecond
+	}
+	more := min(hi, int(budget/per)) - lo
+	if more > 0 {
+		t2, err := sess.Time(inputs, 0, more)
+		if err != nil {
+			return ort.Timing{}, err
+		}
+		t.Samples = append(t.Samples, t2.Samples...)
+	}
+	return t, nil
+}
+
+// MeasureModel times a whole serialized model: warmup untimed runs, then
+// runs timed ones, with random inputs (batch 1 for a symbolic batch). It
+// returns the timing; Median is what the calibration compares against.
+func MeasureModel(model []byte, opts ort.Options, warmup, runs int) (ort.Timing, error) {
+	sess, err := ort.NewSession(model, opts)
+	if err != nil {
+		return ort.Timing{}, err
+	}
+	defer sess.Close()
+	inputs, err := ort.RandomInputs(sess.Inputs(), 1, 1)
+	if err != nil {
+		return ort.Timing{}, err
+	}
+	return sess.Time(inputs, warmup, runs)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// errNoMeasurer is returned when an entry is missing and the table may not
+// measure (a foreign table, or one opened read-only).
+var errNoMeasurer = errors.New("no measurer")
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
