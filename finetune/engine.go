@@ -47,6 +47,9 @@ type Options struct {
 	Outputs []string
 	// Frozen names initializers that must not train.
 	Frozen []string
+	// NoFusion runs BatchNormalization and its activation as two steps
+	// instead of one fused step (for comparisons and debugging).
+	NoFusion bool
 	// Seed seeds Dropout.
 	Seed uint64
 }
@@ -347,7 +350,10 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 	for _, f := range opts.Frozen {
 		frozen[f] = true
 	}
-	b := &builder[T]{e: e, frozen: frozen, opset: c.Opset("")}
+	b := &builder[T]{e: e, frozen: frozen, opset: c.Opset(""), fused: map[*onnxio.Node]bool{}, outputs: map[*onnxio.Value]bool{}}
+	for _, v := range outs {
+		b.outputs[v] = true
+	}
 	for _, in := range dataInputs {
 		if !needed[in] {
 			continue
@@ -364,6 +370,9 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 		}
 		if n.Op == "Constant" && n.Domain == "" {
 			continue // its output becomes a constant slot when read
+		}
+		if b.fused[n] {
+			continue // run as part of an earlier step
 		}
 		st, err := b.build(n)
 		if err != nil {
@@ -425,9 +434,11 @@ func runtimeInputs(n *onnxio.Node) []int {
 
 // builder turns IR values and nodes into slots and steps.
 type builder[T Float] struct {
-	e      *Engine[T]
-	frozen map[string]bool
-	opset  int64
+	e       *Engine[T]
+	frozen  map[string]bool
+	opset   int64
+	fused   map[*onnxio.Node]bool  // nodes run inside another node's step
+	outputs map[*onnxio.Value]bool // values the engine exposes
 }
 
 // constTensor returns the tensor of v when it is an initializer or the

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
+	"github.com/onnx-adapt/onnx-adapt/models"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
@@ -83,6 +84,23 @@ func gradCases() []gradCase {
 		{name: "batchnorm/frozen", opts: Options{FreezeBN: true}, build: func(b *gb) {
 			x := b.input("x", 3, 4, 3, 3)
 			b.output(bn(b, x, "bn", 4))
+		}},
+		{name: "batchnorm/relu", build: func(b *gb) {
+			x := b.input("x", 3, 4, 3, 3)
+			b.output(b.node("Relu", vals(bn(b, x, "bn", 4))))
+		}},
+		{name: "batchnorm/hardswish", build: func(b *gb) {
+			x := b.input("x", 3, 4, 3, 3)
+			b.output(b.node("HardSwish", vals(bn(b, b.node("Mul", vals(x, b.initVals("three", nil, []float32{3}))), "bn", 4))))
+		}},
+		{name: "batchnorm/frozen-relu6", opts: Options{FreezeBN: true}, build: func(b *gb) {
+			x := b.input("x", 3, 4, 3, 3)
+			b.output(b.node("Clip", vals(bn(b, x, "bn", 4), b.initVals("lo", nil, []float32{0}), b.initVals("hi", nil, []float32{1}))))
+		}},
+		{name: "batchnorm/output-used-twice", build: func(b *gb) {
+			x := b.input("x", 3, 4, 3, 3)
+			y := bn(b, x, "bn", 4)
+			b.output(b.node("Add", vals(b.node("Relu", vals(y)), y)))
 		}},
 		{name: "batchnorm/conv-bn-relu6", build: func(b *gb) {
 			x := b.input("x", 3, 3, 5, 5)
@@ -250,7 +268,21 @@ func must[V any](v V, err error) V {
 // central differences in float64, for the parameters and the input.
 func TestGradients(t *testing.T) {
 	for _, tc := range gradCases() {
-		t.Run(tc.name, func(t *testing.T) {
+		for _, fuse := range []bool{true, false} {
+			name := tc.name
+			if !fuse {
+				name += "/unfused"
+			}
+			tc := tc
+			tc.opts.NoFusion = !fuse
+			testGradCase(t, name, tc)
+		}
+	}
+}
+
+func testGradCase(t *testing.T, name string, tc gradCase) {
+	{
+		t.Run(name, func(t *testing.T) {
 			opset := tc.opset
 			if opset == 0 {
 				opset = 17
@@ -315,6 +347,59 @@ func TestGradients(t *testing.T) {
 				}
 			}
 			t.Logf("%d tensors, max ∞-norm relative error %.2e", len(targets), worst)
+		})
+	}
+}
+
+// TestFusionMatchesUnfused: a training step of whole models gives the same
+// gradients and running statistics with BatchNormalization+activation
+// fused as with the two run apart (float64).
+func TestFusionMatchesUnfused(t *testing.T) {
+	for _, name := range []string{"mobilenetv2", "mobilenetv3-small", "resnet"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := models.Build(name, models.Config{Width: 0.35, Resolution: 32, Classes: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var grads [2][][]float64
+			var stats [2][][]float64
+			for i, nofuse := range []bool{false, true} {
+				e := mustCompile[float64](t, m, Options{Batch: 4, Train: true, NoFusion: nofuse})
+				fused := 0
+				for _, st := range e.steps {
+					if _, ok := st.(*bnActStep[float64]); ok {
+						fused++
+					}
+				}
+				if (fused > 0) == nofuse {
+					t.Fatalf("NoFusion %v: %d fused steps", nofuse, fused)
+				}
+				r := newRNG(8)
+				fill64(r, e.Input(0))
+				e.Forward(true)
+				fill64(r, e.LogitsGrad())
+				e.Backward()
+				for _, p := range e.Params() {
+					grads[i] = append(grads[i], slices.Clone(p.Grad))
+				}
+				for _, b := range e.buffers {
+					stats[i] = append(stats[i], slices.Clone(b.data))
+				}
+			}
+			if len(grads[0]) != len(grads[1]) || len(stats[0]) != len(stats[1]) || len(stats[0]) == 0 {
+				t.Fatalf("%d/%d parameters, %d/%d buffers", len(grads[0]), len(grads[1]), len(stats[0]), len(stats[1]))
+			}
+			worst := 0.0
+			for i := range grads[0] {
+				worst = math.Max(worst, relErr(grads[0][i], grads[1][i]))
+			}
+			for i := range stats[0] {
+				worst = math.Max(worst, relErr(stats[0][i], stats[1][i]))
+			}
+			t.Logf("max relative difference %.2e", worst)
+			if !(worst < 1e-9) {
+				t.Errorf("fused and unfused differ by %.3g", worst)
+			}
 		})
 	}
 }

@@ -413,6 +413,11 @@ func newBN[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 	nd.inplace = []int{0}
 	st.node = *nd
 	st.mean, st.invStd = make([]T, C), make([]T, C)
+	if !b.e.opts.NoFusion {
+		if act := b.fusedAct(n); act != nil {
+			return newBNAct(b, st, act)
+		}
+	}
 	return st, nil
 }
 
@@ -512,25 +517,9 @@ func newUnary[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 		u.kind = uHardSwish
 	case "Clip":
 		u.kind = uClip
-		lo, hi := math.Inf(-1), math.Inf(1)
-		if b.opset < 11 {
-			if a := n.Attr("min"); a != nil {
-				lo = float64(a.GetF())
-			}
-			if a := n.Attr("max"); a != nil {
-				hi = float64(a.GetF())
-			}
-		} else {
-			if v, ok, err := scalarConst(n, 1); err != nil {
-				return nil, err
-			} else if ok {
-				lo = v
-			}
-			if v, ok, err := scalarConst(n, 2); err != nil {
-				return nil, err
-			} else if ok {
-				hi = v
-			}
+		lo, hi, err := clipBounds(b, n)
+		if err != nil {
+			return nil, err
 		}
 		u.lo, u.hi = T(lo), T(hi)
 	}
@@ -539,6 +528,32 @@ func newUnary[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 	nd.inplace = []int{0}
 	u.node = *nd
 	return u, nil
+}
+
+// clipBounds reads Clip's bounds: attributes below opset 11, constant
+// inputs from 11 on; a missing bound is infinite.
+func clipBounds[T Float](b *builder[T], n *onnxio.Node) (lo, hi float64, err error) {
+	lo, hi = math.Inf(-1), math.Inf(1)
+	if b.opset < 11 {
+		if a := n.Attr("min"); a != nil {
+			lo = float64(a.GetF())
+		}
+		if a := n.Attr("max"); a != nil {
+			hi = float64(a.GetF())
+		}
+		return lo, hi, nil
+	}
+	if v, ok, err := scalarConst(n, 1); err != nil {
+		return 0, 0, err
+	} else if ok {
+		lo = v
+	}
+	if v, ok, err := scalarConst(n, 2); err != nil {
+		return 0, 0, err
+	} else if ok {
+		hi = v
+	}
+	return lo, hi, nil
 }
 
 func (u *unaryStep[T]) forward(e *Engine[T], _ bool) {
@@ -572,7 +587,7 @@ func (u *unaryStep[T]) backward(e *Engine[T]) {
 	y, dy := u.out[0].data, u.out[0].grad
 	switch u.kind {
 	case uRelu:
-		kernels.ReluBackward(y, dy, dx)
+		clipGrad(y, dy, dx, 0, T(math.Inf(1)))
 	case uSigmoid:
 		kernels.SigmoidBackward(y, dy, dx)
 	case uHardSigmoid:
@@ -580,7 +595,7 @@ func (u *unaryStep[T]) backward(e *Engine[T]) {
 	case uHardSwish:
 		kernels.HardSwishBackward(u.in[0].data, dy, dx)
 	case uClip:
-		kernels.ClipBackward(y, dy, dx, u.lo, u.hi)
+		clipGrad(y, dy, dx, u.lo, u.hi)
 	}
 	u.gin[0].finish()
 }

@@ -1,0 +1,407 @@
+package finetune
+
+import (
+	"math"
+	"sync"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/kernels"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+)
+
+// BatchNormalization followed by its only consumer, a Relu, Clip or
+// HardSwish, runs as one fused step:
+//
+//   - forward: batch statistics, then y = act(a·x + b) in one pass, with
+//     a = γ/σ and b = β − μ·a; the normalised z = a·x + b is never stored
+//     (one activation buffer less per layer);
+//   - backward: g = dy·act'(z), with z recomputed from x, feeds the
+//     batch-norm gradient directly, so the activation's gradient pass and
+//     buffer disappear. The derivative masks are computed from sign bits,
+//     without branches: with ReLU6 about half the elements are clamped, and
+//     a branch per element mispredicts half the time (it made the separate
+//     Clip backward the costliest kernel of a MobileNetV2 step).
+//
+// z is computed with one FMA in the assembly and as a rounded product plus
+// b in Go (the explicit conversion keeps the compiler from fusing it on
+// some architectures and not others), the same way in the forward and
+// backward passes, so the masks agree with the forward clamp exactly.
+//
+// The convention at the kinks is the kernels' (and PyTorch's): the
+// gradient of Relu and Clip is 0 where z is at a bound; HardSwish uses
+// z/3 + 1/2 on [−3, 3].
+
+// minWork is the least work (≈ element operations) worth a goroutine.
+const minWork = 1 << 15
+
+// parallel splits [0,n) into chunks run on up to kernels.Workers()
+// goroutines, like the kernels do.
+func parallel(n, cost int, fn func(lo, hi int)) {
+	w := min(kernels.Workers(), n)
+	if total := n * cost; total < minWork*w {
+		w = total / minWork
+	}
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(w - 1)
+	for i := 1; i < w; i++ {
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(i*n/w, (i+1)*n/w)
+	}
+	fn(0, n/w)
+	wg.Wait()
+}
+
+// fusedAct returns the activation node that may be fused into the
+// BatchNormalization n, or nil.
+func (b *builder[T]) fusedAct(n *onnxio.Node) *onnxio.Node {
+	out := n.Output(0)
+	if out == nil || len(out.Consumers()) != 1 || b.outputs[out] {
+		return nil
+	}
+	for _, o := range n.Outputs()[1:] {
+		if o != nil {
+			return nil
+		}
+	}
+	a := out.Consumers()[0]
+	if a.Domain != "" || a.Input(0) != out || a.Output(0) == nil {
+		return nil
+	}
+	switch a.Op {
+	case "Relu", "HardSwish":
+		return a
+	case "Clip":
+		for i := 1; i <= 2; i++ {
+			if a.Input(i) != nil && a.Input(i) == out {
+				return nil
+			}
+		}
+		return a
+	}
+	return nil
+}
+
+type bnActStep[T Float] struct {
+	bnStep[T]
+	act    unaryKind
+	lo, hi T
+	mul    []T // a = γ/σ per channel, of the last forward
+	add    []T // b = β − μ·a
+}
+
+// newBNAct builds the fused step from the BN step st and its activation
+// node (whose output becomes the step's output).
+func newBNAct[T Float](b *builder[T], st *bnStep[T], act *onnxio.Node) (step[T], error) {
+	y, err := b.slot(act.Output(0))
+	if err != nil {
+		return nil, err
+	}
+	f := &bnActStep[T]{bnStep: *st, lo: T(math.Inf(-1)), hi: T(math.Inf(1))}
+	switch act.Op {
+	case "Relu":
+		f.act, f.lo = uRelu, 0
+	case "HardSwish":
+		f.act = uHardSwish
+	case "Clip":
+		f.act = uClip
+		lo, hi, err := clipBounds(b, act)
+		if err != nil {
+			return nil, err
+		}
+		f.lo, f.hi = T(lo), T(hi)
+	}
+	if !sameShape(y.shape, st.in[0].shape) {
+		return nil, unsupported(act, "output shape %v differs from its input %v", y.shape, st.in[0].shape)
+	}
+	f.out = []*slot[T]{y}
+	f.inplace = nil // the input is read by the backward pass
+	f.alias = make([]aliasKind, len(f.in))
+	f.alias[0] = aliasInPlace
+	f.mul, f.add = make([]T, st.s.C), make([]T, st.s.C)
+	b.fused[act] = true
+	return f, nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *bnActStep[T]) saved() (ins, outs []int) { return []int{0}, nil }
+
+func (f *bnActStep[T]) forward(e *Engine[T], train bool) {
+	x, scale, bias, mean, vr := f.in[0].data, f.in[1].data, f.in[2].data, f.in[3].data, f.in[4].data
+	y := f.out[0].data
+	f.usedBatch = f.nodeTraining || (train && !f.freeze)
+	update := f.usedBatch && train && f.in[3].kind == kBuffer && f.in[4].kind == kBuffer
+	s, eps := f.s, T(f.a.Epsilon)
+	R := s.N * s.HW
+	mom := T(f.a.Momentum)
+	parallel(s.C, 4*s.N*s.HW, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var mu, inv T
+			if f.usedBatch {
+				m, v := channelStats(x, s, c)
+				mu, inv = m, 1/T(math.Sqrt(float64(v+eps)))
+				if update {
+					uv := v
+					if !f.a.BiasedRunningVar && R > 1 {
+						uv = v * T(R) / T(R-1)
+					}
+					mean[c] = mean[c]*mom + m*(1-mom)
+					vr[c] = vr[c]*mom + uv*(1-mom)
+				}
+			} else {
+				mu, inv = mean[c], 1/T(math.Sqrt(float64(vr[c]+eps)))
+			}
+			f.mean[c], f.invStd[c] = mu, inv
+			a := scale[c] * inv
+			bb := bias[c] - mu*a
+			f.mul[c], f.add[c] = a, bb
+			for n := 0; n < s.N; n++ {
+				o := (n*s.C + c) * s.HW
+				actForward(f.act, x[o:o+s.HW], y[o:o+s.HW], a, bb, f.lo, f.hi)
+			}
+		}
+	})
+}
+
+// channelStats returns the mean and biased variance of channel c, with a
+// shift for accuracy (the kernels' one-pass formula).
+func channelStats[T Float](x []T, s kernels.BNShape, c int) (mean, variance T) {
+	k := x[c*s.HW]
+	var s1, s2 T
+	for n := 0; n < s.N; n++ {
+		xs := x[(n*s.C+c)*s.HW : (n*s.C+c+1)*s.HW]
+		if x32, ok := any(xs).([]float32); ok && haveAVX && len(xs) > 0 {
+			a, b := sumShiftAVX(&x32[0], len(xs), float32(k))
+			s1 += T(a)
+			s2 += T(b)
+			continue
+		}
+		var a1, a2, b1, b2 T
+		i := 0
+		for ; i+2 <= len(xs); i += 2 {
+			d0, d1 := xs[i]-k, xs[i+1]-k
+			a1 += d0
+			a2 += d0 * d0
+			b1 += d1
+			b2 += d1 * d1
+		}
+		if i < len(xs) {
+			d := xs[i] - k
+			a1 += d
+			a2 += d * d
+		}
+		s1 += a1 + b1
+		s2 += a2 + b2
+	}
+	R := T(s.N * s.HW)
+	m1 := s1 / R
+	variance = s2/R - m1*m1
+	if variance < 0 {
+		variance = 0
+	}
+	return k + m1, variance
+}
+
+// actForward sets y = act(a·x + b).
+func actForward[T Float](act unaryKind, x, y []T, a, b, lo, hi T) {
+	y = y[:len(x)]
+	if x32, ok := any(x).([]float32); ok && haveAVX && act != uHardSwish && len(x) > 0 {
+		bnActFwdAVX(&x32[0], &any(y).([]float32)[0], len(x), float32(a), float32(b), float32(lo), float32(hi))
+		return
+	}
+	switch act {
+	case uHardSwish:
+		for i, v := range x {
+			z := T(v*a) + b
+			y[i] = z * min(max(z*(1.0/6)+0.5, 0), 1)
+		}
+	default: // Relu is Clip(0, +Inf)
+		for i, v := range x {
+			y[i] = min(max(T(v*a)+b, lo), hi)
+		}
+	}
+}
+
+func (f *bnActStep[T]) backward(e *Engine[T]) {
+	x, scale, dy := f.in[0].data, f.in[1].data, f.out[0].grad
+	dx, dscale, dbias := f.gin[0].out(), f.gin[1].out(), f.gin[2].out()
+	s := f.s
+	R := T(s.N * s.HW)
+	parallel(s.C, 6*s.N*s.HW, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			a, b, mean, inv := f.mul[c], f.add[c], f.mean[c], f.invStd[c]
+			var sdy, sdyx T
+			for n := 0; n < s.N; n++ {
+				o := (n*s.C + c) * s.HW
+				p, q := actGradSums(f.act, x[o:o+s.HW], dy[o:o+s.HW], a, b, mean, f.lo, f.hi)
+				sdy += p
+				sdyx += q
+			}
+			ds := sdyx * inv
+			if dscale != nil {
+				dscale[c] = ds
+			}
+			if dbias != nil {
+				dbias[c] = sdy
+			}
+			if dx == nil {
+				continue
+			}
+			// Batch statistics: dx = a·(g − sdy/R − x̂·ds/R) = a·g + c1·x + c0.
+			// Running statistics: dx = a·g.
+			_ = scale
+			var c1, c0 T
+			if f.usedBatch {
+				c1 = -a * inv * ds / R
+				c0 = -a*sdy/R - c1*mean
+			}
+			for n := 0; n < s.N; n++ {
+				o := (n*s.C + c) * s.HW
+				actGradDx(f.act, x[o:o+s.HW], dy[o:o+s.HW], dx[o:o+s.HW], a, b, c1, c0, f.lo, f.hi)
+			}
+		}
+	})
+	for i := range f.gin {
+		f.gin[i].finish()
+	}
+}
+
+// actGradSums returns Σg and Σg·(x−mean) with g = dy·act'(a·x + b).
+func actGradSums[T Float](act unaryKind, x, dy []T, a, b, mean, lo, hi T) (T, T) {
+	dy = dy[:len(x)]
+	var s0, s1, t0, t1 T
+	if act == uHardSwish {
+		for i, v := range x {
+			g := dy[i] * hswishGrad(T(v*a)+b)
+			s0 += g
+			t0 += g * (v - mean)
+		}
+		return s0, t0
+	}
+	switch xs := any(x).(type) {
+	case []float32:
+		g32, l32, h32 := any(dy).([]float32), float32(lo), float32(hi)
+		a32, b32, m32 := float32(a), float32(b), float32(mean)
+		if haveAVX && len(xs) > 0 {
+			p, q := bnActGradSumsAVX(&xs[0], &g32[0], len(xs), a32, b32, l32, h32, m32)
+			return T(p), T(q)
+		}
+		var u0, u1, w0, w1 float32
+		i := 0
+		for ; i+2 <= len(xs); i += 2 {
+			g0 := maskF32(float32(xs[i]*a32)+b32, l32, h32, g32[i])
+			g1 := maskF32(float32(xs[i+1]*a32)+b32, l32, h32, g32[i+1])
+			u0 += g0
+			u1 += g1
+			w0 += g0 * (xs[i] - m32)
+			w1 += g1 * (xs[i+1] - m32)
+		}
+		if i < len(xs) {
+			g0 := maskF32(float32(xs[i]*a32)+b32, l32, h32, g32[i])
+			u0 += g0
+			w0 += g0 * (xs[i] - m32)
+		}
+		return T(u0 + u1), T(w0 + w1)
+	default:
+		for i, v := range x {
+			g := maskF64(float64(T(v*a)+b), float64(lo), float64(hi), float64(dy[i]))
+			s0 += T(g)
+			t0 += T(g) * (v - mean)
+		}
+		_, _ = s1, t1
+		return s0, t0
+	}
+}
+
+// actGradDx sets dx = a·g + c1·x + c0 with g = dy·act'(a·x + b). dx may
+// alias dy.
+func actGradDx[T Float](act unaryKind, x, dy, dx []T, a, b, c1, c0, lo, hi T) {
+	dy, dx = dy[:len(x)], dx[:len(x)]
+	if act == uHardSwish {
+		for i, v := range x {
+			dx[i] = a*dy[i]*hswishGrad(T(v*a)+b) + c1*v + c0
+		}
+		return
+	}
+	switch xs := any(x).(type) {
+	case []float32:
+		g32, d32 := any(dy).([]float32), any(dx).([]float32)
+		a32, b32, l32, h32 := float32(a), float32(b), float32(lo), float32(hi)
+		k1, k0 := float32(c1), float32(c0)
+		if haveAVX && len(xs) > 0 {
+			bnActGradDxAVX(&xs[0], &g32[0], &d32[0], len(xs), a32, b32, l32, h32, k1, k0)
+			return
+		}
+		for i, v := range xs {
+			d32[i] = a32*maskF32(float32(v*a32)+b32, l32, h32, g32[i]) + k1*v + k0
+		}
+	default:
+		for i, v := range x {
+			dx[i] = a*T(maskF64(float64(T(v*a)+b), float64(lo), float64(hi), float64(dy[i]))) + c1*v + c0
+		}
+	}
+}
+
+// maskF32 returns g when lo < z < hi and 0 otherwise, without a branch:
+// lo − z and z − hi are both negative (sign bit set) exactly then; at a
+// bound one of them is +0.
+func maskF32(z, lo, hi, g float32) float32 {
+	m := uint32(int32(math.Float32bits(lo-z)&math.Float32bits(z-hi)) >> 31)
+	return math.Float32frombits(math.Float32bits(g) & m)
+}
+
+func maskF64(z, lo, hi, g float64) float64 {
+	m := uint64(int64(math.Float64bits(lo-z)&math.Float64bits(z-hi)) >> 63)
+	return math.Float64frombits(math.Float64bits(g) & m)
+}
+
+// hswishGrad is d/dz of z·clamp(z/6 + 1/2, 0, 1), with PyTorch's branches.
+func hswishGrad[T Float](z T) T {
+	switch {
+	case z < -3:
+		return 0
+	case z <= 3:
+		return z*(1.0/3) + 0.5
+	}
+	return 1
+}
+
+// clipGrad sets dx = dy where lo < y < hi, else 0 (Relu: lo = 0, hi = +Inf),
+// branch-free; dx may alias dy.
+func clipGrad[T Float](y, dy, dx []T, lo, hi T) {
+	parallel(len(y), 1, func(s, e int) {
+		switch ys := any(y[s:e]).(type) {
+		case []float32:
+			g, d := any(dy[s:e]).([]float32), any(dx[s:e]).([]float32)
+			l, h := float32(lo), float32(hi)
+			g, d = g[:len(ys)], d[:len(ys)]
+			if haveAVX && len(ys) > 0 {
+				clipGradAVX(&ys[0], &g[0], &d[0], len(ys), l, h)
+				return
+			}
+			for i, v := range ys {
+				d[i] = maskF32(v, l, h, g[i])
+			}
+		default:
+			g, d := dy[s:e], dx[s:e]
+			for i, v := range y[s:e] {
+				d[i] = T(maskF64(float64(v), float64(lo), float64(hi), float64(g[i])))
+			}
+		}
+	})
+}

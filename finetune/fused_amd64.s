@@ -1,0 +1,396 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2+FMA loops of the fused BatchNormalization+activation step and of
+// the branch-free activation gradient (see fused.go). z = x·a + b is
+// computed with one FMA in every function, so the forward pass and the
+// masks of the backward pass agree bit for bit. Each function handles
+// 32, then 8, then 1 element per iteration.
+
+// func bnActFwdAVX(x, y *float32, n int, a, b, lo, hi float32)
+// y = min(max(x·a + b, lo), hi)
+TEXT ·bnActFwdAVX(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+	VBROADCASTSS lo+32(FP), Y2
+	VBROADCASTSS hi+36(FP), Y3
+
+fwd32:
+	CMPQ CX, $32
+	JLT  fwd8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VFMADD213PS Y1, Y0, Y4
+	VFMADD213PS Y1, Y0, Y5
+	VFMADD213PS Y1, Y0, Y6
+	VFMADD213PS Y1, Y0, Y7
+	VMAXPS Y2, Y4, Y4
+	VMAXPS Y2, Y5, Y5
+	VMAXPS Y2, Y6, Y6
+	VMAXPS Y2, Y7, Y7
+	VMINPS Y3, Y4, Y4
+	VMINPS Y3, Y5, Y5
+	VMINPS Y3, Y6, Y6
+	VMINPS Y3, Y7, Y7
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	VMOVUPS Y6, 64(DI)
+	VMOVUPS Y7, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  fwd32
+
+fwd8:
+	CMPQ CX, $8
+	JLT  fwd1
+	VMOVUPS (SI), Y4
+	VFMADD213PS Y1, Y0, Y4
+	VMAXPS Y2, Y4, Y4
+	VMINPS Y3, Y4, Y4
+	VMOVUPS Y4, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  fwd8
+
+fwd1:
+	TESTQ CX, CX
+	JEQ   fwddone
+	VMOVSS (SI), X4
+	VFMADD213SS X1, X0, X4
+	VMAXSS X2, X4, X4
+	VMINSS X3, X4, X4
+	VMOVSS X4, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  fwd1
+
+fwddone:
+	VZEROUPPER
+	RET
+
+// func sumShiftAVX(x *float32, n int, k float32) (s1, s2 float32)
+// s1 = Σ(x−k), s2 = Σ(x−k)²
+TEXT ·sumShiftAVX(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS k+16(FP), Y0
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+ss16:
+	CMPQ CX, $16
+	JLT  ss8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VSUBPS Y0, Y4, Y4
+	VSUBPS Y0, Y5, Y5
+	VADDPS Y4, Y8, Y8
+	VADDPS Y5, Y9, Y9
+	VFMADD231PS Y4, Y4, Y10
+	VFMADD231PS Y5, Y5, Y11
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP  ss16
+
+ss8:
+	CMPQ CX, $8
+	JLT  ssred
+	VMOVUPS (SI), Y4
+	VSUBPS Y0, Y4, Y4
+	VADDPS Y4, Y8, Y8
+	VFMADD231PS Y4, Y4, Y10
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  ss8
+
+ssred:
+	VADDPS Y9, Y8, Y8
+	VADDPS Y11, Y10, Y10
+	VEXTRACTF128 $1, Y8, X9
+	VADDPS X9, X8, X8
+	VHADDPS X8, X8, X8
+	VHADDPS X8, X8, X8
+	VEXTRACTF128 $1, Y10, X11
+	VADDPS X11, X10, X10
+	VHADDPS X10, X10, X10
+	VHADDPS X10, X10, X10
+
+ss1:
+	TESTQ CX, CX
+	JEQ   ssdone
+	VMOVSS (SI), X4
+	VSUBSS X0, X4, X4
+	VADDSS X4, X8, X8
+	VFMADD231SS X4, X4, X10
+	ADDQ $4, SI
+	DECQ CX
+	JMP  ss1
+
+ssdone:
+	VMOVSS X8, s1+24(FP)
+	VMOVSS X10, s2+28(FP)
+	VZEROUPPER
+	RET
+
+// func bnActGradSumsAVX(x, dy *float32, n int, a, b, lo, hi, mean float32) (sg, sgx float32)
+// g = dy where lo < x·a + b < hi, else 0; sg = Σg, sgx = Σg·(x−mean)
+TEXT ·bnActGradSumsAVX(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ dy+8(FP), DX
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+	VBROADCASTSS lo+32(FP), Y2
+	VBROADCASTSS hi+36(FP), Y3
+	VBROADCASTSS mean+40(FP), Y12
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+gs16:
+	CMPQ CX, $16
+	JLT  gs8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVAPS Y4, Y6
+	VMOVAPS Y5, Y7
+	VFMADD213PS Y1, Y0, Y6
+	VFMADD213PS Y1, Y0, Y7
+	VCMPPS $0x1e, Y2, Y6, Y13
+	VCMPPS $0x11, Y3, Y6, Y6
+	VANDPS Y13, Y6, Y6
+	VCMPPS $0x1e, Y2, Y7, Y13
+	VCMPPS $0x11, Y3, Y7, Y7
+	VANDPS Y13, Y7, Y7
+	VANDPS (DX), Y6, Y6
+	VANDPS 32(DX), Y7, Y7
+	VADDPS Y6, Y8, Y8
+	VADDPS Y7, Y9, Y9
+	VSUBPS Y12, Y4, Y4
+	VSUBPS Y12, Y5, Y5
+	VFMADD231PS Y6, Y4, Y10
+	VFMADD231PS Y7, Y5, Y11
+	ADDQ $64, SI
+	ADDQ $64, DX
+	SUBQ $16, CX
+	JMP  gs16
+
+gs8:
+	CMPQ CX, $8
+	JLT  gsred
+	VMOVUPS (SI), Y4
+	VMOVAPS Y4, Y6
+	VFMADD213PS Y1, Y0, Y6
+	VCMPPS $0x1e, Y2, Y6, Y13
+	VCMPPS $0x11, Y3, Y6, Y6
+	VANDPS Y13, Y6, Y6
+	VANDPS (DX), Y6, Y6
+	VADDPS Y6, Y8, Y8
+	VSUBPS Y12, Y4, Y4
+	VFMADD231PS Y6, Y4, Y10
+	ADDQ $32, SI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  gs8
+
+gsred:
+	VADDPS Y9, Y8, Y8
+	VADDPS Y11, Y10, Y10
+	VEXTRACTF128 $1, Y8, X9
+	VADDPS X9, X8, X8
+	VHADDPS X8, X8, X8
+	VHADDPS X8, X8, X8
+	VEXTRACTF128 $1, Y10, X11
+	VADDPS X11, X10, X10
+	VHADDPS X10, X10, X10
+	VHADDPS X10, X10, X10
+
+gs1:
+	TESTQ CX, CX
+	JEQ   gsdone
+	VMOVSS (SI), X4
+	VMOVAPS X4, X6
+	VFMADD213SS X1, X0, X6
+	VCMPSS $0x1e, X2, X6, X13
+	VCMPSS $0x11, X3, X6, X6
+	VANDPS X13, X6, X6
+	VMOVSS (DX), X7
+	VANDPS X7, X6, X6
+	VADDSS X6, X8, X8
+	VSUBSS X12, X4, X4
+	VFMADD231SS X6, X4, X10
+	ADDQ $4, SI
+	ADDQ $4, DX
+	DECQ CX
+	JMP  gs1
+
+gsdone:
+	VMOVSS X8, sg+48(FP)
+	VMOVSS X10, sgx+52(FP)
+	VZEROUPPER
+	RET
+
+// func bnActGradDxAVX(x, dy, dx *float32, n int, a, b, lo, hi, c1, c0 float32)
+// dx = a·g + c1·x + c0 with g = dy where lo < x·a + b < hi, else 0.
+// dx may alias dy.
+TEXT ·bnActGradDxAVX(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ dy+8(FP), DX
+	MOVQ dx+16(FP), DI
+	MOVQ n+24(FP), CX
+	VBROADCASTSS a+32(FP), Y0
+	VBROADCASTSS b+36(FP), Y1
+	VBROADCASTSS lo+40(FP), Y2
+	VBROADCASTSS hi+44(FP), Y3
+	VBROADCASTSS c1+48(FP), Y14
+	VBROADCASTSS c0+52(FP), Y15
+
+dx16:
+	CMPQ CX, $16
+	JLT  dx8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVAPS Y4, Y6
+	VMOVAPS Y5, Y7
+	VFMADD213PS Y1, Y0, Y6
+	VFMADD213PS Y1, Y0, Y7
+	VCMPPS $0x1e, Y2, Y6, Y13
+	VCMPPS $0x11, Y3, Y6, Y6
+	VANDPS Y13, Y6, Y6
+	VCMPPS $0x1e, Y2, Y7, Y13
+	VCMPPS $0x11, Y3, Y7, Y7
+	VANDPS Y13, Y7, Y7
+	VANDPS (DX), Y6, Y6
+	VANDPS 32(DX), Y7, Y7
+	VFMADD213PS Y15, Y14, Y4
+	VFMADD213PS Y15, Y14, Y5
+	VFMADD231PS Y6, Y0, Y4
+	VFMADD231PS Y7, Y0, Y5
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  dx16
+
+dx8:
+	CMPQ CX, $8
+	JLT  dx1
+	VMOVUPS (SI), Y4
+	VMOVAPS Y4, Y6
+	VFMADD213PS Y1, Y0, Y6
+	VCMPPS $0x1e, Y2, Y6, Y13
+	VCMPPS $0x11, Y3, Y6, Y6
+	VANDPS Y13, Y6, Y6
+	VANDPS (DX), Y6, Y6
+	VFMADD213PS Y15, Y14, Y4
+	VFMADD231PS Y6, Y0, Y4
+	VMOVUPS Y4, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  dx8
+
+dx1:
+	TESTQ CX, CX
+	JEQ   dxdone
+	VMOVSS (SI), X4
+	VMOVAPS X4, X6
+	VFMADD213SS X1, X0, X6
+	VCMPSS $0x1e, X2, X6, X13
+	VCMPSS $0x11, X3, X6, X6
+	VANDPS X13, X6, X6
+	VMOVSS (DX), X7
+	VANDPS X7, X6, X6
+	VFMADD213SS X15, X14, X4
+	VFMADD231SS X6, X0, X4
+	VMOVSS X4, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DX
+	ADDQ $4, DI
+	DECQ CX
+	JMP  dx1
+
+dxdone:
+	VZEROUPPER
+	RET
+
+// func clipGradAVX(y, dy, dx *float32, n int, lo, hi float32)
+// dx = dy where lo < y < hi, else 0. dx may alias dy.
+TEXT ·clipGradAVX(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), SI
+	MOVQ dy+8(FP), DX
+	MOVQ dx+16(FP), DI
+	MOVQ n+24(FP), CX
+	VBROADCASTSS lo+32(FP), Y2
+	VBROADCASTSS hi+36(FP), Y3
+
+cg16:
+	CMPQ CX, $16
+	JLT  cg8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VCMPPS $0x1e, Y2, Y4, Y6
+	VCMPPS $0x11, Y3, Y4, Y4
+	VANDPS Y6, Y4, Y4
+	VCMPPS $0x1e, Y2, Y5, Y7
+	VCMPPS $0x11, Y3, Y5, Y5
+	VANDPS Y7, Y5, Y5
+	VANDPS (DX), Y4, Y4
+	VANDPS 32(DX), Y5, Y5
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  cg16
+
+cg8:
+	CMPQ CX, $8
+	JLT  cg1
+	VMOVUPS (SI), Y4
+	VCMPPS $0x1e, Y2, Y4, Y6
+	VCMPPS $0x11, Y3, Y4, Y4
+	VANDPS Y6, Y4, Y4
+	VANDPS (DX), Y4, Y4
+	VMOVUPS Y4, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  cg8
+
+cg1:
+	TESTQ CX, CX
+	JEQ   cgdone
+	VMOVSS (SI), X4
+	VCMPSS $0x1e, X2, X4, X6
+	VCMPSS $0x11, X3, X4, X4
+	VANDPS X6, X4, X4
+	VMOVSS (DX), X7
+	VANDPS X7, X4, X4
+	VMOVSS X4, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DX
+	ADDQ $4, DI
+	DECQ CX
+	JMP  cg1
+
+cgdone:
+	VZEROUPPER
+	RET
