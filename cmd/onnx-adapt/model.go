@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
@@ -65,3 +66,7 @@ func oneModelArg(args []string) (string, error) {
 	}
 	return "", usagef("expected one MODEL, got %d arguments: %s", len(args), strings.Join(args, " "))
 }
+
+// checkRuns is the Check of every save: onnxruntime loads and runs the exact
+// bytes before they are put in place.
+var checkRuns = ort.Check

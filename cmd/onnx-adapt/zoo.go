@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/models"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
@@ -75,5 +76,5 @@ func (c *zooCmd) run(e *env, args []string) error {
 // saveChecked writes m atomically, after onnxruntime has loaded and run the
 // exact bytes: a model that does not run never appears at path.
 func saveChecked(path string, m *onnxio.Model) error {
-	return onnxio.Save(path, m, onnxio.SaveOptions{Check: checkRuns})
+	return onnxio.Save(path, m, onnxio.SaveOptions{External: onnxio.InlineExternal, Check: ort.Check})
 }
