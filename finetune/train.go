@@ -80,7 +80,7 @@ type Progress struct {
 	Step, Steps   int // optimiser steps done and in total
 	Loss          float64
 	LR            float64
-	ImagesPerSec  float64 // training images per second so far
+	ImagesPerSec  float64 // training images per second so far (evaluations excluded)
 	Elapsed, ETA  time.Duration
 	// EpochEnd is set on the call that closes an epoch; Loss is then the
 	// epoch's mean loss, and Eval its accuracy when Config.Eval is set.
@@ -92,10 +92,11 @@ type Progress struct {
 type Result struct {
 	Steps, Images int
 	Epochs        float64
-	EpochLoss     []float64 // mean loss of each epoch
-	Duration      time.Duration
-	ImagesPerSec  float64
-	Eval          *Accuracy // the last epoch's evaluation, if any
+	EpochLoss     []float64     // mean loss of each epoch
+	Duration      time.Duration // the whole run, evaluations included
+	EvalDuration  time.Duration // spent evaluating Config.Eval
+	ImagesPerSec  float64       // training throughput (evaluations excluded)
+	Eval          *Accuracy     // the last epoch's evaluation, if any
 }
 
 // Train fine-tunes m on ds and writes the trained weights and
@@ -166,6 +167,7 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 
 	res := &Result{}
 	start := time.Now()
+	var evalTime time.Duration // excluded from the training throughput
 	step := 0
 	for epoch := 0; step < total; epoch++ {
 		sum, n := 0.0, 0
@@ -204,7 +206,7 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 			n++
 			res.Images += cfg.Batch
 			if cfg.Progress != nil {
-				cfg.Progress(progressAt(start, step, total, epoch, epochs, sum/float64(n), lr, res.Images, false))
+				cfg.Progress(progressAt(start, evalTime, step, total, epoch, epochs, sum/float64(n), lr, res.Images, false))
 			}
 			if err := ctx.Err(); err != nil {
 				it.Close()
@@ -218,12 +220,14 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 			return nil, fmt.Errorf("finetune: epoch %d produced no batches", epoch+1)
 		}
 		res.EpochLoss = append(res.EpochLoss, sum/float64(n))
-		p := progressAt(start, step, total, epoch, epochs, sum/float64(n), sched.lr(max(step-1, 0)), res.Images, true)
+		p := progressAt(start, evalTime, step, total, epoch, epochs, sum/float64(n), sched.lr(max(step-1, 0)), res.Images, true)
 		if cfg.Eval != nil {
+			t0 := time.Now()
 			acc, err := EvaluateEngine(ctx, e, cfg.Eval, EvalOptions{Preprocess: &pre, Workers: cfg.LoaderWorkers})
 			if err != nil {
 				return nil, err
 			}
+			evalTime += time.Since(t0)
 			p.Eval, res.Eval = &acc, &acc
 		}
 		if cfg.Progress != nil {
@@ -233,22 +237,24 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 	res.Steps = step
 	res.Epochs = float64(step) / float64(perEpoch)
 	res.Duration = time.Since(start)
-	res.ImagesPerSec = float64(res.Images) / res.Duration.Seconds()
+	res.EvalDuration = evalTime
+	res.ImagesPerSec = float64(res.Images) / (res.Duration - evalTime).Seconds()
 	if err := e.WriteBack(m.Graph); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-func progressAt(start time.Time, step, total, epoch, epochs int, loss, lr float64, images int, end bool) Progress {
+func progressAt(start time.Time, evalTime time.Duration, step, total, epoch, epochs int, loss, lr float64, images int, end bool) Progress {
 	el := time.Since(start)
+	train := el - evalTime
 	p := Progress{Epoch: epoch + 1, Epochs: epochs, Step: step, Steps: total, Loss: loss, LR: lr,
 		Elapsed: el, EpochEnd: end}
-	if s := el.Seconds(); s > 0 {
+	if s := train.Seconds(); s > 0 {
 		p.ImagesPerSec = float64(images) / s
 	}
 	if step > 0 {
-		p.ETA = time.Duration(float64(el) * float64(total-step) / float64(step))
+		p.ETA = time.Duration(float64(train) * float64(total-step) / float64(step))
 	}
 	return p
 }

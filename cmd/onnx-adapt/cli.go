@@ -50,6 +50,8 @@ func commands() []command {
 		&lutCmd{},
 		&estimateCmd{},
 		&zooCmd{},
+		&finetuneCmd{},
+		&evalCmd{},
 	}
 }
 

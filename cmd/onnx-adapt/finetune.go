@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/kernels"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+)
+
+// dataFlags are the data flags finetune and eval share.
+type dataFlags struct {
+	data    string
+	preset  string
+	workers int
+}
+
+func (d *dataFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&d.data, "data", "", "data set: an IDX folder (e.g. /usr/share/datasets/fashion-mnist), class folders (with train/ and val/ or test/), or a list file of \"PATH LABEL\" lines")
+	fs.StringVar(&d.preset, "preset", "auto", "preprocessing: "+strings.Join(dataset.PresetNames(), ", ")+
+		", with :KEY=VALUE overrides (resize, mean, std, norm, interp); auto is imagenet for 3-channel inputs of 96 pixels or more, else none")
+	fs.IntVar(&d.workers, "loader-workers", 0, "image decoding goroutines (0: one per CPU)")
+}
+
+// open opens the data set and returns its splits.
+func (d *dataFlags) open() (*dataset.Splits, error) {
+	if d.data == "" {
+		return nil, usagef("--data is required")
+	}
+	return dataset.Open(d.data)
+}
+
+// preprocess resolves --preset for a model input of shape N×C×H×W (or
+// N×H×W×C).
+func (d *dataFlags) preprocess(shape []int64) (dataset.Preprocess, error) {
+	if len(shape) != 4 {
+		return dataset.Preprocess{}, fmt.Errorf("the model input has shape %v; an image batch is needed", shape)
+	}
+	c, h, w := shape[1], shape[2], shape[3]
+	if c != 1 && c != 3 && (shape[3] == 1 || shape[3] == 3) {
+		c, h, w = shape[3], shape[1], shape[2]
+	}
+	spec := d.preset
+	if spec == "auto" || strings.HasPrefix(spec, "auto:") {
+		name := "none"
+		if c == 3 && min(h, w) >= 96 {
+			name = "imagenet"
+		}
+		spec = name + strings.TrimPrefix(spec, "auto")
+	}
+	p, err := dataset.ParsePreprocess(spec, int(c), int(h), int(w))
+	if err != nil {
+		return p, usagef("--preset: %v", err)
+	}
+	return p, nil
+}
+
+// imageInputShape returns the shape of the model's first data input, with
+// the batch dimension (symbolic or not) reported as 1.
+func imageInputShape(m *onnxio.Model) ([]int64, error) {
+	for _, in := range m.Graph.Inputs {
+		if in.Const != nil {
+			continue
+		}
+		if !in.Type.HasShape {
+			return nil, fmt.Errorf("input %q has no shape; give it one with --input-shape", in.Name)
+		}
+		s := in.Type.Shape.Ints()
+		if len(s) > 0 {
+			s[0] = 1
+		}
+		for i, d := range s {
+			if d <= 0 {
+				return nil, fmt.Errorf("input %q has shape %v: dimension %d is unknown; fix it with --input-shape", in.Name, in.Type.Shape, i)
+			}
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("the model has no data input")
+}
+
+type finetuneCmd struct {
+	model    modelFlags
+	data     dataFlags
+	out      string
+	epochs   float64
+	steps    int
+	batch    int
+	lr       float64
+	momentum float64
+	nesterov bool
+	wd       float64
+	schedule finetune.ScheduleKind
+	warmup   float64
+	stepEp   float64
+	gamma    float64
+	minLR    float64
+	smooth   float64
+	distill  bool
+	teacher  string
+	kdWeight float64
+	kdTemp   float64
+	seed     uint64
+	freezeBN bool
+	threads  int
+	augment  string
+	eval     string
+}
+
+func (*finetuneCmd) name() string { return "finetune" }
+func (*finetuneCmd) usage() string {
+	return "finetune MODEL --data D --epochs N [--distill] [--lr] [--batch] [--momentum] [--nesterov] [--wd] [--schedule cosine|step|constant] [--label-smoothing] [--seed] [--freeze-bn] -o OUT.onnx [--json]"
+}
+func (*finetuneCmd) summary() string {
+	return "train a model's weights in Go (SGD, optional distillation from the original) and save it"
+}
+
+func (c *finetuneCmd) flags(fs *pflag.FlagSet) {
+	d := finetune.DefaultConfig()
+	c.schedule = d.Schedule.Kind
+	c.model.register(fs)
+	c.data.register(fs)
+	fs.StringVarP(&c.out, "output", "o", "", "where to write the trained model (checked in onnxruntime before it appears)")
+	fs.Float64Var(&c.epochs, "epochs", d.Epochs, "passes over the training data (may be fractional)")
+	fs.IntVar(&c.steps, "steps", 0, "optimiser steps instead of --epochs")
+	fs.IntVar(&c.batch, "batch", d.Batch, "batch size")
+	fs.Float64Var(&c.lr, "lr", d.LR, "learning rate")
+	fs.Float64Var(&c.momentum, "momentum", d.Momentum, "SGD momentum")
+	fs.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum")
+	fs.Float64Var(&c.wd, "wd", d.WeightDecay, "weight decay (not on biases or BatchNormalization parameters)")
+	fs.Var(&c.schedule, "schedule", "learning-rate schedule")
+	fs.Float64Var(&c.warmup, "warmup", 0, "linear warm-up, in epochs")
+	fs.Float64Var(&c.stepEp, "step-epochs", 0, "step schedule: decay every this many epochs (0: a third of the run)")
+	fs.Float64Var(&c.gamma, "gamma", 0.1, "step schedule: decay factor")
+	fs.Float64Var(&c.minLR, "min-lr", 0, "cosine schedule: final learning rate")
+	fs.Float64Var(&c.smooth, "label-smoothing", 0, "label smoothing ε")
+	fs.BoolVar(&c.distill, "distill", false, "distill from the original model (run in onnxruntime)")
+	fs.StringVar(&c.teacher, "teacher", "", "distill from this model instead of the original (implies --distill)")
+	fs.Float64Var(&c.kdWeight, "distill-weight", d.DistillWeight, "weight of the distillation loss against the label loss")
+	fs.Float64Var(&c.kdTemp, "temperature", d.Temperature, "distillation temperature")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the data order, augmentation and dropout")
+	fs.BoolVar(&c.freezeBN, "freeze-bn", false, "keep BatchNormalization statistics fixed")
+	fs.IntVar(&c.threads, "threads", 0, "compute threads (0: one per CPU)")
+	fs.StringVar(&c.augment, "augment", "none", "train-time augmentation: none, or items joined by ':' among rrc, rrc=MIN,MAX, ratio=MIN,MAX, pad=N, flip (e.g. pad=4:flip)")
+	fs.StringVar(&c.eval, "eval", "final", "accuracy on the test split: final (engine and onnxruntime), epoch (also after every epoch), none")
+}
+
+type accJSON struct {
+	Top1 float64 `json:"top1"`
+	Top5 float64 `json:"top5"`
+	N    int     `json:"n"`
+}
+
+func accOf(a *finetune.Accuracy) *accJSON {
+	if a == nil {
+		return nil
+	}
+	return &accJSON{a.Top1, a.Top5, a.N}
+}
+
+type finetuneJSON struct {
+	Model        string    `json:"model"`
+	Output       string    `json:"output"`
+	Data         string    `json:"data"`
+	TrainSamples int       `json:"train_samples"`
+	Steps        int       `json:"steps"`
+	Epochs       float64   `json:"epochs"`
+	Images       int       `json:"images"`
+	Seconds      float64   `json:"seconds"`
+	ImagesPerSec float64   `json:"images_per_sec"`
+	EpochLoss    []float64 `json:"epoch_loss"`
+	Threads      int       `json:"threads"`
+	EvalEngine   *accJSON  `json:"eval_engine,omitempty"`
+	EvalORT      *accJSON  `json:"eval_onnxruntime,omitempty"`
+}
+
+func (c *finetuneCmd) run(e *env, args []string) error {
+	path, err := oneModelArg(args)
+	if err != nil {
+		return err
+	}
+	if c.out == "" {
+		return usagef("-o OUT.onnx is required")
+	}
+	if c.eval != "final" && c.eval != "epoch" && c.eval != "none" {
+		return usagef("--eval must be final, epoch or none")
+	}
+	if c.batch < 1 || c.threads < 0 || (c.steps <= 0 && !(c.epochs > 0)) {
+		return usagef("--batch must be at least 1, --threads at least 0, and --epochs or --steps positive")
+	}
+	aug, err := dataset.ParseAugment(c.augment)
+	if err != nil {
+		return usagef("--augment: %v", err)
+	}
+	m, err := c.model.load(path)
+	if err != nil {
+		return err
+	}
+	shape, err := imageInputShape(m)
+	if err != nil {
+		return err
+	}
+	pre, err := c.data.preprocess(shape)
+	if err != nil {
+		return err
+	}
+	sp, err := c.data.open()
+	if err != nil {
+		return err
+	}
+	threads := c.threads
+	if threads == 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	cfg := finetune.Config{
+		Epochs: c.epochs, Steps: c.steps, Batch: c.batch,
+		LR: c.lr, Momentum: c.momentum, WeightDecay: c.wd, Nesterov: c.nesterov,
+		Schedule:       finetune.Schedule{Kind: c.schedule, WarmupEpochs: c.warmup, StepEpochs: c.stepEp, Gamma: c.gamma, MinLR: c.minLR},
+		LabelSmoothing: c.smooth, DistillWeight: c.kdWeight, Temperature: c.kdTemp,
+		FreezeBN: c.freezeBN, Seed: c.seed, Preprocess: &pre, Augment: aug,
+		Workers: threads, LoaderWorkers: c.data.workers,
+	}
+	if c.teacher != "" {
+		if cfg.Teacher, err = onnxio.Load(c.teacher); err != nil {
+			return err
+		}
+	} else if c.distill {
+		cfg.Teacher = m.Clone()
+	}
+	if c.eval != "none" && sp.Test == nil {
+		e.log.Warn("the data has no test split: no accuracy is reported", "data", c.data.data)
+	}
+	if c.eval == "epoch" && sp.Test != nil {
+		cfg.Eval = sp.Test
+	}
+	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
+		return err
+	}
+	prog := newTrainProgress(e)
+	cfg.Progress = prog.update
+	e.log.Info("fine-tuning", "model", path, "data", c.data.data, "samples", sp.Train.Len(), "batch", c.batch,
+		"threads", threads, "gemm", kernels.GEMMBackend)
+	res, err := finetune.Train(e.ctx, m, sp.Train, cfg)
+	prog.finish()
+	if err != nil {
+		return err
+	}
+	out := finetuneJSON{Model: path, Output: c.out, Data: c.data.data, TrainSamples: sp.Train.Len(), Steps: res.Steps,
+		Epochs: res.Epochs, Images: res.Images, Seconds: res.Duration.Seconds(), ImagesPerSec: res.ImagesPerSec,
+		EpochLoss: res.EpochLoss, Threads: threads, EvalEngine: accOf(res.Eval)}
+	if c.eval != "none" && sp.Test != nil && res.Eval == nil {
+		eng, err := engineAccuracy(e.ctx, m, sp.Test, pre, c.batch, c.data.workers)
+		if err != nil {
+			return err
+		}
+		out.EvalEngine = accOf(&eng)
+	}
+	saved := func(data []byte) error { return checkRuns(data) }
+	if c.eval != "none" && sp.Test != nil {
+		saved = func(data []byte) error {
+			if err := checkRuns(data); err != nil {
+				return err
+			}
+			acc, err := finetune.Evaluate(e.ctx, data, sp.Test, finetune.EvalOptions{Batch: 100, Threads: threads, Preprocess: &pre, Workers: c.data.workers})
+			if err != nil {
+				return err
+			}
+			out.EvalORT = accOf(&acc)
+			return nil
+		}
+	}
+	if err := onnxio.Save(c.out, m, onnxio.SaveOptions{Check: saved}); err != nil {
+		return err
+	}
+	if e.json {
+		return e.writeJSON(out)
+	}
+	fmt.Fprintf(e.stdout, "%s: %d steps (%.2f epochs) of batch %d in %s, %.1f img/s; final loss %.4f\n",
+		c.out, res.Steps, res.Epochs, c.batch, res.Duration.Round(time.Second), res.ImagesPerSec, res.EpochLoss[len(res.EpochLoss)-1])
+	if a := out.EvalEngine; a != nil {
+		fmt.Fprintf(e.stdout, "test accuracy (trainer):     top-1 %.2f%%, top-5 %.2f%% (%d images)\n", 100*a.Top1, 100*a.Top5, a.N)
+	}
+	if a := out.EvalORT; a != nil {
+		fmt.Fprintf(e.stdout, "test accuracy (onnxruntime): top-1 %.2f%%, top-5 %.2f%% (%d images)\n", 100*a.Top1, 100*a.Top5, a.N)
+	}
+	return nil
+}
+
+// engineAccuracy evaluates m with the Go engine.
+func engineAccuracy(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, pre dataset.Preprocess, batch, workers int) (finetune.Accuracy, error) {
+	eng, err := finetune.Compile[float32](m, finetune.Options{Batch: batch})
+	if err != nil {
+		return finetune.Accuracy{}, err
+	}
+	return finetune.EvaluateEngine(ctx, eng, ds, finetune.EvalOptions{Preprocess: &pre, Workers: workers})
+}
+
+// trainProgress shows training progress on stderr: a bar when stderr is a
+// terminal, else one log line per epoch.
+type trainProgress struct {
+	e    *env
+	bar  *progressbar.ProgressBar
+	last time.Time
+}
+
+func newTrainProgress(e *env) *trainProgress { return &trainProgress{e: e} }
+
+func (p *trainProgress) update(pr finetune.Progress) {
+	if p.e.quiet {
+		return
+	}
+	if p.e.interactive() {
+		if p.bar == nil {
+			p.bar = progressbar.NewOptions(pr.Steps, progressbar.OptionSetWriter(p.e.stderr),
+				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true),
+				progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())
+		}
+		desc := fmt.Sprintf("epoch %d/%d loss %.4f %.0f img/s", pr.Epoch, pr.Epochs, pr.Loss, pr.ImagesPerSec)
+		p.bar.Describe(desc)
+		p.bar.Set(pr.Step)
+		if pr.EpochEnd {
+			p.bar.Clear()
+			fmt.Fprintf(p.e.stderr, "\r%s\n", epochLine(pr))
+		}
+		return
+	}
+	if pr.EpochEnd {
+		fmt.Fprintln(p.e.stderr, epochLine(pr))
+	}
+}
+
+func epochLine(pr finetune.Progress) string {
+	s := fmt.Sprintf("epoch %d/%d: loss %.4f, lr %.4g, %.1f img/s, elapsed %s, ETA %s",
+		pr.Epoch, pr.Epochs, pr.Loss, pr.LR, pr.ImagesPerSec, pr.Elapsed.Round(time.Second), pr.ETA.Round(time.Second))
+	if pr.Eval != nil {
+		s += fmt.Sprintf(", test top-1 %.2f%% top-5 %.2f%%", 100*pr.Eval.Top1, 100*pr.Eval.Top5)
+	}
+	return s
+}
+
+func (p *trainProgress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
