@@ -1,5 +1,7 @@
 package kernels
 
+import "math"
+
 // Element-wise activations. Forward functions allow y to alias x; backward
 // functions allow dx to alias dy. Where the derivative can be read off the
 // output (Relu, Clip, HardSigmoid, Sigmoid) the backward takes y rather than
@@ -14,6 +16,10 @@ func elementwise(n, cost int, fn func(lo, hi int)) {
 func Relu[T Float](x, y []T) {
 	checkLen("relu y", y, len(x))
 	elementwise(len(x), 1, func(lo, hi int) {
+		if is32[T]() && haveBNAsm {
+			bnAffineClamp32(as32(x[lo:hi]), as32(y[lo:hi]), 1, 0, 0, float32(math.Inf(1)))
+			return
+		}
 		ys := y[lo:hi]
 		for i, v := range x[lo:hi] {
 			ys[i] = max(v, 0)
@@ -44,6 +50,10 @@ func ReluBackward[T Float](y, dy, dx []T) {
 func Clip[T Float](x, y []T, lo, hi T) {
 	checkLen("clip y", y, len(x))
 	elementwise(len(x), 1, func(a, b int) {
+		if is32[T]() && haveBNAsm {
+			bnAffineClamp32(as32(x[a:b]), as32(y[a:b]), 1, 0, float32(lo), float32(hi))
+			return
+		}
 		ys := y[a:b]
 		for i, v := range x[a:b] {
 			ys[i] = min(max(v, lo), hi)

@@ -79,6 +79,10 @@ func TestActivations(t *testing.T) {
 				fwd32 = HardSwish[float32]
 			case "sigmoid":
 				fwd32 = Sigmoid[float32]
+			case "clip(0,6)":
+				fwd32 = func(x, y []float32) { Clip(x, y, 0, 6) }
+			case "clip(-1,inf)":
+				fwd32 = func(x, y []float32) { Clip(x, y, -1, float32(math.Inf(1))) }
 			default:
 				return
 			}

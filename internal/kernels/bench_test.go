@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -59,20 +60,20 @@ func BenchmarkMobileNetV2(b *testing.B) {
 				}
 				b.ReportMetric(3*s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			case "bnrelu6":
+				// The fused kernels, as the engine calls them for BN→Clip.
 				s := BNShape{N: l.N, C: l.C, HW: l.H * l.W}
 				n := s.len()
 				x, dy := randF32(n, 1), randF32(n, 3)
-				y, z, dz, dx := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+				y, dx := make([]float32, n), make([]float32, n)
 				sc, bi := randF32(l.C, 4), randF32(l.C, 5)
 				rm, rv := make([]float32, l.C), make([]float32, l.C)
 				sm, si, ds, db := make([]float32, l.C), make([]float32, l.C), make([]float32, l.C), make([]float32, l.C)
 				a := BNAttrs{Epsilon: 1e-5, Momentum: 0.9}
+				act := Act{Kind: ActClip, Lo: 0, Hi: 6}
 				b.ResetTimer()
 				for b.Loop() {
-					BatchNormTrain(s, a, x, sc, bi, rm, rv, y, sm, si)
-					Clip(y, z, 0, 6)
-					ClipBackward(z, dy, dz, 0, 6)
-					BatchNormTrainBackward(s, x, sc, sm, si, dz, dx, ds, db)
+					BatchNormTrainAct(s, a, act, x, sc, bi, rm, rv, y, sm, si)
+					BatchNormTrainActBackward(s, act, x, y, sc, bi, sm, si, dy, dx, ds, db)
 				}
 				b.SetBytes(int64(4 * n))
 			case "add":
@@ -126,5 +127,35 @@ func BenchmarkSgemm(b *testing.B) {
 			}
 			b.ReportMetric(2*float64(sh.m*sh.n*sh.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// BenchmarkBNReLU6 compares fused BatchNormTrainAct(+Backward) with the
+// unfused BatchNormTrain → Clip → ClipBackward → BatchNormTrainBackward.
+func BenchmarkBNReLU6(b *testing.B) {
+	for _, sh := range []BNShape{{N: 128, C: 96, HW: 32 * 32}, {N: 16, C: 144, HW: 56 * 56}} {
+		for _, fused := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%dx%dx%d/fused=%v", sh.N, sh.C, sh.HW, fused), func(b *testing.B) {
+				n := sh.len()
+				x, dy := randF32(n, 1), randF32(n, 3)
+				y, z, dz, dx := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+				sc, bi := randF32(sh.C, 4), randF32(sh.C, 5)
+				sm, si, ds, db := make([]float32, sh.C), make([]float32, sh.C), make([]float32, sh.C), make([]float32, sh.C)
+				a := BNAttrs{Epsilon: 1e-5, Momentum: 0.9}
+				act := Act{Kind: ActClip, Lo: 0, Hi: 6}
+				b.SetBytes(int64(4 * n))
+				for b.Loop() {
+					if fused {
+						BatchNormTrainAct(sh, a, act, x, sc, bi, nil, nil, y, sm, si)
+						BatchNormTrainActBackward(sh, act, x, y, sc, bi, sm, si, dy, dx, ds, db)
+					} else {
+						BatchNormTrain(sh, a, x, sc, bi, nil, nil, y, sm, si)
+						Clip(y, z, 0, 6)
+						ClipBackward(z, dy, dz, 0, 6)
+						BatchNormTrainBackward(sh, x, sc, sm, si, dz, dx, ds, db)
+					}
+				}
+			})
+		}
 	}
 }

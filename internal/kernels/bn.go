@@ -46,7 +46,12 @@ func bnCheck[T Float](s BNShape, name string, ts ...[]T) {
 // and stores the batch mean and 1/sqrt(var+eps) per channel in saveMean and
 // saveInvStd for BatchNormTrainBackward. y may alias x.
 func BatchNormTrain[T Float](s BNShape, a BNAttrs, x, scale, bias, runMean, runVar, y, saveMean, saveInvStd []T) {
+	bnTrain(s, a, Act{}, x, scale, bias, runMean, runVar, y, saveMean, saveInvStd)
+}
+
+func bnTrain[T Float](s BNShape, a BNAttrs, act Act, x, scale, bias, runMean, runVar, y, saveMean, saveInvStd []T) {
 	bnCheck(s, "batchnorm", x, y)
+	lo, hi := T(act.Lo), T(act.Hi)
 	R := s.N * s.HW
 	mom := T(a.Momentum)
 	bnChannels(s, 3, func(c int) {
@@ -55,6 +60,12 @@ func BatchNormTrain[T Float](s BNShape, a BNAttrs, x, scale, bias, runMean, runV
 		var s1, s2 T
 		for n := 0; n < s.N; n++ {
 			xs := x[(n*s.C+c)*s.HW : (n*s.C+c+1)*s.HW]
+			if is32[T]() && haveBNAsm {
+				a1, a2 := bnStats32(as32(xs), float32(k))
+				s1 += T(a1)
+				s2 += T(a2)
+				continue
+			}
 			var a1, a2, b1, b2 T
 			i := 0
 			for ; i+2 <= len(xs); i += 2 {
@@ -94,7 +105,7 @@ func BatchNormTrain[T Float](s BNShape, a BNAttrs, x, scale, bias, runMean, runV
 		add := bias[c] - mean*mul
 		for n := 0; n < s.N; n++ {
 			o := (n*s.C + c) * s.HW
-			affine(x[o:o+s.HW], y[o:o+s.HW], mul, add)
+			affineAct(act.Kind, lo, hi, x[o:o+s.HW], y[o:o+s.HW], mul, add)
 		}
 	})
 }
@@ -138,12 +149,7 @@ func BatchNormTrainBackward[T Float](s BNShape, x, scale, saveMean, saveInvStd, 
 		c0 := -a*sdy/R - c1*mean
 		for n := 0; n < s.N; n++ {
 			o := (n*s.C + c) * s.HW
-			xs, dys, dxs := x[o:o+s.HW], dy[o:o+s.HW], dx[o:o+s.HW]
-			dys = dys[:len(xs)]
-			dxs = dxs[:len(xs)]
-			for i, v := range xs {
-				dxs[i] = a*dys[i] + c1*v + c0
-			}
+			bnFinish(x[o:o+s.HW], dy[o:o+s.HW], dx[o:o+s.HW], a, c1, c0)
 		}
 	})
 }

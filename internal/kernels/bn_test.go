@@ -14,6 +14,7 @@ func TestBatchNorm(t *testing.T) {
 		{BNShape{N: 3, C: 4, HW: 5}, false},
 		{BNShape{N: 2, C: 3, HW: 1}, true},
 		{BNShape{N: 1, C: 2, HW: 9}, false},
+		{BNShape{N: 2, C: 3, HW: 37}, false}, // rows long enough for the SIMD kernels, with a tail
 	}
 	for i, tc := range cases {
 		for _, par := range []bool{false, true} {
