@@ -1,0 +1,176 @@
+package search
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+// Constraints are the targets the adapted model must meet. Zero fields are
+// not constrained; at least one must be set.
+type Constraints struct {
+	// LatencyMS is the onnxruntime latency (median, batch 1) to reach,
+	// checked by measuring the whole model.
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	// MACs and Params bound the multiply-accumulates and the Conv/Gemm
+	// parameters (internal/cost conventions).
+	MACs   int64 `json:"macs,omitempty"`
+	Params int64 `json:"params,omitempty"`
+}
+
+// Resource is one of the resources a constraint can bound.
+type Resource int
+
+const (
+	Latency Resource = iota
+	MACs
+	Params
+)
+
+func (r Resource) String() string {
+	return [...]string{"latency", "MACs", "params"}[r]
+}
+
+// target returns the bound on r, or 0.
+func (c Constraints) target(r Resource) float64 {
+	switch r {
+	case Latency:
+		return c.LatencyMS
+	case MACs:
+		return float64(c.MACs)
+	}
+	return float64(c.Params)
+}
+
+// Options configure Run.
+type Options struct {
+	Constraints Constraints
+
+	// Schedule is the resource-reduction schedule.
+	Schedule Schedule
+	// MaxIterations stops the search when the constraints still do not
+	// hold (default 100).
+	MaxIterations int
+
+	// RoundTo keeps channel counts at multiples of it (hardware-friendly
+	// widths; default 8; 1 for any count).
+	RoundTo int
+	// Rank is how filters are chosen for removal (default L2 norm).
+	Rank surgery.Rank
+
+	// Train is the training data for fine-tuning; HeldOut, carved from
+	// the training data, is what candidates are compared on (NetAdapt must
+	// not select on the test set); Test, if set, is evaluated for the
+	// report only.
+	Train, HeldOut, Test dataset.Dataset
+	// ShortTerm fine-tunes every candidate (give Steps); LongTerm
+	// fine-tunes the final model (Epochs; zero Epochs and Steps skip it).
+	ShortTerm, LongTerm finetune.Config
+	// Eval configures accuracy measurement in onnxruntime.
+	Eval finetune.EvalOptions
+
+	// Table prices candidates; its measurer (if any) fills missing entries.
+	Table *lut.Table
+	// Runtime is the deployment's onnxruntime set-up, used to time whole
+	// models; MeasureRuns is the number of timed runs (default 50).
+	Runtime     ort.Options
+	MeasureRuns int
+
+	// OutDir receives iter_NNN.onnx for every iteration, adapted.onnx, and
+	// history.json and plan.json.
+	OutDir string
+
+	// Log receives structured progress; Event, when set, gets every event.
+	Log   *slog.Logger
+	Event func(Event)
+}
+
+// Schedule is NetAdapt's resource-reduction schedule: iteration i (from 1)
+// asks for a reduction of ΔRᵢ = First·Decayⁱ⁻¹ of the original resource.
+// First = 0 derives it from Iterations: the reductions then add up to the
+// gap between the original resource and the target over that many
+// iterations.
+type Schedule struct {
+	First      float64 `json:"first"`
+	Decay      float64 `json:"decay"`
+	Iterations int     `json:"iterations"`
+}
+
+// reduction returns ΔRᵢ in resource units, for an original resource r0 and
+// a target.
+func (s Schedule) reduction(i int, r0, target float64) float64 {
+	d := s.Decay
+	first := s.First * r0
+	if s.First == 0 {
+		n := float64(s.Iterations)
+		sum := n // Σ dᵏ for d = 1
+		if d != 1 {
+			sum = (1 - math.Pow(d, n)) / (1 - d)
+		}
+		first = (r0 - target) / sum
+	}
+	return first * math.Pow(d, float64(i-1))
+}
+
+// Defaults for options left zero.
+const (
+	DefaultIterations  = 10
+	DefaultDecay       = 0.9
+	DefaultRoundTo     = 8
+	DefaultMeasureRuns = 50
+	defaultMaxIter     = 100
+)
+
+func (o *Options) defaults() error {
+	c := o.Constraints
+	if c.LatencyMS < 0 || c.MACs < 0 || c.Params < 0 || math.IsNaN(c.LatencyMS) {
+		return errors.New("search: constraints must not be negative")
+	}
+	if c.LatencyMS == 0 && c.MACs == 0 && c.Params == 0 {
+		return errors.New("search: no constraint: give a latency, MACs or parameter target")
+	}
+	if c.LatencyMS > 0 && o.Table == nil {
+		return errors.New("search: a latency target needs a lookup table")
+	}
+	if o.Schedule.Decay == 0 {
+		o.Schedule.Decay = DefaultDecay
+	}
+	if o.Schedule.Iterations == 0 {
+		o.Schedule.Iterations = DefaultIterations
+	}
+	if o.Schedule.Decay <= 0 || o.Schedule.Decay > 1 || o.Schedule.First < 0 || o.Schedule.First >= 1 || o.Schedule.Iterations < 1 {
+		return fmt.Errorf("search: schedule %+v: want 0 < decay ≤ 1, 0 ≤ first < 1, iterations ≥ 1", o.Schedule)
+	}
+	if o.MaxIterations == 0 {
+		o.MaxIterations = defaultMaxIter
+	}
+	if o.RoundTo == 0 {
+		o.RoundTo = DefaultRoundTo
+	}
+	if o.RoundTo < 1 {
+		return fmt.Errorf("search: round-to %d must be at least 1", o.RoundTo)
+	}
+	if o.MeasureRuns == 0 {
+		o.MeasureRuns = DefaultMeasureRuns
+	}
+	if o.Train == nil || o.HeldOut == nil {
+		return errors.New("search: training and held-out data are required")
+	}
+	if o.ShortTerm.Steps <= 0 && o.ShortTerm.Epochs <= 0 {
+		return errors.New("search: short-term fine-tuning needs steps or epochs")
+	}
+	if o.OutDir == "" {
+		return errors.New("search: no output folder")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

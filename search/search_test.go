@@ -1,0 +1,270 @@
+package search_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/models"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/search"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+const fashionMNIST = "/usr/share/datasets/fashion-mnist"
+
+// data returns small seeded subsets of Fashion-MNIST: training, held-out
+// (carved from training) and test.
+func data(t *testing.T, train, held, test int) (dataset.Dataset, dataset.Dataset, dataset.Dataset) {
+	t.Helper()
+	sp, err := dataset.Open(fashionMNIST)
+	if err != nil {
+		t.Fatalf("%v (run ./scripts/setup)", err)
+	}
+	tr, ho, err := dataset.HoldOut(sp.Train, float64(held), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := func(ds dataset.Dataset, n int) dataset.Dataset {
+		if n == 0 {
+			return nil
+		}
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i * (ds.Len() / n)
+		}
+		sub, err := dataset.Subset(ds, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub
+	}
+	return first(tr, train), ho, first(sp.Test, test)
+}
+
+func tinyNet(t *testing.T) *onnxio.Model {
+	t.Helper()
+	m, err := models.MobileNetV2(models.Config{Width: 0.35, Resolution: 32, Classes: 10, InChannels: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func shortTerm() finetune.Config {
+	c := finetune.DefaultConfig()
+	c.Epochs, c.Steps, c.Batch, c.LR = 0, 4, 32, 0.01
+	c.Workers, c.LoaderWorkers = 2, 2
+	return c
+}
+
+// TestRunMACs adapts a small MobileNetV2 to 60% of its MACs and checks the
+// whole contract: iterations meet their budgets, each picks the best
+// held-out candidate, every file runs in onnxruntime, the final model
+// meets the constraint, and the composed plan replays the adapted
+// architecture on the original model.
+func TestRunMACs(t *testing.T) {
+	if err := ort.Init(); err != nil {
+		t.Fatal(err)
+	}
+	src := tinyNet(t)
+	train, held, test := data(t, 512, 200, 200)
+	out := t.TempDir()
+	srcMACs := macsOf(t, src)
+	target := srcMACs * 6 / 10
+	res, err := search.Run(context.Background(), src, search.Options{
+		Constraints: search.Constraints{MACs: target},
+		Schedule:    search.Schedule{Iterations: 4},
+		Train:       train, HeldOut: held, Test: test,
+		ShortTerm:   shortTerm(),
+		Eval:        finetune.EvalOptions{Batch: 100, Threads: 1},
+		Runtime:     ort.Options{IntraOpThreads: 1},
+		MeasureRuns: 5,
+		OutDir:      out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Met || res.Final.MACs > target {
+		t.Fatalf("final MACs %d, target %d, met %v", res.Final.MACs, target, res.Met)
+	}
+	if len(res.Iterations) == 0 {
+		t.Fatal("no iteration")
+	}
+	prev := float64(srcMACs)
+	for _, it := range res.Iterations {
+		c := it.Candidates[it.Chosen]
+		if float64(c.MACs) > it.Budget || it.Budget >= prev {
+			t.Errorf("iteration %d: budget %.0f (previous %.0f), chosen MACs %d", it.Index, it.Budget, prev, c.MACs)
+		}
+		if it.Figures.MACs != c.MACs {
+			t.Errorf("iteration %d: chosen candidate priced at %d MACs, the written model has %d", it.Index, c.MACs, it.Figures.MACs)
+		}
+		for _, o := range it.Candidates {
+			if o.Keep > 0 && o.HeldOutTop1 > c.HeldOutTop1 {
+				t.Errorf("iteration %d: chose group %d (%.3f) over group %d (%.3f)", it.Index, c.Group, c.HeldOutTop1, o.Group, o.HeldOutTop1)
+			}
+			if o.Keep > 0 && (o.Keep%8 != 0 || o.Keep >= o.Size) {
+				t.Errorf("iteration %d: group %d keeps %d of %d (round-to 8)", it.Index, o.Group, o.Keep, o.Size)
+			}
+		}
+		checkFile(t, it.File)
+		prev = float64(it.Figures.MACs)
+	}
+	checkFile(t, res.File)
+	if res.Final.Test == nil || res.Final.HeldOut == nil || res.Final.MeasuredMS <= 0 {
+		t.Errorf("final figures incomplete: %+v", res.Final)
+	}
+
+	// history.json and plan.json are written and parse.
+	var hist search.Result
+	readJSON(t, filepath.Join(out, "history.json"), &hist)
+	if len(hist.Iterations) != len(res.Iterations) || hist.File != res.File {
+		t.Errorf("history.json does not match the result")
+	}
+	data, err := os.ReadFile(filepath.Join(out, "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := surgery.ParsePlan(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Replay: the composed plan on the original model gives the adapted
+	// architecture (every initializer's shape).
+	replay := src.Clone()
+	if err := surgery.Apply(replay.Graph, plan); err != nil {
+		t.Fatal(err)
+	}
+	adapted, err := onnxio.Load(res.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := initShapes(replay), initShapes(adapted); !equalShapes(got, want) {
+		t.Errorf("replayed plan gives %v, adapted model has %v", got, want)
+	}
+	if macsOf(t, replay) != res.Final.MACs {
+		t.Errorf("replayed MACs %d, adapted %d", macsOf(t, replay), res.Final.MACs)
+	}
+}
+
+// TestRunLatency adapts to a latency target with a lazily measured table:
+// every chosen candidate's estimate meets its iteration's budget, and the
+// table was calibrated against measurements.
+func TestRunLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures a lookup table")
+	}
+	src := tinyNet(t)
+	train, held, _ := data(t, 256, 100, 0)
+	rt := ort.Options{IntraOpThreads: 1}
+	h, err := lut.HostHeader(rt, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := lut.New(h, &lut.Measurer{Options: rt})
+	res, err := search.Run(context.Background(), src, search.Options{
+		Constraints:   search.Constraints{LatencyMS: 1e-6}, // unreachable: stops when stuck
+		Schedule:      search.Schedule{First: 0.1, Decay: 0.9},
+		MaxIterations: 2,
+		Train:         train, HeldOut: held,
+		ShortTerm: shortTerm(),
+		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
+		Table:     table, Runtime: rt, MeasureRuns: 5,
+		OutDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Met {
+		t.Fatal("an unreachable target was met")
+	}
+	if len(res.Iterations) != 2 {
+		t.Fatalf("%d iterations, want 2", len(res.Iterations))
+	}
+	for _, it := range res.Iterations {
+		c := it.Candidates[it.Chosen]
+		if c.EstimatedMS > it.Budget || c.EstimatedMS <= 0 {
+			t.Errorf("iteration %d: chosen estimate %.4f ms, budget %.4f", it.Index, c.EstimatedMS, it.Budget)
+		}
+		if it.Figures.MeasuredMS <= 0 || it.Figures.P10MS > it.Figures.P90MS {
+			t.Errorf("iteration %d: measured %+v", it.Index, it.Figures)
+		}
+	}
+	if len(res.Cal) == 0 || res.Cal[0].Scale <= 0 || len(res.Cal[0].Points) < 2 {
+		t.Errorf("calibration not refitted from measurements: %+v", res.Cal)
+	}
+}
+
+func TestOptionsRefused(t *testing.T) {
+	src := tinyNet(t)
+	for _, o := range []search.Options{
+		{}, // no constraint
+		{Constraints: search.Constraints{LatencyMS: 5}}, // latency without a table
+		{Constraints: search.Constraints{MACs: -1}},
+		{Constraints: search.Constraints{MACs: 1}, Schedule: search.Schedule{Decay: 2}},
+	} {
+		if _, err := search.Run(context.Background(), src, o); err == nil {
+			t.Errorf("options %+v accepted", o)
+		}
+	}
+}
+
+func macsOf(t *testing.T, m *onnxio.Model) int64 {
+	t.Helper()
+	rep, err := lut.ModelResources(m, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.MACs
+}
+
+func checkFile(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ort.Check(data); err != nil {
+		t.Errorf("%s: %v", path, err)
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func initShapes(m *onnxio.Model) map[string][]int64 {
+	out := map[string][]int64{}
+	for _, v := range m.Graph.Initializers() {
+		out[v.Name] = v.Const.Dims
+	}
+	return out
+}
+
+func equalShapes(a, b map[string][]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
