@@ -6,7 +6,7 @@ package kernels
 // packed AVX-512 GEMM where the CPU has AVX-512, gonum's Sgemm elsewhere.
 func gemm32(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if haveSgemmAsm && !forceGonumSgemm {
-		sgemmBlocked(sgemmKernelAsm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmBlocked(sgemmKernelAsm, sgemmKernelAsmRA, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	gonumImpl.Sgemm(trans(tA), trans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

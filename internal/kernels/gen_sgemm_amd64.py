@@ -45,4 +45,52 @@ for i in range(MR):
         w("\tADDQ R8, DX")
 w("\tVZEROUPPER")
 w("\tRET")
+
+# Variant reading A in place (row-major, stride lda) instead of from a
+# packed panel: for GEMMs with few columns, packing A costs as much as the
+# arithmetic.
+w("")
+w(f"// func sgemmKernel{MR}x{NR}RA(kc int, a *float32, lda int, b, c *float32, ldc int)")
+w("//")
+w(f"// As sgemmKernel{MR}x{NR}, with a[i*lda+p] in place of the packed a[p*{MR}+i].")
+w(f"TEXT ·sgemmKernel{MR}x{NR}RA(SB), NOSPLIT, $0-48")
+w("\tMOVQ kc+0(FP), CX")
+w("\tMOVQ a+8(FP), SI")
+w("\tMOVQ lda+16(FP), R9")
+w("\tSHLQ $2, R9")
+w("\tMOVQ b+24(FP), DI")
+w("\tMOVQ c+32(FP), DX")
+w("\tMOVQ ldc+40(FP), R8")
+w("\tSHLQ $2, R8")
+w("\tLEAQ (R9)(R9*2), R13")
+w("\tLEAQ (SI)(R13*1), R10")
+w("\tLEAQ (R10)(R13*1), R11")
+w("\tLEAQ (R11)(R13*1), R12")
+for r in range(2 * MR):
+    w(f"\tVPXORD Z{r}, Z{r}, Z{r}")
+w("loopra:")
+w("\tVMOVUPS (DI), Z24")
+w("\tVMOVUPS 64(DI), Z25")
+bases = ["SI", "R10", "R11", "R12"]
+for i in range(MR):
+    br = 26 + (i % 4)
+    base = bases[i // 3]
+    addr = ["({b})", "({b})(R9*1)", "({b})(R9*2)"][i % 3].format(b=base)
+    w(f"\tVBROADCASTSS {addr}, Z{br}")
+    w(f"\tVFMADD231PS Z24, Z{br}, Z{2*i}")
+    w(f"\tVFMADD231PS Z25, Z{br}, Z{2*i+1}")
+for b in bases:
+    w(f"\tADDQ $4, {b}")
+w(f"\tADDQ ${4*NR}, DI")
+w("\tDECQ CX")
+w("\tJNZ loopra")
+for i in range(MR):
+    w(f"\tVADDPS (DX), Z{2*i}, Z{2*i}")
+    w(f"\tVMOVUPS Z{2*i}, (DX)")
+    w(f"\tVADDPS 64(DX), Z{2*i+1}, Z{2*i+1}")
+    w(f"\tVMOVUPS Z{2*i+1}, 64(DX)")
+    if i < MR - 1:
+        w("\tADDQ R8, DX")
+w("\tVZEROUPPER")
+w("\tRET")
 print("\n".join(out))

@@ -28,7 +28,7 @@ var sgemmPool = sync.Pool{New: func() any {
 
 // sgemmBlocked computes C = alpha·op(A)·op(B) + beta·C (row-major) with the
 // micro-kernel kern. m, n, k ≥ 1.
-func sgemmBlocked(kern func(kc int, a, b, c *float32, ldc int), tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemmBlocked(kern func(kc int, a, b, c *float32, ldc int), kernRA func(kc int, a *float32, lda int, b, c *float32, ldc int), tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	// The assembly does no bounds checks: check the extents once.
 	ra, ca := m, k
 	if tA {
@@ -57,6 +57,9 @@ func sgemmBlocked(kern func(kc int, a, b, c *float32, ldc int), tA, tB bool, m, 
 	if alpha == 0 {
 		return
 	}
+	// With few columns, A is used by few micro-kernel calls after packing,
+	// so read it in place when it is row-major (full row panels only).
+	rowA := kernRA != nil && !tA && alpha == 1 && n <= 2*sgNR
 	bufs := sgemmPool.Get().(*sgemmBufs)
 	defer sgemmPool.Put(bufs)
 	var tmp [sgMR * sgNR]float32
@@ -67,20 +70,40 @@ func sgemmBlocked(kern func(kc int, a, b, c *float32, ldc int), tA, tB bool, m, 
 			packB(bufs.b, b, ldb, tB, pc, kc, jc, nc)
 			for ic := 0; ic < m; ic += sgMC {
 				mc := min(sgMC, m-ic)
-				packA(bufs.a, a, lda, tA, ic, mc, pc, kc, alpha)
+				if rowA {
+					// Only a trailing partial row panel is packed, at 0.
+					if full := mc / sgMR * sgMR; full < mc {
+						packA(bufs.a, a, lda, tA, ic+full, mc-full, pc, kc, alpha)
+					}
+				} else {
+					packA(bufs.a, a, lda, tA, ic, mc, pc, kc, alpha)
+				}
 				for jr := 0; jr < nc; jr += sgNR {
 					nr := min(sgNR, nc-jr)
 					bp := &bufs.b[jr*kc]
 					for ir := 0; ir < mc; ir += sgMR {
 						mr := min(sgMR, mc-ir)
-						ap := &bufs.a[ir*kc]
 						co := (ic+ir)*ldc + jc + jr
-						if mr == sgMR && nr == sgNR {
-							kern(kc, ap, bp, &c[co], ldc)
-							continue
+						if rowA && mr == sgMR {
+							ar := &a[(ic+ir)*lda+pc]
+							if nr == sgNR {
+								kernRA(kc, ar, lda, bp, &c[co], ldc)
+								continue
+							}
+							clear(tmp[:])
+							kernRA(kc, ar, lda, bp, &tmp[0], sgNR)
+						} else {
+							ap := &bufs.a[ir*kc]
+							if rowA {
+								ap = &bufs.a[0]
+							}
+							if mr == sgMR && nr == sgNR {
+								kern(kc, ap, bp, &c[co], ldc)
+								continue
+							}
+							clear(tmp[:])
+							kern(kc, ap, bp, &tmp[0], sgNR)
 						}
-						clear(tmp[:])
-						kern(kc, ap, bp, &tmp[0], sgNR)
 						for i := 0; i < mr; i++ {
 							axpyUnit(1, tmp[i*sgNR:i*sgNR+nr], c[co+i*ldc:co+i*ldc+nr])
 						}
@@ -148,6 +171,19 @@ func packB(dst, b []float32, ldb int, tB bool, pc, kc, jc, nc int) {
 			for p := 0; p < kc; p++ {
 				panel[p*sgNR+j] = 0
 			}
+		}
+	}
+}
+
+// sgemmKernelGoRA is sgemmKernelGo reading A in place.
+func sgemmKernelGoRA(kc int, a *float32, lda int, b, c *float32, ldc int) {
+	ap := unsafeSlice(a, (sgMR-1)*lda+kc)
+	bp := unsafeSlice(b, kc*sgNR)
+	cs := unsafeSlice(c, (sgMR-1)*ldc+sgNR)
+	for i := 0; i < sgMR; i++ {
+		row := cs[i*ldc : i*ldc+sgNR]
+		for p := 0; p < kc; p++ {
+			axpyUnit(ap[i*lda+p], bp[p*sgNR:p*sgNR+sgNR], row)
 		}
 	}
 }

@@ -7,11 +7,16 @@ import (
 )
 
 func TestSgemmBlocked(t *testing.T) {
-	kerns := map[string]func(int, *float32, *float32, *float32, int){"go": sgemmKernelGo}
-	if haveSgemmAsm {
-		kerns["asm"] = sgemmKernelAsm
+	type kernPair struct {
+		packed func(int, *float32, *float32, *float32, int)
+		rowA   func(int, *float32, int, *float32, *float32, int)
 	}
-	shapes := [][3]int{{1, 1, 1}, {12, 32, 5}, {13, 33, 7}, {5, 3, 300}, {150, 70, 260}, {25, 2100, 9}, {40, 40, 513}}
+	kerns := map[string]kernPair{"go": {sgemmKernelGo, nil}, "go+rowA": {sgemmKernelGo, sgemmKernelGoRA}}
+	if haveSgemmAsm {
+		kerns["asm"] = kernPair{sgemmKernelAsm, nil}
+		kerns["asm+rowA"] = kernPair{sgemmKernelAsm, sgemmKernelAsmRA}
+	}
+	shapes := [][3]int{{1, 1, 1}, {12, 32, 5}, {13, 33, 7}, {5, 3, 300}, {150, 70, 260}, {25, 2100, 9}, {40, 40, 513}, {157, 64, 300}, {30, 20, 40}}
 	for name, kern := range kerns {
 		for si, sh := range shapes {
 			for _, tA := range []bool{false, true} {
@@ -37,7 +42,10 @@ func TestSgemmBlocked(t *testing.T) {
 						c := to32(randSlice(rng, m*ldc))
 						c0 := to64(c)
 						alpha, beta := float32(0.75), float32(-0.5)
-						sgemmBlocked(kern, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+						if kern.rowA != nil {
+							alpha = 1 // the in-place A path needs alpha == 1
+						}
+						sgemmBlocked(kern.packed, kern.rowA, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 						for i := 0; i < m; i++ {
 							for j := 0; j < ldc; j++ {
 								want := c0[i*ldc+j]
