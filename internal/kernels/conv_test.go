@@ -232,6 +232,10 @@ func TestDepthwiseBlockedMatchesPortable(t *testing.T) {
 		{N: 2, C: 33, H: 4, W: 4, M: 33, KH: 3, KW: 3, Group: 33, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
 		{N: 2, C: 16, H: 9, W: 7, M: 16, KH: 3, KW: 3, Group: 16, PadT: 0, PadL: 2, PadB: 2, PadR: 1},
 		{N: 1, C: 5, H: 3, W: 3, M: 5, KH: 3, KW: 3, Group: 5},
+		{N: 2, C: 20, H: 8, W: 9, M: 20, KH: 3, KW: 3, Group: 20, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
+		{N: 2, C: 17, H: 7, W: 7, M: 17, KH: 3, KW: 3, Group: 17, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
+		{N: 1, C: 16, H: 8, W: 8, M: 16, KH: 3, KW: 3, Group: 16, StrideH: 2, StrideW: 2, PadB: 1, PadR: 1},
+		{N: 1, C: 3, H: 6, W: 5, M: 3, KH: 3, KW: 3, Group: 3, StrideH: 2, StrideW: 2},
 	}
 	for i, s := range shapes {
 		if !useDWBlocked[float32](s.norm(), s.norm().dwGeom()) {

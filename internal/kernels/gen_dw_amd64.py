@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates dw_amd64.s: AVX-512 3×3 stride-1 depthwise kernels over
+"""Generates dw_amd64.s: AVX-512 3×3 stride-1 and stride-2 depthwise kernels over
 channel-blocked planes (16 channels per 64-byte vector, pixel-major).
 
 Run: python3 gen_dw_amd64.py > dw_amd64.s   (go generate does it)
@@ -12,120 +12,181 @@ w("//go:build amd64 && !purego")
 w("")
 w('#include "textflag.h"')
 w("")
-w("// func dw3x3s1Blk16(out, in, wts, bias *float32, oh, ow, inStride int)")
-w("//")
-w("// out[r][c] = bias + Σ_{kh,kw} wts[kh*3+kw] ⊙ in[r+kh][c+kw], with every")
-w("// element a vector of 16 channels; out rows are ow pixels apart, in rows")
-w("// inStride pixels apart. oh, ow ≥ 1.")
-w("TEXT ·dw3x3s1Blk16(SB), NOSPLIT, $0-56")
-w("\tMOVQ out+0(FP), DI")
-w("\tMOVQ in+8(FP), SI")
-w("\tMOVQ wts+16(FP), AX")
-w("\tMOVQ bias+24(FP), BX")
-w("\tMOVQ oh+32(FP), R8")
-w("\tMOVQ ow+40(FP), R9")
-w("\tMOVQ inStride+48(FP), R10")
-w("\tSHLQ $6, R10")
-for t in range(9):
-    w(f"\tVMOVUPS {64*t}(AX), Z{t}")
-w("\tVMOVUPS (BX), Z9")
-w("row:")
-w("\tMOVQ SI, R11")
-w("\tLEAQ (R11)(R10*1), R12")
-w("\tLEAQ (R12)(R10*1), R13")
-w("\tMOVQ R9, CX")
 rows = ["R11", "R12", "R13"]
-w("col4:")
-w("\tCMPQ CX, $4")
-w("\tJLT col1")
-for j in range(4):
-    w(f"\tVMOVAPS Z9, Z{10+j}")
-for kh in range(3):
-    for kw in range(3):
-        for j in range(4):
-            w(f"\tVFMADD231PS {64*(j+kw)}({rows[kh]}), Z{kh*3+kw}, Z{10+j}")
-for j in range(4):
-    w(f"\tVMOVUPS Z{10+j}, {64*j}(DI)")
-w("\tADDQ $256, DI")
-for r in rows:
-    w(f"\tADDQ $256, {r}")
-w("\tSUBQ $4, CX")
-w("\tJMP col4")
-w("col1:")
-w("\tTESTQ CX, CX")
-w("\tJZ rowend")
-w("\tVMOVAPS Z9, Z10")
-for kh in range(3):
-    for kw in range(3):
-        w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z{kh*3+kw}, Z10")
-w("\tVMOVUPS Z10, (DI)")
-w("\tADDQ $64, DI")
-for r in rows:
-    w(f"\tADDQ $64, {r}")
-w("\tDECQ CX")
-w("\tJMP col1")
-w("rowend:")
-w("\tADDQ R10, SI")
-w("\tDECQ R8")
-w("\tJNZ row")
-w("\tVZEROUPPER")
-w("\tRET")
-w("")
-w("// func dw3x3s1GradBlk16(acc, dy *float32, dyStride int, in *float32, inStride, oh, ow int)")
-w("//")
-w("// acc[kh*3+kw] += Σ_{r,c} dy[r][c] ⊙ in[r+kh][c+kw] (16-channel vectors);")
-w("// dy rows dyStride pixels apart, in rows inStride apart. oh, ow ≥ 1.")
-w("TEXT ·dw3x3s1GradBlk16(SB), NOSPLIT, $0-56")
-w("\tMOVQ acc+0(FP), AX")
-w("\tMOVQ dy+8(FP), DX")
-w("\tMOVQ dyStride+16(FP), BX")
-w("\tSHLQ $6, BX")
-w("\tMOVQ in+24(FP), SI")
-w("\tMOVQ inStride+32(FP), R10")
-w("\tSHLQ $6, R10")
-w("\tMOVQ oh+40(FP), R8")
-w("\tMOVQ ow+48(FP), R9")
-for t in range(9):
-    w(f"\tVMOVUPS {64*t}(AX), Z{t}")
-    w(f"\tVPXORD Z{20+t}, Z{20+t}, Z{20+t}")
-w("grow:")
-w("\tMOVQ SI, R11")
-w("\tLEAQ (R11)(R10*1), R12")
-w("\tLEAQ (R12)(R10*1), R13")
-w("\tMOVQ DX, DI")
-w("\tMOVQ R9, CX")
-w("gcol2:")
-w("\tCMPQ CX, $2")
-w("\tJLT gcol1")
-w("\tVMOVUPS (DI), Z9")
-w("\tVMOVUPS 64(DI), Z10")
-for kh in range(3):
-    for kw in range(3):
-        w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z9, Z{kh*3+kw}")
-# second column into separate accumulators to break chains
-for kh in range(3):
-    for kw in range(3):
-        w(f"\tVFMADD231PS {64*(kw+1)}({rows[kh]}), Z10, Z{20+kh*3+kw}")
-w("\tADDQ $128, DI")
-for r in rows:
-    w(f"\tADDQ $128, {r}")
-w("\tSUBQ $2, CX")
-w("\tJMP gcol2")
-w("gcol1:")
-w("\tTESTQ CX, CX")
-w("\tJZ growend")
-w("\tVMOVUPS (DI), Z9")
-for kh in range(3):
-    for kw in range(3):
-        w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z9, Z{kh*3+kw}")
-w("growend:")
-w("\tADDQ BX, DX")
-w("\tADDQ R10, SI")
-w("\tDECQ R8")
-w("\tJNZ grow")
-for t in range(9):
-    w(f"\tVADDPS Z{20+t}, Z{t}, Z{t}")
-    w(f"\tVMOVUPS Z{t}, {64*t}(AX)")
-w("\tVZEROUPPER")
-w("\tRET")
+
+
+def fwd(st):
+    name = f"dw3x3s{st}Blk16"
+    w(f"// func {name}(out, in, wts, bias *float32, oh, ow, inStride int)")
+    w("//")
+    w(f"// out[r][c] = bias + Σ_(kh,kw) wts[kh*3+kw] ⊙ in[{st}r+kh][{st}c+kw], with every")
+    w("// element a vector of 16 channels; out rows are ow pixels apart, in rows")
+    w("// inStride pixels apart. oh, ow ≥ 1.")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    w("\tMOVQ out+0(FP), DI")
+    w("\tMOVQ in+8(FP), SI")
+    w("\tMOVQ wts+16(FP), AX")
+    w("\tMOVQ bias+24(FP), BX")
+    w("\tMOVQ oh+32(FP), R8")
+    w("\tMOVQ ow+40(FP), R9")
+    w("\tMOVQ inStride+48(FP), R10")
+    w("\tSHLQ $6, R10")
+    for t in range(9):
+        w(f"\tVMOVUPS {64*t}(AX), Z{t}")
+    w("\tVMOVUPS (BX), Z9")
+    w(f"row{st}:")
+    w("\tMOVQ SI, R11")
+    w("\tLEAQ (R11)(R10*1), R12")
+    w("\tLEAQ (R12)(R10*1), R13")
+    w("\tMOVQ R9, CX")
+    w(f"col4s{st}:")
+    w("\tCMPQ CX, $4")
+    w(f"\tJLT col1s{st}")
+    for j in range(4):
+        w(f"\tVMOVAPS Z9, Z{10+j}")
+    for kh in range(3):
+        for kw in range(3):
+            for j in range(4):
+                w(f"\tVFMADD231PS {64*(st*j+kw)}({rows[kh]}), Z{kh*3+kw}, Z{10+j}")
+    for j in range(4):
+        w(f"\tVMOVUPS Z{10+j}, {64*j}(DI)")
+    w("\tADDQ $256, DI")
+    for r in rows:
+        w(f"\tADDQ ${256*st}, {r}")
+    w("\tSUBQ $4, CX")
+    w(f"\tJMP col4s{st}")
+    w(f"col1s{st}:")
+    w("\tTESTQ CX, CX")
+    w(f"\tJZ rowends{st}")
+    w("\tVMOVAPS Z9, Z10")
+    for kh in range(3):
+        for kw in range(3):
+            w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z{kh*3+kw}, Z10")
+    w("\tVMOVUPS Z10, (DI)")
+    w("\tADDQ $64, DI")
+    for r in rows:
+        w(f"\tADDQ ${64*st}, {r}")
+    w("\tDECQ CX")
+    w(f"\tJMP col1s{st}")
+    w(f"rowends{st}:")
+    for _ in range(st):
+        w("\tADDQ R10, SI")
+    w("\tDECQ R8")
+    w(f"\tJNZ row{st}")
+    w("\tVZEROUPPER")
+    w("\tRET")
+    w("")
+
+
+def grad(st):
+    name = f"dw3x3s{st}GradBlk16"
+    w(f"// func {name}(acc, dy *float32, dyStride int, in *float32, inStride, oh, ow int)")
+    w("//")
+    w(f"// acc[kh*3+kw] += Σ_(r,c) dy[r][c] ⊙ in[{st}r+kh][{st}c+kw] (16-channel vectors);")
+    w("// dy rows dyStride pixels apart, in rows inStride apart. oh, ow ≥ 1.")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    w("\tMOVQ acc+0(FP), AX")
+    w("\tMOVQ dy+8(FP), DX")
+    w("\tMOVQ dyStride+16(FP), BX")
+    w("\tSHLQ $6, BX")
+    w("\tMOVQ in+24(FP), SI")
+    w("\tMOVQ inStride+32(FP), R10")
+    w("\tSHLQ $6, R10")
+    w("\tMOVQ oh+40(FP), R8")
+    w("\tMOVQ ow+48(FP), R9")
+    for t in range(9):
+        w(f"\tVMOVUPS {64*t}(AX), Z{t}")
+        w(f"\tVPXORD Z{20+t}, Z{20+t}, Z{20+t}")
+    w(f"grows{st}:")
+    w("\tMOVQ SI, R11")
+    w("\tLEAQ (R11)(R10*1), R12")
+    w("\tLEAQ (R12)(R10*1), R13")
+    w("\tMOVQ DX, DI")
+    w("\tMOVQ R9, CX")
+    w(f"gcol2s{st}:")
+    w("\tCMPQ CX, $2")
+    w(f"\tJLT gcol1s{st}")
+    w("\tVMOVUPS (DI), Z9")
+    w("\tVMOVUPS 64(DI), Z10")
+    for kh in range(3):
+        for kw in range(3):
+            w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z9, Z{kh*3+kw}")
+    for kh in range(3):
+        for kw in range(3):
+            w(f"\tVFMADD231PS {64*(kw+st)}({rows[kh]}), Z10, Z{20+kh*3+kw}")
+    w("\tADDQ $128, DI")
+    for r in rows:
+        w(f"\tADDQ ${128*st}, {r}")
+    w("\tSUBQ $2, CX")
+    w(f"\tJMP gcol2s{st}")
+    w(f"gcol1s{st}:")
+    w("\tTESTQ CX, CX")
+    w(f"\tJZ growends{st}")
+    w("\tVMOVUPS (DI), Z9")
+    for kh in range(3):
+        for kw in range(3):
+            w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z9, Z{kh*3+kw}")
+    w(f"growends{st}:")
+    w("\tADDQ BX, DX")
+    for _ in range(st):
+        w("\tADDQ R10, SI")
+    w("\tDECQ R8")
+    w(f"\tJNZ grows{st}")
+    for t in range(9):
+        w(f"\tVADDPS Z{20+t}, Z{t}, Z{t}")
+        w(f"\tVMOVUPS Z{t}, {64*t}(AX)")
+    w("\tVZEROUPPER")
+    w("\tRET")
+    w("")
+
+
+def scatter2():
+    name = "dw3x3s2ScatterBlk16"
+    w(f"// func {name}(dst, dy, wts *float32, oh, ow, dstStride int)")
+    w("//")
+    w("// dst[2r+kh][2c+kw] += wts[kh*3+kw] ⊙ dy[r][c] (16-channel vectors); dy")
+    w("// rows ow pixels apart, dst rows dstStride apart. oh, ow ≥ 1.")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    w("\tMOVQ dst+0(FP), SI")
+    w("\tMOVQ dy+8(FP), DX")
+    w("\tMOVQ wts+16(FP), AX")
+    w("\tMOVQ oh+24(FP), R8")
+    w("\tMOVQ ow+32(FP), R9")
+    w("\tMOVQ dstStride+40(FP), R10")
+    w("\tSHLQ $6, R10")
+    for t in range(9):
+        w(f"\tVMOVUPS {64*t}(AX), Z{t}")
+    w("srow:")
+    w("\tMOVQ SI, R11")
+    w("\tLEAQ (R11)(R10*1), R12")
+    w("\tLEAQ (R12)(R10*1), R13")
+    w("\tMOVQ R9, CX")
+    w("scol:")
+    w("\tVMOVUPS (DX), Z9")
+    # column kw=0 and kw=2 overlap between neighbours (2c+2 = 2(c+1)+0), so
+    # read-modify-write in order.
+    for kh in range(3):
+        for kw in range(3):
+            w(f"\tVMOVUPS {64*kw}({rows[kh]}), Z10")
+            w(f"\tVFMADD231PS Z9, Z{kh*3+kw}, Z10")
+            w(f"\tVMOVUPS Z10, {64*kw}({rows[kh]})")
+    w("\tADDQ $64, DX")
+    for r in rows:
+        w(f"\tADDQ $128, {r}")
+    w("\tDECQ CX")
+    w("\tJNZ scol")
+    w("\tADDQ R10, SI")
+    w("\tADDQ R10, SI")
+    w("\tDECQ R8")
+    w("\tJNZ srow")
+    w("\tVZEROUPPER")
+    w("\tRET")
+    w("")
+
+
+fwd(1)
+fwd(2)
+grad(1)
+grad(2)
+scatter2()
 print("\n".join(o))
