@@ -15,10 +15,11 @@ func gemm32(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []f
 // forceGonumSgemm routes float32 GEMMs to gonum (for comparisons).
 var forceGonumSgemm = false
 
-// GEMMBackend names the float32 GEMM in use.
-func GEMMBackend() string {
-	if haveSgemmAsm && !forceGonumSgemm {
+// GEMMBackend names the float32 GEMM in use: "go-avx512" or "gonum" in
+// the default build, "openblas" with the openblas tag.
+var GEMMBackend = func() string {
+	if haveSgemmAsm {
 		return "go-avx512"
 	}
 	return "gonum"
-}
+}()
