@@ -1,0 +1,447 @@
+package surgery
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+)
+
+// Apply removes the channels p drops from g, physically: it is the only
+// function of the package that changes a graph. It analyses g, resolves p
+// (drop counts by ranking, RoundTo), checks that no tensor is left without
+// channels, and only then edits: it slices weights (roots' output filters,
+// consumers' input channels, depthwise filters), biases, BN parameters and
+// statistics, per-channel constants, Gemm/MatMul input features (H·W
+// blocks after a Flatten), sets group on depthwise convs, rewrites Split
+// sizes, Slice bounds and shape constants that name a channel count, and
+// finally runs g.Verify. Names, opsets and everything else stay. An
+// invalid plan changes nothing; if the final verification fails, the edits
+// are undone.
+func Apply(g *onnxio.Graph, p Plan) error {
+	a, err := Analyze(g)
+	if err != nil {
+		return err
+	}
+	rp, err := a.Resolve(p)
+	if err != nil {
+		return err
+	}
+	return a.apply(g, rp.Selection())
+}
+
+// edit is a change to the graph and how to undo it.
+type editor struct {
+	g    *onnxio.Graph
+	undo []func()
+}
+
+func (e *editor) rollback() {
+	for i := len(e.undo) - 1; i >= 0; i-- {
+		e.undo[i]()
+	}
+	e.undo = nil
+}
+
+// setConst replaces the tensor of an initializer or a Constant node.
+func (e *editor) setConst(v *onnxio.Value, t *onnxio.Tensor) error {
+	if v.IsConst() {
+		old, oldType := v.Const, v.Type
+		v.Const = t
+		v.Type = onnxio.Type{Elem: t.DataType, Shape: onnxio.ShapeOf(t.Dims...), HasShape: true}
+		e.undo = append(e.undo, func() { v.Const, v.Type = old, oldType })
+		return nil
+	}
+	if p := v.Producer(); p != nil && p.Op == "Constant" && p.Attr("value") != nil {
+		e.snapshotAttrs(p)
+		p.SetAttr(onnxio.AttrTensor("value", t))
+		return nil
+	}
+	return fmt.Errorf("surgery: %q is not a constant surgery can rewrite", v.Name)
+}
+
+func (e *editor) snapshotAttrs(n *onnxio.Node) {
+	old := slices.Clone(n.Attrs)
+	e.undo = append(e.undo, func() { n.Attrs = old })
+}
+
+func (e *editor) setAttr(n *onnxio.Node, a *onnxpb.AttributeProto) {
+	e.snapshotAttrs(n)
+	n.SetAttr(a)
+}
+
+// setParam gives input i of n a new constant value: in place when n is the
+// constant's only reader, else as a new initializer.
+func (e *editor) setParam(n *onnxio.Node, i int, t *onnxio.Tensor) error {
+	v := n.Input(i)
+	if len(v.Consumers()) == 1 && !slices.Contains(e.g.Outputs, v) && !slices.Contains(e.g.Inputs, v) {
+		if v.IsConst() || (v.Producer() != nil && v.Producer().Op == "Constant" && v.Producer().Attr("value") != nil) {
+			return e.setConst(v, t)
+		}
+	}
+	nv := e.g.AddInitializer(e.g.UniqueName(v.Name), t)
+	n.SetInput(i, nv)
+	// The new initializer stays, unused, if the edit is undone: onnxio
+	// has no call to remove a single initializer.
+	e.undo = append(e.undo, func() { n.SetInput(i, v) })
+	return nil
+}
+
+func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
+	if len(g.Nodes) != a.nodes {
+		return fmt.Errorf("surgery: the graph has %d nodes, the analysis was made for %d", len(g.Nodes), a.nodes)
+	}
+	if len(sel) == 0 {
+		return g.Verify()
+	}
+	// Refuse to leave any tensor without channels.
+	names := make([]string, 0, len(a.acts))
+	for name := range a.acts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		al := a.acts[name]
+		if al.Layout.Touches(sel) && al.Layout.KeptLen(sel) == 0 {
+			return fmt.Errorf("surgery: the plan removes every channel of %q (%v); keep at least one of them", name, al.Layout)
+		}
+	}
+	for _, r := range a.recs {
+		for i, o := range r.outs {
+			if o.Touches(sel) && o.KeptLen(sel) == 0 {
+				return fmt.Errorf("surgery: the plan removes every channel of output %d of %v", i, g.Nodes[r.node])
+			}
+		}
+	}
+
+	// Compute every new tensor before changing anything.
+	type newConst struct {
+		v *onnxio.Value
+		t *onnxio.Tensor
+	}
+	var consts []newConst
+	type redirect struct {
+		t    *onnxio.Tensor
+		name string
+		uses []useAxes
+	}
+	var redirects []redirect
+	for _, ce := range a.edits {
+		v := g.Value(ce.tensor)
+		t := constTensor(v)
+		if t == nil {
+			return fmt.Errorf("surgery: tensor %q is not a constant in this graph", ce.tensor)
+		}
+		// Uses that slice the tensor alike share one copy.
+		type variant struct {
+			keep map[int][]int
+			uses []useAxes
+		}
+		var variants []*variant
+		byKey := map[string]*variant{}
+		identity := false
+		for _, u := range ce.uses {
+			keep := map[int][]int{}
+			key := ""
+			for _, al := range u.axes {
+				if al.Axis >= len(t.Dims) || t.Dims[al.Axis] != int64(al.Layout.Len()) {
+					return fmt.Errorf("surgery: tensor %q has shape %v, the analysis expected %d channels on axis %d", ce.tensor, t.Dims, al.Layout.Len(), al.Axis)
+				}
+				if al.Layout.Touches(sel) {
+					keep[al.Axis] = al.Layout.Positions(sel)
+					key += fmt.Sprintf("%d:%v;", al.Axis, al.Layout)
+				}
+			}
+			if key == "" {
+				identity = true
+				continue
+			}
+			vr := byKey[key]
+			if vr == nil {
+				vr = &variant{keep: keep}
+				byKey[key] = vr
+				variants = append(variants, vr)
+			}
+			vr.uses = append(vr.uses, u)
+		}
+		if len(variants) == 0 {
+			continue
+		}
+		// Slice the tensor in place when every reader agrees (and nobody
+		// else sees it); otherwise give the other readers their copies.
+		inPlace := -1
+		if !identity && !slices.Contains(g.Inputs, v) && onlyReaders(g, v, ce.uses) {
+			for i, vr := range variants {
+				if inPlace < 0 || len(vr.uses) > len(variants[inPlace].uses) {
+					inPlace = i
+				}
+			}
+		}
+		for i, vr := range variants {
+			nt, err := sliceTensor(t, vr.keep)
+			if err != nil {
+				return fmt.Errorf("surgery: tensor %q: %w", ce.tensor, err)
+			}
+			if i == inPlace {
+				consts = append(consts, newConst{v, nt})
+			} else {
+				redirects = append(redirects, redirect{nt, ce.tensor, vr.uses})
+			}
+		}
+	}
+	byTensor := map[string][]shapeEntry{}
+	var shapeNames []string
+	for _, se := range a.shapes {
+		if se.layout.Touches(sel) {
+			if byTensor[se.tensor] == nil {
+				shapeNames = append(shapeNames, se.tensor)
+			}
+			byTensor[se.tensor] = append(byTensor[se.tensor], se)
+		}
+	}
+	for _, name := range shapeNames {
+		v := g.Value(name)
+		t := constTensor(v)
+		if t == nil {
+			return fmt.Errorf("surgery: shape tensor %q is not a constant in this graph", name)
+		}
+		vals, err := t.Int64s()
+		if err != nil {
+			return fmt.Errorf("surgery: shape tensor %q: %w", name, err)
+		}
+		for _, se := range byTensor[name] {
+			if se.index >= len(vals) {
+				return fmt.Errorf("surgery: shape tensor %q has no element %d", name, se.index)
+			}
+			vals[se.index] = int64(se.layout.KeptLen(sel))
+		}
+		nt, err := intTensor(t.DataType, t.Dims, vals)
+		if err != nil {
+			return err
+		}
+		consts = append(consts, newConst{v, nt})
+	}
+
+	e := &editor{g: g}
+	fail := func(err error) error {
+		e.rollback()
+		return err
+	}
+	for _, c := range consts {
+		if err := e.setConst(c.v, c.t); err != nil {
+			return fail(err)
+		}
+	}
+	var aliases []*onnxio.Node // Identity nodes some readers no longer go through
+	for _, r := range redirects {
+		nv := g.AddInitializer(g.UniqueName(r.name), r.t)
+		for _, u := range r.uses {
+			n := g.Nodes[u.node]
+			old := n.Input(u.slot)
+			if p := old.Producer(); p != nil && p.Op == "Identity" {
+				aliases = append(aliases, p)
+			}
+			n.SetInput(u.slot, nv)
+			e.undo = append(e.undo, func() { n.SetInput(u.slot, old) })
+		}
+	}
+	for _, r := range a.recs {
+		if !r.in.Touches(sel) {
+			continue
+		}
+		n := g.Nodes[r.node]
+		switch r.kind {
+		case recDepthwise:
+			e.setAttr(n, onnxio.AttrInt("group", int64(r.in.KeptLen(sel))))
+		case recSplit:
+			sizes := make([]int64, len(r.outs))
+			for i, o := range r.outs {
+				sizes[i] = int64(o.KeptLen(sel))
+			}
+			if r.attr {
+				e.setAttr(n, onnxio.AttrInts("split", sizes))
+				continue
+			}
+			t := constTensor(n.Input(1))
+			if t == nil {
+				return fail(fmt.Errorf("surgery: the split sizes of %v are not a constant", n))
+			}
+			nt, err := intTensor(t.DataType, t.Dims, sizes)
+			if err != nil {
+				return fail(err)
+			}
+			if err := e.setParam(n, 1, nt); err != nil {
+				return fail(err)
+			}
+		case recSlice:
+			lo, cnt := 0, 0
+			for _, p := range r.in.Positions(sel) {
+				switch {
+				case p < r.lo:
+					lo++
+				case p < r.hi:
+					cnt++
+				}
+			}
+			if r.attr {
+				starts, ends := slices.Clone(n.AttrInts("starts")), slices.Clone(n.AttrInts("ends"))
+				starts[r.index], ends[r.index] = int64(lo), int64(lo+cnt)
+				e.setAttr(n, onnxio.AttrInts("starts", starts))
+				e.setAttr(n, onnxio.AttrInts("ends", ends))
+				continue
+			}
+			for i, x := range []int64{int64(lo), int64(lo + cnt)} {
+				t := constTensor(n.Input(1 + i))
+				if t == nil {
+					return fail(fmt.Errorf("surgery: the bounds of %v are not constants", n))
+				}
+				vals, err := t.Int64s()
+				if err != nil || r.index >= len(vals) {
+					return fail(fmt.Errorf("surgery: the bounds of %v cannot be read", n))
+				}
+				vals[r.index] = x
+				nt, err := intTensor(t.DataType, t.Dims, vals)
+				if err != nil {
+					return fail(err)
+				}
+				if err := e.setParam(n, 1+i, nt); err != nil {
+					return fail(err)
+				}
+			}
+		}
+	}
+	if err := g.Verify(); err != nil {
+		return fail(fmt.Errorf("surgery: the pruned graph does not verify: %w", err))
+	}
+	// Identity aliases nobody reads any more go (chains from the end).
+	removed := map[*onnxio.Node]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, p := range aliases {
+			if !removed[p] && len(p.Output(0).Consumers()) == 0 && g.RemoveNode(p) == nil {
+				removed[p] = true
+				changed = true
+				if q := p.Input(0).Producer(); q != nil && q.Op == "Identity" {
+					aliases = append(aliases, q)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// onlyReaders reports whether the given uses are everything that reads v,
+// directly or through Identity aliases, and no alias is a graph output.
+func onlyReaders(g *onnxio.Graph, v *onnxio.Value, uses []useAxes) bool {
+	index := make(map[*onnxio.Node]int, len(g.Nodes))
+	for i, n := range g.Nodes {
+		index[n] = i
+	}
+	want := map[[2]int]bool{}
+	for _, u := range uses {
+		want[[2]int{u.node, u.slot}] = true
+	}
+	var walk func(x *onnxio.Value, depth int) bool
+	walk = func(x *onnxio.Value, depth int) bool {
+		if slices.Contains(g.Outputs, x) || depth > 64 {
+			return false
+		}
+		for _, n := range x.Consumers() {
+			if n.HasSubgraph() {
+				return false
+			}
+			if n.Op == "Identity" && n.Output(0) != nil {
+				if !walk(n.Output(0), depth+1) {
+					return false
+				}
+				continue
+			}
+			for i, in := range n.Inputs() {
+				if in == x && !want[[2]int{index[n], i}] {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return walk(v, 0)
+}
+
+// sliceTensor keeps, along each axis of keep, the listed positions.
+func sliceTensor(t *onnxio.Tensor, keep map[int][]int) (*onnxio.Tensor, error) {
+	es := int(t.DataType.ByteSize(1))
+	if es < 1 || t.DataType == onnxio.String {
+		return nil, fmt.Errorf("cannot slice a %v tensor", t.DataType)
+	}
+	raw, err := t.Raw()
+	if err != nil {
+		return nil, err
+	}
+	dims := slices.Clone(t.Dims)
+	axes := make([]int, 0, len(keep))
+	for ax := range keep {
+		axes = append(axes, ax)
+	}
+	slices.Sort(axes)
+	for _, ax := range axes {
+		k := keep[ax]
+		outer, inner := 1, es
+		for i, d := range dims {
+			switch {
+			case i < ax:
+				outer *= int(d)
+			case i > ax:
+				inner *= int(d)
+			}
+		}
+		n := int(dims[ax])
+		out := make([]byte, outer*len(k)*inner)
+		for o := 0; o < outer; o++ {
+			src := raw[o*n*inner : (o+1)*n*inner]
+			dst := out[o*len(k)*inner : (o+1)*len(k)*inner]
+			for j := 0; j < len(k); {
+				// Copy runs of consecutive positions at once.
+				r := j + 1
+				for r < len(k) && k[r] == k[r-1]+1 {
+					r++
+				}
+				copy(dst[j*inner:r*inner], src[k[j]*inner:(k[r-1]+1)*inner])
+				j = r
+			}
+		}
+		raw, dims[ax] = out, int64(len(k))
+	}
+	nt := &onnxio.Tensor{}
+	if err := nt.SetRaw(t.DataType, dims, raw); err != nil {
+		return nil, err
+	}
+	return nt, nil
+}
+
+// intTensor builds an integer tensor of type dt.
+func intTensor(dt onnxio.DataType, dims []int64, vals []int64) (*onnxio.Tensor, error) {
+	es := int(dt.ByteSize(1))
+	raw := make([]byte, es*len(vals))
+	for i, v := range vals {
+		switch es {
+		case 8:
+			binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
+		case 4:
+			binary.LittleEndian.PutUint32(raw[4*i:], uint32(v))
+		case 2:
+			binary.LittleEndian.PutUint16(raw[2*i:], uint16(v))
+		case 1:
+			raw[i] = byte(v)
+		default:
+			return nil, fmt.Errorf("surgery: cannot write integers as %v", dt)
+		}
+	}
+	t := &onnxio.Tensor{}
+	if err := t.SetRaw(dt, dims, raw); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
