@@ -282,7 +282,7 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if len(m.Graph.Nodes) != 1 || !slices.Contains(Supported, m.Graph.Nodes[0].Op) {
+		if len(m.Graph.Nodes) != 1 || !slices.Contains(supported, m.Graph.Nodes[0].Op) {
 			continue
 		}
 		if _, ok := conformanceSkipped[name]; !ok {
@@ -301,7 +301,7 @@ func TestConformanceProbe(t *testing.T) {
 	for _, d := range dirs {
 		name := d.Name()
 		m, err := onnxio.Load(filepath.Join(nodeTestDir, name, "model.onnx"))
-		if err != nil || len(m.Graph.Nodes) != 1 || !slices.Contains(Supported, m.Graph.Nodes[0].Op) {
+		if err != nil || len(m.Graph.Nodes) != 1 || !slices.Contains(supported, m.Graph.Nodes[0].Op) {
 			continue
 		}
 		cases, err := loadConfCase(filepath.Join(nodeTestDir, name))

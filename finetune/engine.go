@@ -257,38 +257,6 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 	if opts.Batch < 0 {
 		return nil, fmt.Errorf("finetune: batch %d is negative", opts.Batch)
 	}
-	// Fix the data inputs' shapes and infer every other shape.
-	var dataInputs []*onnxio.Value
-	for _, in := range g.Inputs {
-		if in.Const != nil {
-			continue
-		}
-		dataInputs = append(dataInputs, in)
-		if s, ok := opts.InputShapes[in.Name]; ok {
-			if err := g.SetInputShape(in.Name, s); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if !in.Type.HasShape || len(in.Type.Shape) == 0 {
-			return nil, fmt.Errorf("finetune: input %q has no declared shape; fix it with an input shape", in.Name)
-		}
-		dims := in.Type.Shape.Ints()
-		if opts.Batch > 0 {
-			dims[0] = int64(opts.Batch)
-		}
-		for i, d := range dims {
-			if d <= 0 {
-				return nil, fmt.Errorf("finetune: input %q has shape %v: dimension %d is not known (set a batch size or an input shape)", in.Name, in.Type.Shape, i)
-			}
-		}
-		if err := g.SetInputShape(in.Name, dims); err != nil {
-			return nil, err
-		}
-	}
-	if err := g.InferShapes(); err != nil {
-		return nil, fmt.Errorf("finetune: %w", err)
-	}
 	order, err := g.Topo()
 	if err != nil {
 		return nil, err
@@ -346,6 +314,51 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 		}
 	}
 
+	// Refuse what cannot run before anything else (shape inference would
+	// stop at an unknown op with a less useful message).
+	for _, n := range order {
+		if !neededNode[n] || (n.Op == "Constant" && n.Domain == "") {
+			continue
+		}
+		if err := checkNode(n); err != nil {
+			return nil, err
+		}
+	}
+	// Fix the data inputs' shapes and infer every other shape.
+	var dataInputs []*onnxio.Value
+	for _, in := range g.Inputs {
+		if in.Const != nil {
+			continue
+		}
+		dataInputs = append(dataInputs, in)
+		if s, ok := opts.InputShapes[in.Name]; ok {
+			if err := g.SetInputShape(in.Name, s); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !in.Type.HasShape || len(in.Type.Shape) == 0 {
+			return nil, fmt.Errorf("finetune: input %q has no declared shape; fix it with an input shape", in.Name)
+		}
+		dims := in.Type.Shape.Ints()
+		if opts.Batch > 0 {
+			dims[0] = int64(opts.Batch)
+		}
+		for i, d := range dims {
+			if d <= 0 {
+				return nil, fmt.Errorf("finetune: input %q has shape %v: dimension %d is not known (set a batch size or an input shape)", in.Name, in.Type.Shape, i)
+			}
+		}
+		if err := g.SetInputShape(in.Name, dims); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.InferShapes(); err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
+	}
+	if order, err = g.Topo(); err != nil {
+		return nil, err
+	}
 	frozen := map[string]bool{}
 	for _, f := range opts.Frozen {
 		frozen[f] = true
@@ -587,8 +600,10 @@ func nodeName(n *onnxio.Node) string {
 	return ""
 }
 
-// Supported lists the operators the engine runs (default ONNX domain).
-var Supported = []string{
+// SupportedOps lists the operators the engine runs (default ONNX domain).
+func SupportedOps() []string { return slices.Clone(supported) }
+
+var supported = []string{
 	"Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div",
 	"Dropout", "Flatten", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity",
 	"LogSoftmax", "MatMul", "MaxPool", "Mul", "Pad", "Relu", "Reshape", "Sigmoid", "Softmax",
@@ -607,16 +622,24 @@ func CheckSupported(m *onnxio.Model) error {
 	return nil
 }
 
-// build compiles one node.
-func (b *builder[T]) build(n *onnxio.Node) (step[T], error) {
+// checkNode refuses a node whose op the engine does not know.
+func checkNode(n *onnxio.Node) error {
 	if n.Domain != "" && n.Domain != "ai.onnx" {
-		return nil, unsupported(n, "domain %q", n.Domain)
+		return unsupported(n, "domain %q", n.Domain)
 	}
 	if n.HasSubgraph() {
-		return nil, unsupported(n, "subgraphs")
+		return unsupported(n, "subgraphs")
 	}
-	if !slices.Contains(Supported, n.Op) {
-		return nil, unsupported(n, "")
+	if !slices.Contains(supported, n.Op) {
+		return unsupported(n, "")
+	}
+	return nil
+}
+
+// build compiles one node.
+func (b *builder[T]) build(n *onnxio.Node) (step[T], error) {
+	if err := checkNode(n); err != nil {
+		return nil, err
 	}
 	nd := &node[T]{n: n}
 	for _, j := range runtimeInputs(n) {

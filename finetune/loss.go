@@ -50,10 +50,11 @@ func logSoftmax[T Float](z []T, temp float64, out []float64) {
 	}
 }
 
-// eval returns the loss of the first n rows of logits (n×K) and, when
-// dlogits is not nil, sets it to the gradient of the total. teacher may be
-// nil. Rows past n get a zero gradient.
-func lossEval[T Float](l *Loss, n int, logits []T, labels []int32, teacher []T, dlogits []T) LossValue {
+// LossGrad returns the loss l of the first n rows of logits (n×K, labels
+// in [0,K)) and, when dlogits is not nil, sets dlogits to the gradient of
+// the total. teacher (n×K logits) may be nil. Rows past n get a zero
+// gradient.
+func LossGrad[T Float](l *Loss, n int, logits []T, labels []int32, teacher []T, dlogits []T) LossValue {
 	K := l.Classes
 	l.scratch()
 	eps, w := l.LabelSmoothing, l.DistillWeight

@@ -193,7 +193,7 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 				}
 			}
 			e.Forward(true)
-			lv := lossEval(loss, cfg.Batch, e.Logits(), labels, tl, e.LogitsGrad())
+			lv := LossGrad(loss, cfg.Batch, e.Logits(), labels, tl, e.LogitsGrad())
 			if math.IsNaN(lv.Total) || math.IsInf(lv.Total, 0) {
 				it.Close()
 				return nil, fmt.Errorf("finetune: the loss diverged (%v) at step %d of %d; lower the learning rate (%g)", lv.Total, step+1, total, sched.lr(step))

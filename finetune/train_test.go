@@ -40,7 +40,7 @@ func TestLossMatchesKernels(t *testing.T) {
 			}
 			l := &Loss{Classes: K, LabelSmoothing: tc.eps, DistillWeight: tc.w, Temperature: tc.temp}
 			d := make([]float64, N*K)
-			got := lossEval(l, N, z, labels, te, d)
+			got := LossGrad(l, N, z, labels, te, d)
 			dce, dkd := make([]float64, N*K), make([]float64, N*K)
 			ce := kernels.SoftmaxCrossEntropy(N, K, z, labels, tc.eps, dce)
 			kd := kernels.DistillationKL(N, K, z, te, tc.temp, dkd)
@@ -59,9 +59,9 @@ func TestLossMatchesKernels(t *testing.T) {
 			for i := range z {
 				v := z[i]
 				z[i] = v + fdStep
-				lp := lossEval(l, N, z, labels, te, nil).Total
+				lp := LossGrad(l, N, z, labels, te, nil).Total
 				z[i] = v - fdStep
-				lm := lossEval(l, N, z, labels, te, nil).Total
+				lm := LossGrad(l, N, z, labels, te, nil).Total
 				z[i] = v
 				num[i] = (lp - lm) / (2 * fdStep)
 			}
@@ -295,7 +295,7 @@ func TestDistillationTeacher(t *testing.T) {
 	for i, l := range bt.Labels {
 		labels[i] = int32(l)
 	}
-	lv := lossEval(&Loss{Classes: 10, DistillWeight: 1, Temperature: 2}, 32, e.Logits(), labels, tl, nil)
+	lv := LossGrad(&Loss{Classes: 10, DistillWeight: 1, Temperature: 2}, 32, e.Logits(), labels, tl, nil)
 	if !(lv.KD < 1e-9) || !(lv.CE > 0.5) {
 		t.Errorf("KD %.3g (want ≈ 0), CE %.3g", lv.KD, lv.CE)
 	}
@@ -309,7 +309,7 @@ func TestDistillationTeacher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lv := lossEval(&Loss{Classes: 10, DistillWeight: 1, Temperature: 2}, 32, e.Logits(), labels, tl2, nil); !(lv.KD > 1e-3) {
+	if lv := LossGrad(&Loss{Classes: 10, DistillWeight: 1, Temperature: 2}, 32, e.Logits(), labels, tl2, nil); !(lv.KD > 1e-3) {
 		t.Errorf("KD against another model %.3g, want > 0", lv.KD)
 	}
 	// And Train runs with it.
@@ -337,7 +337,7 @@ func TestMemoryBounded(t *testing.T) {
 			labels[i] = int32(r.IntN(10))
 		}
 		e.Forward(true)
-		lossEval(loss, 16, e.Logits(), labels, nil, e.LogitsGrad())
+		LossGrad(loss, 16, e.Logits(), labels, nil, e.LogitsGrad())
 		e.Backward()
 		opt.Step(0.01)
 	}
@@ -387,7 +387,7 @@ func TestWriteBackLoadsInORT(t *testing.T) {
 					e.Input(0)[i] = float32(r.NormFloat64())
 				}
 				e.Forward(true)
-				lossEval(&Loss{Classes: 10}, 4, e.Logits(), labels, nil, e.LogitsGrad())
+				LossGrad(&Loss{Classes: 10}, 4, e.Logits(), labels, nil, e.LogitsGrad())
 				e.Backward()
 				// A small rate: batch-4 steps at a large one make BN
 				// layers so ill-conditioned that float32 rounding alone
