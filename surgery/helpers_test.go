@@ -462,3 +462,5 @@ func loadShared(tb testing.TB, rel string) *onnxio.Model {
 	}
 	return m
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 31)) }

@@ -169,7 +169,7 @@ var smallNets = []smallNet{
 	{"grouped-and-multiplier", func(b *tg) *onnxio.Model {
 		x := b.input(2, 4, 8, 8)
 		x = b.relu(b.conv(x, 8, 3, 1, 1, true))
-		g := b.relu(b.conv(x, 8, 3, 1, 2, true))                     // grouped: freezes x's group and its own
+		g := b.relu(b.conv(x, 8, 3, 1, 2, true))                                                                         // grouped: freezes x's group and its own
 		d := b.op("PRelu", []*onnxio.Value{b.bn(b.conv(b.conv(g, 6, 1, 1, 1, true), 12, 3, 1, 6, true)), b.w(12, 1, 1)}) // depthwise ×2
 		y := b.conv(d, 5, 1, 1, 1, false)
 		return b.output(b.gemm(b.flatten(b.gap(y)), 3))
@@ -258,4 +258,3 @@ func checkFrozen(tb testingTB, g *Group, want string) {
 		tb.Errorf("group %d frozen because %q, want a reason mentioning %q", g.ID, g.Frozen, want)
 	}
 }
-

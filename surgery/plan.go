@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Plan says which channels each group keeps. It is plain data, written as
@@ -25,10 +26,18 @@ import (
 // Each entry gives either the sorted channel indices the group keeps, or a
 // number of channels to drop, which Resolve turns into kept indices by
 // ranking (Rank: l2, the default, or l1). RoundTo rounds every kept count
-// to a multiple (see RoundCount). Roots and Size are informative, and
-// checked when present, so a plan made for one model is refused on
-// another. A history of plans, each made on the previous result, becomes
-// one plan for the original model with Compose.
+// to a multiple (see RoundCount). A history of plans, each made on the
+// previous result, becomes one plan for the original model with Compose.
+//
+// Roots and Size describe the group; Resolve fills them in. Size is checked
+// when present, so a plan made for one model is refused on another. Roots,
+// when present, identify the group: root layers belong to one group each,
+// and pruning keeps names. An entry whose ID names a group with other roots
+// is matched to the group with exactly its roots. This matters because a
+// conv pruned to one input and one output channel is both a depthwise and
+// a plain conv, so re-analysing a heavily pruned model can renumber the
+// groups after it (only single-channel groups, which cannot be pruned
+// further, change).
 type Plan struct {
 	Rank    Rank        `json:"rank,omitempty"`
 	RoundTo int         `json:"round_to,omitempty"`
@@ -105,12 +114,16 @@ func (p Plan) Check() error {
 	if len(p.Groups) > maxPlanGroups {
 		return fmt.Errorf("surgery: plan lists %d groups, over the limit of %d", len(p.Groups), maxPlanGroups)
 	}
-	seen := map[int]bool{}
+	seen := map[string]bool{}
 	for _, gp := range p.Groups {
+		key := fmt.Sprint(gp.Group)
+		if gp.Roots != nil {
+			key = strings.Join(gp.Roots, "\x00")
+		}
 		switch {
 		case gp.Group < 0:
 			return fmt.Errorf("surgery: plan: group %d is negative", gp.Group)
-		case seen[gp.Group]:
+		case seen[key]:
 			return fmt.Errorf("surgery: plan lists group %d twice", gp.Group)
 		case gp.Drop < 0:
 			return fmt.Errorf("surgery: plan: group %d: drop %d is negative", gp.Group, gp.Drop)
@@ -119,7 +132,7 @@ func (p Plan) Check() error {
 		case gp.Size < 0:
 			return fmt.Errorf("surgery: plan: group %d: size %d is negative", gp.Group, gp.Size)
 		}
-		seen[gp.Group] = true
+		seen[key] = true
 		for i, c := range gp.Keep {
 			if c < 0 {
 				return fmt.Errorf("surgery: plan: group %d keeps channel %d", gp.Group, c)
@@ -136,37 +149,75 @@ func (p Plan) Check() error {
 // not frozen, descriptions match, kept indices are in range, and no group
 // loses every channel.
 func (a *Analysis) Validate(p Plan) error {
+	_, err := a.match(p)
+	return err
+}
+
+// match checks p against the model and returns the group of each entry.
+func (a *Analysis) match(p Plan) ([]*Group, error) {
 	if err := p.Check(); err != nil {
-		return err
+		return nil, err
 	}
-	for _, gp := range p.Groups {
-		g := a.Group(gp.Group)
+	out := make([]*Group, len(p.Groups))
+	used := map[*Group]bool{}
+	for i, gp := range p.Groups {
+		g, err := a.lookup(gp)
+		if err != nil {
+			return nil, err
+		}
+		if used[g] {
+			return nil, fmt.Errorf("surgery: plan lists group %d twice", g.ID)
+		}
+		used[g], out[i] = true, g
+		if err := a.validEntry(gp, g); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// lookup finds the group a plan entry means: by its roots when it names
+// them, else by ID.
+func (a *Analysis) lookup(gp GroupPlan) (*Group, error) {
+	g := a.Group(gp.Group)
+	if gp.Roots == nil || (g != nil && slices.Equal(gp.Roots, g.Roots)) {
 		if g == nil {
-			return fmt.Errorf("surgery: plan: the model has no group %d (it has %d)", gp.Group, len(a.Groups))
+			return nil, fmt.Errorf("surgery: plan: the model has no group %d (it has %d)", gp.Group, len(a.Groups))
 		}
-		if gp.Size != 0 && gp.Size != g.Size {
-			return fmt.Errorf("surgery: plan: group %d has %d channels, the plan says %d (a plan for another model?)", gp.Group, g.Size, gp.Size)
+		return g, nil
+	}
+	for _, h := range a.Groups {
+		if slices.Equal(gp.Roots, h.Roots) {
+			return h, nil
 		}
-		if gp.Roots != nil && !slices.Equal(gp.Roots, g.Roots) {
-			return fmt.Errorf("surgery: plan: group %d has roots %q, the plan says %q (a plan for another model?)", gp.Group, g.Roots, gp.Roots)
+	}
+	if g == nil {
+		return nil, fmt.Errorf("surgery: plan: the model has no group %d (it has %d) and no group with roots %q", gp.Group, len(a.Groups), gp.Roots)
+	}
+	return nil, fmt.Errorf("surgery: plan: group %d has roots %q, the plan says %q, and no group has those roots (a plan for another model?)", gp.Group, g.Roots, gp.Roots)
+}
+
+// validEntry checks one entry against its group.
+func (a *Analysis) validEntry(gp GroupPlan, g *Group) error {
+	if gp.Size != 0 && gp.Size != g.Size {
+		return fmt.Errorf("surgery: plan: group %d has %d channels, the plan says %d (a plan for another model?)", g.ID, g.Size, gp.Size)
+	}
+	if gp.Keep == nil && gp.Drop == 0 {
+		return nil
+	}
+	if !g.Prunable() {
+		return fmt.Errorf("surgery: plan: group %d is frozen: %s", g.ID, g.Frozen)
+	}
+	if gp.Keep != nil {
+		if len(gp.Keep) == 0 {
+			return fmt.Errorf("surgery: plan: group %d would keep no channel; a group keeps at least one", g.ID)
 		}
-		if gp.Keep == nil && gp.Drop == 0 {
-			continue
+		if last := gp.Keep[len(gp.Keep)-1]; last >= g.Size {
+			return fmt.Errorf("surgery: plan: group %d keeps channel %d, but has %d channels", g.ID, last, g.Size)
 		}
-		if !g.Prunable() {
-			return fmt.Errorf("surgery: plan: group %d is frozen: %s", gp.Group, g.Frozen)
-		}
-		if gp.Keep != nil {
-			if len(gp.Keep) == 0 {
-				return fmt.Errorf("surgery: plan: group %d would keep no channel; a group keeps at least one", gp.Group)
-			}
-			if last := gp.Keep[len(gp.Keep)-1]; last >= g.Size {
-				return fmt.Errorf("surgery: plan: group %d keeps channel %d, but has %d channels", gp.Group, last, g.Size)
-			}
-		}
-		if gp.Drop >= g.Size {
-			return fmt.Errorf("surgery: plan: group %d would drop %d of its %d channels; a group keeps at least one", gp.Group, gp.Drop, g.Size)
-		}
+	}
+	if gp.Drop >= g.Size {
+		return fmt.Errorf("surgery: plan: group %d would drop %d of its %d channels; a group keeps at least one", g.ID, gp.Drop, g.Size)
 	}
 	return nil
 }
@@ -189,18 +240,17 @@ func RoundCount(k, m, size int) int {
 // and Roots and Size filled in. Groups that keep every channel are left
 // out; the groups are sorted by ID.
 func (a *Analysis) Resolve(p Plan) (Plan, error) {
-	if err := a.Validate(p); err != nil {
+	groups, err := a.match(p)
+	if err != nil {
 		return Plan{}, err
 	}
 	rank, _ := ParseRank(string(p.Rank))
 	out := Plan{Rank: rank, RoundTo: p.RoundTo, Groups: []GroupPlan{}}
-	gps := slices.Clone(p.Groups)
-	sort.Slice(gps, func(i, j int) bool { return gps[i].Group < gps[j].Group })
-	for _, gp := range gps {
+	for i, gp := range p.Groups {
 		if gp.Keep == nil && gp.Drop == 0 {
 			continue
 		}
-		g := a.Groups[gp.Group]
+		g := groups[i]
 		ord := order(g.Scores(rank), g.Size)
 		var keep []int
 		if gp.Keep != nil {
@@ -217,6 +267,7 @@ func (a *Analysis) Resolve(p Plan) (Plan, error) {
 		}
 		out.Groups = append(out.Groups, GroupPlan{Group: g.ID, Keep: keep, Roots: slices.Clone(g.Roots), Size: g.Size})
 	}
+	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Group < out.Groups[j].Group })
 	return out, nil
 }
 
@@ -258,9 +309,8 @@ func (p Plan) Selection() Selection {
 
 // Compose returns one plan for the original model equivalent to applying
 // a and then b, where b was made for the model a produced (its indices
-// count the channels a kept). Both plans must be resolved. Pruning keeps
-// the graph's structure, so a group keeps its ID; groups are matched by
-// ID, and their roots must agree when both plans name them.
+// count the channels a kept). Both plans must be resolved. Entries are
+// matched by roots when both name them, else by ID.
 func Compose(a, b Plan) (Plan, error) {
 	for _, p := range []Plan{a, b} {
 		if err := p.Check(); err != nil {
@@ -274,23 +324,33 @@ func Compose(a, b Plan) (Plan, error) {
 	}
 	rank, _ := ParseRank(string(a.Rank))
 	out := Plan{Rank: rank, Groups: []GroupPlan{}}
-	byID := map[int]GroupPlan{}
-	for _, gp := range b.Groups {
-		byID[gp.Group] = gp
-	}
+	matched := make([]bool, len(b.Groups))
 	for _, ga := range a.Groups {
-		gb, ok := byID[ga.Group]
-		if !ok || gb.Keep == nil {
-			out.Groups = append(out.Groups, ga)
+		j := -1
+		for k, gb := range b.Groups {
+			if matched[k] {
+				continue
+			}
+			if (ga.Roots != nil && gb.Roots != nil && slices.Equal(ga.Roots, gb.Roots)) ||
+				((ga.Roots == nil || gb.Roots == nil) && ga.Group == gb.Group) {
+				j = k
+				break
+			}
+		}
+		if j < 0 || b.Groups[j].Keep == nil {
+			if j >= 0 {
+				matched[j] = true
+			}
+			if ga.Keep != nil {
+				out.Groups = append(out.Groups, ga)
+			}
 			continue
 		}
-		delete(byID, ga.Group)
+		matched[j] = true
+		gb := b.Groups[j]
 		if ga.Keep == nil {
 			out.Groups = append(out.Groups, gb)
 			continue
-		}
-		if ga.Roots != nil && gb.Roots != nil && !slices.Equal(ga.Roots, gb.Roots) {
-			return Plan{}, fmt.Errorf("surgery: compose: group %d has roots %q in the first plan and %q in the second", ga.Group, ga.Roots, gb.Roots)
 		}
 		if gb.Size != 0 && gb.Size != len(ga.Keep) {
 			return Plan{}, fmt.Errorf("surgery: compose: group %d keeps %d channels after the first plan, the second plan says it has %d", ga.Group, len(ga.Keep), gb.Size)
@@ -305,13 +365,20 @@ func Compose(a, b Plan) (Plan, error) {
 		if len(keep) == 0 {
 			return Plan{}, fmt.Errorf("surgery: compose: group %d would keep no channel", ga.Group)
 		}
-		out.Groups = append(out.Groups, GroupPlan{Group: ga.Group, Keep: keep, Roots: ga.Roots, Size: ga.Size})
+		roots := ga.Roots
+		if roots == nil {
+			roots = gb.Roots
+		}
+		out.Groups = append(out.Groups, GroupPlan{Group: ga.Group, Keep: keep, Roots: roots, Size: ga.Size})
 	}
-	for _, gb := range b.Groups {
-		if _, ok := byID[gb.Group]; ok {
+	for k, gb := range b.Groups {
+		if !matched[k] && gb.Keep != nil {
 			out.Groups = append(out.Groups, gb)
 		}
 	}
-	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Group < out.Groups[j].Group })
+	sort.SliceStable(out.Groups, func(i, j int) bool { return out.Groups[i].Group < out.Groups[j].Group })
+	if err := out.Check(); err != nil {
+		return Plan{}, fmt.Errorf("surgery: compose: %w", err)
+	}
 	return out, nil
 }
