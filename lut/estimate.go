@@ -18,36 +18,38 @@ type UnitEstimate struct {
 	Name string `json:"name"`
 	Key  Key    `json:"key"`
 	How  How    `json:"how"`
-	// MS is the unit's table latency less the per-run overhead.
+	// MS is the unit's kernel latency from the table, less the per-run
+	// overhead.
 	MS float64 `json:"ms"`
-	// LayoutMS is what the unit's isolated measurement spent on NCHWc
-	// reorders at its boundaries that the model does not run, because the
-	// neighbouring unit computes in NCHWc too. It is subtracted.
-	LayoutMS float64 `json:"layout_ms"`
-	// NetMS is MS − LayoutMS.
+	// ReorderMS is what onnxruntime spends in this model on layout
+	// reorders at the unit's boundary: a ReorderOutput after it when it
+	// writes NCHWc and something reads its output in NCHW, a ReorderInput
+	// before it when it reads NCHWc and its input is produced in NCHW.
+	ReorderMS float64 `json:"reorder_ms"`
+	// NetMS is MS + ReorderMS.
 	NetMS float64 `json:"net_ms"`
 	MACs  int64   `json:"macs"`
 }
 
 // Estimate is a latency estimate of a whole graph.
 //
-//	RawMS = Σ_units (entry − overhead) − Σ_boundaries layout + overhead
+//	RawMS = Σ_units (entry − overhead) + Σ_boundaries reorders + overhead
 //	MS    = Calibration.Scale · RawMS + Calibration.OffsetMS
 //
-// where overhead is one session Run of a trivial model (the OpOverhead
-// entry), which every single-unit measurement includes and a whole model
-// pays once, and layout is the reorders the isolated measurements paid at
-// boundaries between two NCHWc units: for each unit output that onnxruntime
-// produced in NCHWc (Entry.NCHWcOut), every consumer that reads NCHWc
-// (Entry.NCHWcIn) did not need its ReorderInput, and when all consumers
-// read NCHWc (and the value is not a graph output) the producer did not
-// need its ReorderOutput. Reorder costs come from OpReorderIn and
-// OpReorderPair entries of the value's shape.
+// Entries are kernel latencies as onnxruntime runs them inside a model
+// (see Measurer.Measure), each including one session Run of overhead (the
+// OpOverhead entry, a one-element model), which a whole model pays once.
+// onnxruntime computes convolutions and much of what follows them in its
+// blocked NCHWc layout and reorders tensors where a producer and a consumer
+// disagree on the layout (Entry.NCHWcIn, Entry.NCHWcOut): those reorders
+// are priced from OpReorderIn (ReorderInput) and OpReorderPair
+// (ReorderInput then ReorderOutput) entries of the tensor's shape, and
+// charged to the unit at that boundary.
 type Estimate struct {
 	MS          float64        `json:"ms"`
 	RawMS       float64        `json:"raw_ms"`
 	OverheadMS  float64        `json:"overhead_ms"`
-	LayoutMS    float64        `json:"layout_ms"`
+	ReorderMS   float64        `json:"reorder_ms"`
 	Calibration *Calibration   `json:"calibration,omitempty"`
 	Units       []UnitEstimate `json:"units"`
 	Warnings    []string       `json:"warnings,omitempty"`
@@ -124,55 +126,61 @@ func (t *Table) estimate(g *onnxio.Graph, units []*Unit, get func(Key, *onnxio.N
 	}
 	type use struct{ unit, input int }
 	uses := map[*onnxio.Value][]use{}
+	var values []*onnxio.Value // in order of first use, for determinism
 	for i, u := range units {
 		for j, in := range u.Inputs {
+			if _, seen := uses[in]; !seen {
+				values = append(values, in)
+			}
 			uses[in] = append(uses[in], use{i, j})
 		}
 	}
 	outputs := map[*onnxio.Value]bool{}
 	for _, o := range g.Outputs {
 		outputs[o] = true
-	}
-	for i, u := range units {
-		if !vals[i].NCHWcOut || u.Output == nil {
-			continue
+		if _, seen := uses[o]; !seen {
+			values = append(values, o)
+			uses[o] = nil
 		}
-		d, err := dims(u.Output)
+	}
+	producer := map[*onnxio.Value]int{}
+	for i, u := range units {
+		if u.Output != nil {
+			producer[u.Output] = i
+		}
+	}
+	for _, v := range values {
+		d, err := dims(v)
 		if err != nil || len(d) != 4 {
 			continue
 		}
-		rk := reorderKey(OpReorderIn, d[0], d[1], d[2], d[3])
-		pk := reorderKey(OpReorderPair, d[0], d[1], d[2], d[3])
-		var ri, ro float64
-		priced := false
-		price := func() {
-			if !priced {
-				in := max(0, get(rk, nil).MS-overhead)
-				pair := max(0, get(pk, nil).MS-overhead)
-				ri, ro = in, max(0, pair-in)
-				priced = true
+		p, produced := producer[v]
+		nchwcOut := produced && vals[p].NCHWcOut
+		nchwUse, nchwcUse := outputs[v], -1
+		for _, us := range uses[v] {
+			if vals[us.unit].in(us.input) {
+				if nchwcUse < 0 {
+					nchwcUse = us.unit
+				}
+			} else {
+				nchwUse = true
 			}
 		}
-		all := len(uses[u.Output]) > 0
-		for _, us := range uses[u.Output] {
-			if !vals[us.unit].in(us.input) {
-				all = false
-				continue
-			}
-			price()
-			est.Units[us.unit].LayoutMS += ri
-		}
-		if all && !outputs[u.Output] {
-			price()
-			est.Units[i].LayoutMS += ro
+		switch {
+		case nchwcOut && nchwUse:
+			in := max(0, get(reorderKey(OpReorderIn, d[0], d[1], d[2], d[3]), nil).MS-overhead)
+			pair := max(0, get(reorderKey(OpReorderPair, d[0], d[1], d[2], d[3]), nil).MS-overhead)
+			est.Units[p].ReorderMS += max(0, pair-in)
+		case !nchwcOut && nchwcUse >= 0:
+			in := max(0, get(reorderKey(OpReorderIn, d[0], d[1], d[2], d[3]), nil).MS-overhead)
+			est.Units[nchwcUse].ReorderMS += in
 		}
 	}
 	for i := range est.Units {
 		ue := &est.Units[i]
-		ue.LayoutMS = min(ue.LayoutMS, ue.MS)
-		ue.NetMS = ue.MS - ue.LayoutMS
+		ue.NetMS = ue.MS + ue.ReorderMS
 		est.RawMS += ue.NetMS
-		est.LayoutMS += ue.LayoutMS
+		est.ReorderMS += ue.ReorderMS
 	}
 	est.RawMS += overhead
 	return est
@@ -291,11 +299,11 @@ func (t *Table) Calibrate(models []*onnxio.Model, labels []string, opts ort.Opti
 		if err != nil {
 			return Calibration{}, err
 		}
-		tm, err := MeasureModel(data, opts, 10, runs)
+		_, best, err := MeasureModel(data, opts, 10, runs)
 		if err != nil {
 			return Calibration{}, err
 		}
-		p := CalPoint{RawMS: est.RawMS, MeasuredMS: ms(tm.Median())}
+		p := CalPoint{RawMS: est.RawMS, MeasuredMS: ms(best)}
 		if i < len(labels) {
 			p.Label = labels[i]
 		}

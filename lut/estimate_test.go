@@ -44,23 +44,28 @@ func chainGraph(t *testing.T, fanout bool) *onnxio.Graph {
 	return g
 }
 
-func TestEstimateLayoutCorrections(t *testing.T) {
+func TestEstimateReorders(t *testing.T) {
+	const overhead = 0.1
 	for _, tc := range []struct {
 		name   string
 		fanout bool
-		// gapNCHWc says the pool reads NCHWc too.
-		gapNCHWc bool
-		// want: raw estimate, and the layout removed from c1 and c2.
-		raw, c1, c2 float64
+		// c1Out says the first conv writes NCHWc; gap says the pool reads
+		// and writes NCHWc.
+		c1Out, gap bool
+		// want: raw estimate, and the reorders charged to c1, c2 and the pool.
+		raw, c1, c2, pool float64
 	}{
-		// c1 → c2 both NCHWc: c2 skips its ReorderInput (0.3), c1 its
-		// ReorderOutput (pair 0.5 − in 0.3 = 0.2). The graph output y keeps
-		// c2's ReorderOutput.
-		{"chain", false, false, 1.0 + 2.0 - 0.3 - 0.2 + 0.1, 0.2, 0.3},
-		// c1 also feeds a pool that reads NCHW: c1 keeps its ReorderOutput.
-		{"fan-out to NCHW", true, false, 1.0 + 2.0 + 0.5 - 0.3 + 0.1, 0, 0.3},
-		// ...or an NCHWc pool: both consumers skip their reorders.
-		{"fan-out to NCHWc", true, true, 1.0 + 2.0 + 0.5 - 0.3 - 0.3 - 0.2 + 0.1, 0.2, 0.3},
+		// c1 → c2 both NCHWc: no reorder between them; the graph output y
+		// needs c2's ReorderOutput (pair 0.5 − in 0.3 = 0.2).
+		{"chain", false, true, false, 1 + 2 + 0.2 + overhead, 0, 0.2, 0},
+		// c1 writes NCHW (as a unit ending in HardSwish does): c2 pays a
+		// ReorderInput (0.3).
+		{"NCHW producer", false, false, false, 1 + 2 + 0.3 + 0.2 + overhead, 0, 0.5, 0},
+		// c1 also feeds a pool that reads NCHW: one ReorderOutput after c1.
+		{"fan-out to NCHW", true, true, false, 1 + 2 + 0.5 + 0.2 + 0.2 + overhead, 0.2, 0.2, 0},
+		// ...or an NCHWc pool, whose own output (a graph output) then needs a
+		// ReorderOutput (16×1×1: 0.05 − 0.02).
+		{"fan-out to NCHWc", true, true, true, 1 + 2 + 0.5 + 0.2 + 0.03 + overhead, 0, 0.2, 0.03},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := chainGraph(t, tc.fanout)
@@ -69,24 +74,27 @@ func TestEstimateLayoutCorrections(t *testing.T) {
 				t.Fatal(err)
 			}
 			tab := New(fakeHeader(), nil)
-			const overhead = 0.1
 			tab.Put(Entry{Key: overheadKey, MS: overhead})
 			var conv []int
+			pool := -1
 			for i, u := range units {
 				switch u.Key().Op {
 				case OpConv:
 					conv = append(conv, i)
 				case OpGAP:
-					tab.Put(Entry{Key: u.Key(), MS: 0.5 + overhead, NCHWcIn: []bool{tc.gapNCHWc}})
+					pool = i
+					tab.Put(Entry{Key: u.Key(), MS: 0.5 + overhead, NCHWcIn: []bool{tc.gap}, NCHWcOut: tc.gap})
 				}
 			}
 			if len(conv) != 2 {
 				t.Fatalf("units %v", units)
 			}
-			tab.Put(Entry{Key: units[conv[0]].Key(), MS: 1 + overhead, NCHWcOut: true})
+			tab.Put(Entry{Key: units[conv[0]].Key(), MS: 1 + overhead, NCHWcOut: tc.c1Out})
 			tab.Put(Entry{Key: units[conv[1]].Key(), MS: 2 + overhead, NCHWcIn: []bool{true}, NCHWcOut: true})
 			tab.Put(Entry{Key: reorderKey(OpReorderIn, 1, 16, 8, 8), MS: 0.3 + overhead})
 			tab.Put(Entry{Key: reorderKey(OpReorderPair, 1, 16, 8, 8), MS: 0.5 + overhead})
+			tab.Put(Entry{Key: reorderKey(OpReorderIn, 1, 16, 1, 1), MS: 0.02 + overhead})
+			tab.Put(Entry{Key: reorderKey(OpReorderPair, 1, 16, 1, 1), MS: 0.05 + overhead})
 			est, err := tab.EstimateUnits(g, units, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -94,12 +102,20 @@ func TestEstimateLayoutCorrections(t *testing.T) {
 			if math.Abs(est.RawMS-tc.raw) > 1e-9 {
 				t.Errorf("raw estimate %v, want %v", est.RawMS, tc.raw)
 			}
-			if got := est.Units[conv[0]].LayoutMS; math.Abs(got-tc.c1) > 1e-9 {
-				t.Errorf("c1 layout %v, want %v", got, tc.c1)
+			check := func(name string, i int, want float64) {
+				if i < 0 {
+					return
+				}
+				if got := est.Units[i].ReorderMS; math.Abs(got-want) > 1e-9 {
+					t.Errorf("%s reorders %v, want %v", name, got, want)
+				}
+				if got := est.Units[i].NetMS - est.Units[i].MS; math.Abs(got-want) > 1e-9 {
+					t.Errorf("%s net − ms = %v, want %v", name, got, want)
+				}
 			}
-			if got := est.Units[conv[1]].LayoutMS; math.Abs(got-tc.c2) > 1e-9 {
-				t.Errorf("c2 layout %v, want %v", got, tc.c2)
-			}
+			check("c1", conv[0], tc.c1)
+			check("c2", conv[1], tc.c2)
+			check("pool", pool, tc.pool)
 			cal := &Calibration{Model: "m", Scale: 2, OffsetMS: 1}
 			est2, err := tab.EstimateUnits(g, units, cal)
 			if err != nil || math.Abs(est2.MS-(2*tc.raw+1)) > 1e-9 {
@@ -125,37 +141,89 @@ func TestEstimateForeignMissingListsKeys(t *testing.T) {
 }
 
 // neededKeys is the set of keys an estimate of g reads from tab: every
-// unit's key, the overhead entry, and the reorder entries of unit outputs
-// that the table says are NCHWc and that some consumer reads as NCHWc.
+// unit's key, the overhead entry, and the reorder entries of the tensors
+// at layout boundaries.
 func neededKeys(t *testing.T, tab *Table, g *onnxio.Graph) map[Key]bool {
 	t.Helper()
 	units, err := Units(g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entry := func(u *Unit) Entry {
-		e, ok := tab.Lookup(u.Key())
-		if !ok {
-			t.Fatalf("%v: no entry after estimating", u)
+	before := tab.Measured()
+	defer func() {
+		if tab.Measured() != before {
+			t.Errorf("neededKeys measured %d entries: the estimate did not measure everything it needs", tab.Measured()-before)
 		}
-		return e
-	}
+	}()
 	need := map[Key]bool{overheadKey: true}
+	// use adds k, or the grid points it is interpolated from.
+	use := func(k Key) {
+		if _, ok := tab.Lookup(k); ok {
+			need[k] = true
+			return
+		}
+		for _, c := range tab.corners(k) {
+			if c.w > 0 {
+				need[c.k] = true
+			}
+		}
+	}
+	value := func(u *Unit) Value {
+		v, err := tab.Latency(u.Key(), u.tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	reorders := func(d []int, out bool) {
+		use(reorderKey(OpReorderIn, d[0], d[1], d[2], d[3]))
+		if out {
+			use(reorderKey(OpReorderPair, d[0], d[1], d[2], d[3]))
+		}
+	}
+	outputs := map[*onnxio.Value]bool{}
+	for _, o := range g.Outputs {
+		outputs[o] = true
+	}
+	// readers says whether something reads v in NCHW, in NCHWc.
+	readers := func(v *onnxio.Value) (nchw, nchwc bool) {
+		nchw = outputs[v]
+		for _, c := range units {
+			for j, in := range c.Inputs {
+				if in != v {
+					continue
+				}
+				if !c.Free() && value(c).in(j) {
+					nchwc = true
+				} else {
+					nchw = true
+				}
+			}
+		}
+		return nchw, nchwc
+	}
 	for _, u := range units {
 		if u.Free() {
 			continue
 		}
-		need[u.Key()] = true
+		use(u.Key())
 		d, err := dims(u.Output)
-		if err != nil || len(d) != 4 || !entry(u).NCHWcOut {
+		if err != nil || len(d) != 4 {
 			continue
 		}
-		for _, c := range units {
-			for j, in := range c.Inputs {
-				if in == u.Output && !c.Free() && entry(c).in(j) {
-					need[reorderKey(OpReorderIn, d[0], d[1], d[2], d[3])] = true
-					need[reorderKey(OpReorderPair, d[0], d[1], d[2], d[3])] = true
-				}
+		nchw, nchwc := readers(u.Output)
+		out := value(u).NCHWcOut
+		switch {
+		case out && nchw:
+			reorders(d, true)
+		case !out && nchwc:
+			reorders(d, false)
+		}
+	}
+	for _, x := range g.Inputs {
+		if d, err := dims(x); err == nil && len(d) == 4 {
+			if _, nchwc := readers(x); nchwc {
+				reorders(d, false)
 			}
 		}
 	}
@@ -181,7 +249,7 @@ func TestLazyMeasurementMeasuresOnlyMissingKeys(t *testing.T) {
 	if tab.Measured() != len(need) || tab.Len() != len(need) || !reflect.DeepEqual(keysOf(tab), need) {
 		t.Errorf("first estimate measured %d entries (table %d), want exactly the %d keys it needs", tab.Measured(), tab.Len(), len(need))
 	}
-	if est.RawMS <= 0 || est.LayoutMS < 0 {
+	if est.RawMS <= 0 || est.ReorderMS < 0 {
 		t.Errorf("estimate %+v", est)
 	}
 	// Again: nothing new to measure, and the same answer.
@@ -228,7 +296,9 @@ func TestLazyMeasurementMeasuresOnlyMissingKeys(t *testing.T) {
 
 func TestTableServesNarrowerModel(t *testing.T) {
 	wide := buildModel(t, "mobilenetv2", models.Config{Resolution: 32})
-	tab := New(testHeader(t, 8), fastMeasurer())
+	// Step 16 halves the lines (and the test's time); the grid does not
+	// change what is checked.
+	tab := New(testHeader(t, 16), fastMeasurer())
 	st, err := tab.Build(context.Background(), wide.Graph, nil)
 	if err != nil {
 		t.Fatal(err)

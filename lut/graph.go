@@ -25,7 +25,15 @@ const nchwcDomain = "com.microsoft.nchwc"
 // otherwise). Inputs are named "x" (main), "r" (a fused Add's residual)
 // and "x1", "x2"... (other operands); the output is "y".
 func UnitModel(k Key, tmpl *onnxio.Node) ([]byte, error) {
-	b := &builder{m: onnxio.NewModel(unitOpset)}
+	return unitModel(k, tmpl, false)
+}
+
+// unitModel is UnitModel; with feed, a fused Add's residual input goes
+// through a 1×1 depthwise convolution first (see strip), so that
+// onnxruntime sees an NCHWc residual and fuses the Add as it does inside a
+// model.
+func unitModel(k Key, tmpl *onnxio.Node, feed bool) ([]byte, error) {
+	b := &builder{m: onnxio.NewModel(unitOpset), feed: feed}
 	h := fnv.New64a()
 	h.Write([]byte(k.String()))
 	b.rng = rand.New(rand.NewPCG(h.Sum64(), 0x6c7574))
@@ -44,6 +52,7 @@ func UnitModel(k Key, tmpl *onnxio.Node) ([]byte, error) {
 }
 
 type builder struct {
+	feed    bool
 	m       *onnxio.Model
 	g       *onnxio.Graph
 	rng     *rand.Rand
@@ -242,6 +251,10 @@ func (b *builder) conv(k Key) error {
 			return fmt.Errorf("empty output")
 		}
 		r := b.input("r", k.Batch, k.Cout, ho, wo)
+		if b.feed {
+			r = b.g.AddNode("Conv", feedName, []*onnxio.Value{r, b.weights("feed_w", 0.5, 1, k.Cout, 1, 1, 1)}, []string{feedName},
+				onnxio.AttrInts("kernel_shape", []int64{1, 1}), onnxio.AttrInt("group", int64(k.Cout))).Output(0)
+		}
 		y = b.g.AddNode("Add", "add", []*onnxio.Value{y, r}, []string{"sum"}).Output(0)
 	}
 	y, err := b.act(k.Act, y)

@@ -99,22 +99,7 @@ func (t *Table) latency(k Key, tmpl *onnxio.Node) (Value, error) {
 	if e, ok := t.entries[k]; ok {
 		return Value{MS: e.MS, NCHWcIn: e.NCHWcIn, NCHWcOut: e.NCHWcOut, How: HowExact}, nil
 	}
-	var corners []corner
-	f := t.families[k.family()]
-	switch k.mode() {
-	case modeFixed:
-		corners = []corner{{k, 1}}
-	case modeSame:
-		c0, c1, w := t.bracket(k.Cout, f, false)
-		corners = []corner{{k.withChannels(c0, c0), 1 - w}, {k.withChannels(c1, c1), w}}
-	case modeInOut:
-		i0, i1, wi := t.bracket(k.Cin, f, true)
-		o0, o1, wo := t.bracket(k.Cout, f, false)
-		corners = []corner{
-			{k.withChannels(i0, o0), (1 - wi) * (1 - wo)}, {k.withChannels(i1, o0), wi * (1 - wo)},
-			{k.withChannels(i0, o1), (1 - wi) * wo}, {k.withChannels(i1, o1), wi * wo},
-		}
-	}
+	corners := t.corners(k)
 	v := Value{How: HowInterpolated}
 	best := -1.0
 	for _, c := range corners {
@@ -138,6 +123,25 @@ func (t *Table) latency(k Key, tmpl *onnxio.Node) (Value, error) {
 		v.How = HowExact
 	}
 	return v, nil
+}
+
+// corners returns the grid points whose entries make k's latency, with
+// their weights (some may be zero).
+func (t *Table) corners(k Key) []corner {
+	f := t.families[k.family()]
+	switch k.mode() {
+	case modeSame:
+		c0, c1, w := t.bracket(k.Cout, f, false)
+		return []corner{{k.withChannels(c0, c0), 1 - w}, {k.withChannels(c1, c1), w}}
+	case modeInOut:
+		i0, i1, wi := t.bracket(k.Cin, f, true)
+		o0, o1, wo := t.bracket(k.Cout, f, false)
+		return []corner{
+			{k.withChannels(i0, o0), (1 - wi) * (1 - wo)}, {k.withChannels(i1, o0), wi * (1 - wo)},
+			{k.withChannels(i0, o1), (1 - wi) * wo}, {k.withChannels(i1, o1), wi * wo},
+		}
+	}
+	return []corner{{k, 1}}
 }
 
 // bracket returns the grid points around c and the weight of the upper one.

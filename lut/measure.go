@@ -27,9 +27,13 @@ type Measurer struct {
 	Budget time.Duration
 	// MinRuns and MaxRuns bound the timed runs per entry (default 5, 200).
 	MinRuns, MaxRuns int
-	// NoLayoutProbe skips asking onnxruntime which inputs and outputs of a
-	// unit are in its blocked NCHWc layout (see Entry.NCHWcIn).
-	NoLayoutProbe bool
+	// Blocks splits the runs after the probe into blocks (default 3); the
+	// entry's latency is the lowest block median (see Entry.MS).
+	Blocks int
+	// NoStrip times the single-unit model as it is, with the layout
+	// reorders onnxruntime puts at its boundary, and records no layout
+	// flags (for comparison; tables measured so estimate worse).
+	NoStrip bool
 
 	stats MeasureStats
 }
@@ -65,18 +69,28 @@ func (m *Measurer) defaults() (warmup int, budget time.Duration, lo, hi int) {
 }
 
 // Measure builds the single-unit model of k (copying tmpl for OpNode keys)
-// and times it.
+// and times it as it runs inside a model: it has onnxruntime optimise the
+// model at the deployment's level, removes from the optimised graph the
+// layout reorders at its boundary and the nodes that only prepare a fused
+// Add's residual (see Entry.NCHWcIn), and times what is left (with
+// optimisation disabled, since it is optimised already).
 func (m *Measurer) Measure(k Key, tmpl *onnxio.Node) (Entry, error) {
 	start := time.Now()
 	defer func() { m.stats.Elapsed += time.Since(start) }()
-	data, err := UnitModel(k, tmpl)
+	plain := m.NoStrip || k.Op == OpOverhead || k.Op == OpReorderIn || k.Op == OpReorderPair
+	data, err := unitModel(k, tmpl, !plain)
 	if err != nil {
 		return Entry{}, err
 	}
 	e := Entry{Key: k}
+	opts := m.Options
 	sessStart := time.Now()
-	if !m.NoLayoutProbe && m.Options.OptLevel == ort.OptAll && k.Op != OpOverhead && k.Op != OpReorderIn && k.Op != OpReorderPair {
-		in, out, err := probeLayout(data, m.Options.OptLevel)
+	if !plain {
+		opt, err := optimizedModel(data, m.Options.OptLevel)
+		if err != nil {
+			return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
+		}
+		in, out, err := strip(opt)
 		if err != nil {
 			return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
 		}
@@ -84,18 +98,22 @@ func (m *Measurer) Measure(k Key, tmpl *onnxio.Node) (Entry, error) {
 			e.NCHWcIn = in
 		}
 		e.NCHWcOut = out
+		if data, err = onnxio.Encode(opt); err != nil {
+			return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
+		}
+		opts.OptLevel = ort.OptDisable
 	}
-	sess, err := ort.NewSession(data, m.Options)
+	sess, err := ort.NewSession(data, opts)
 	m.stats.Sessions += time.Since(sessStart)
 	if err != nil {
 		return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
 	}
 	defer sess.Close()
-	t, err := m.time(sess)
+	t, best, err := m.time(sess)
 	if err != nil {
 		return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
 	}
-	e.MS = ms(t.Median())
+	e.MS = ms(best)
 	e.P10 = ms(t.P10())
 	e.P90 = ms(t.P90())
 	e.Runs = len(t.Samples)
@@ -109,46 +127,78 @@ func (m *Measurer) Measure(k Key, tmpl *onnxio.Node) (Entry, error) {
 }
 
 // time runs a probe of MinRuns timed runs, then as many more as the
-// budget allows, and returns every sample.
-func (m *Measurer) time(sess *ort.Session) (ort.Timing, error) {
+// budget allows, in Blocks blocks. It returns every sample and the lowest
+// of the block medians: interference from other processes only ever adds
+// time, so a block it spared gives the undisturbed median.
+func (m *Measurer) time(sess *ort.Session) (ort.Timing, time.Duration, error) {
 	warmup, budget, lo, hi := m.defaults()
+	blocks := m.Blocks
+	if blocks < 1 {
+		blocks = 3
+	}
 	inputs, err := ort.RandomInputs(sess.Inputs(), 1, 1)
 	if err != nil {
-		return ort.Timing{}, err
+		return ort.Timing{}, 0, err
 	}
 	t, err := sess.Time(inputs, warmup, lo)
 	if err != nil {
-		return ort.Timing{}, err
+		return ort.Timing{}, 0, err
 	}
 	per := t.Median()
 	if per <= 0 {
 		per = time.Microsecond
 	}
-	more := min(hi, int(budget/per)) - lo
-	if more > 0 {
-		t2, err := sess.Time(inputs, 0, more)
-		if err != nil {
-			return ort.Timing{}, err
+	best := per
+	n := min(hi, int(budget/per)) - lo
+	for b := 0; b < blocks && n > 0; b++ {
+		size := n / (blocks - b)
+		n -= size
+		if size == 0 {
+			continue
 		}
-		t.Samples = append(t.Samples, t2.Samples...)
+		tb, err := sess.Time(inputs, 0, size)
+		if err != nil {
+			return ort.Timing{}, 0, err
+		}
+		t.Samples = append(t.Samples, tb.Samples...)
+		if size >= lo {
+			best = min(best, tb.Median())
+		}
 	}
-	return t, nil
+	return t, best, nil
 }
 
-// MeasureModel times a whole serialized model: warmup untimed runs, then
-// runs timed ones, with random inputs (batch 1 for a symbolic batch). It
-// returns the timing; Median is what the calibration compares against.
-func MeasureModel(model []byte, opts ort.Options, warmup, runs int) (ort.Timing, error) {
+// MeasureModel times a whole serialized model with random inputs (batch 1
+// for a symbolic batch): warmup untimed runs, then runs timed ones in
+// blocks of at most 50. It returns every sample and, as table entries do
+// (Entry.MS), the lowest block median, which the calibration compares
+// against.
+func MeasureModel(model []byte, opts ort.Options, warmup, runs int) (ort.Timing, time.Duration, error) {
 	sess, err := ort.NewSession(model, opts)
 	if err != nil {
-		return ort.Timing{}, err
+		return ort.Timing{}, 0, err
 	}
 	defer sess.Close()
 	inputs, err := ort.RandomInputs(sess.Inputs(), 1, 1)
 	if err != nil {
-		return ort.Timing{}, err
+		return ort.Timing{}, 0, err
 	}
-	return sess.Time(inputs, warmup, runs)
+	var all ort.Timing
+	best := time.Duration(math.MaxInt64)
+	for done := 0; done < runs; {
+		size := min(50, runs-done)
+		t, err := sess.Time(inputs, warmup, size)
+		if err != nil {
+			return ort.Timing{}, 0, err
+		}
+		warmup = 0
+		all.Samples = append(all.Samples, t.Samples...)
+		if size >= min(runs, 5) {
+			best = min(best, t.Median())
+		}
+		done += size
+	}
+	return all, best, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

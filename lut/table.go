@@ -129,8 +129,10 @@ func (h Header) Mismatch(want Header) []string {
 // Entry is one measured unit configuration.
 type Entry struct {
 	Key
-	// MS is the median latency of the single-unit model, in milliseconds,
-	// including one session Run's fixed overhead (the OpOverhead entry).
+	// MS is the latency of the unit's kernel as it runs inside a model, in
+	// milliseconds, including one session Run's fixed overhead (the
+	// OpOverhead entry): the lowest of the medians of a few blocks of runs
+	// (see Measurer). P10 and P90 are over all runs.
 	MS   float64 `json:"ms"`
 	P10  float64 `json:"p10"`
 	P90  float64 `json:"p90"`

@@ -99,11 +99,11 @@ func (c *estimateCmd) run(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		tm, err := lut.MeasureModel(data, c.lut.options(), 10, c.runs)
+		tm, best, err := lut.MeasureModel(data, c.lut.options(), 10, c.runs)
 		if err != nil {
 			return err
 		}
-		out.MeasuredMS, out.P10MS, out.P90MS = ms(tm.Median()), ms(tm.P10()), ms(tm.P90())
+		out.MeasuredMS, out.P10MS, out.P90MS = ms(best), ms(tm.P10()), ms(tm.P90())
 		if c.calibrate {
 			cc, err := lut.FitCalibration(fp, path, []lut.CalPoint{{Label: path, RawMS: est.RawMS, MeasuredMS: out.MeasuredMS}})
 			if err != nil {
@@ -141,10 +141,10 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 	if cal := est.Calibration; cal != nil {
 		calib = fmt.Sprintf("calibrated ×%.4f %+.4f ms", cal.Scale, cal.OffsetMS)
 	}
-	fmt.Fprintf(w, "latency    %.3f ms estimated (raw %.3f ms, %s; %.3f ms of boundary reorders removed)\n",
-		est.MS, est.RawMS, calib, est.LayoutMS)
+	fmt.Fprintf(w, "latency    %.3f ms estimated (raw %.3f ms, %s; %.3f ms of it in NCHWc layout reorders)\n",
+		est.MS, est.RawMS, calib, est.ReorderMS)
 	if out.ErrorPct != nil {
-		fmt.Fprintf(w, "           %.3f ms measured (p10 %.3f, p90 %.3f; %d runs): estimate error %+.1f%%\n",
+		fmt.Fprintf(w, "           %.3f ms measured (lowest median of blocks of 50 runs; p10 %.3f, p90 %.3f over %d runs): estimate error %+.1f%%\n",
 			out.MeasuredMS, out.P10MS, out.P90MS, c.runs, *out.ErrorPct)
 	}
 	h := out.Header
@@ -175,7 +175,7 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 		if u.How != lut.HowExact {
 			how = string(u.How)
 		}
-		fmt.Fprintf(tw, "%d\t%.4f\t%.4f\t%.4f\t%.1f%%\t%s\t%s\t  %s  %s\n", i, u.MS, -u.LayoutMS, u.NetMS, share, cost.String(u.MACs), how, truncate(u.Name, 48), u.Key)
+		fmt.Fprintf(tw, "%d\t%.4f\t%.4f\t%.4f\t%.1f%%\t%s\t%s\t  %s  %s\n", i, u.MS, u.ReorderMS, u.NetMS, share, cost.String(u.MACs), how, truncate(u.Name, 48), u.Key)
 	}
 	return tw.Flush()
 }

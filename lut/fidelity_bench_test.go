@@ -1,0 +1,300 @@
+//go:build bench
+
+package lut
+
+// The fidelity benchmark: how well table estimates follow onnxruntime's
+// whole-model latency over random pruned variants, next to a
+// MACs-proportional estimate. It times real models for minutes, so it is
+// behind the "bench" build tag; bench/lut-fidelity.sh runs it.
+//
+//	go test -tags bench -run TestFidelity -v -timeout 2h ./lut
+//
+// Settings (environment):
+//
+//	LUT_BENCH_MODELS    models to prune (default mobilenetv1,mobilenetv2)
+//	LUT_BENCH_THREADS   intra-op thread counts (default 1,2)
+//	LUT_BENCH_RES       input resolution (default 224)
+//	LUT_BENCH_VARIANTS  pruned variants evaluated per model (default 20)
+//	LUT_BENCH_CALIB     extra pruned variants the calibration is fitted on,
+//	                    besides the source model (default 3)
+//	LUT_BENCH_RUNS      timed runs of a whole model per round (default 100,
+//	                    in blocks of 50)
+//	LUT_BENCH_ROUNDS    rounds over all models; a model's latency is the
+//	                    lowest of its block medians over all rounds (default 3)
+//	LUT_BENCH_SEED      seed of the random plans (default 1)
+//	LUT_BENCH_DIR       where tables are kept between runs (default: a
+//	                    temporary directory, so tables are built afresh)
+//	LUT_BENCH_OUT       a file the Markdown result rows are appended to
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/models"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envList(name, def string) []string {
+	v := os.Getenv(name)
+	if v == "" {
+		v = def
+	}
+	return strings.Split(v, ",")
+}
+
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// variant is a pruned model and what is known about it.
+type variant struct {
+	label    string
+	model    *onnxio.Model
+	removed  float64 // fraction of prunable channels removed
+	macs     int64
+	raw      float64 // raw table estimate, ms
+	measured float64 // whole-model latency, ms
+}
+
+// randomPlan removes from every prunable group a fraction drawn around
+// target (±0.15, within [0, 0.9]), keeping a multiple of 8 channels (at
+// least 8), as NetAdapt on a step-8 grid would.
+func randomPlan(a *surgery.Analysis, target float64, rng *rand.Rand) (surgery.Plan, float64) {
+	var p surgery.Plan
+	total, removed := 0, 0
+	for _, g := range a.Prunable() {
+		f := min(max(target+0.3*(rng.Float64()-0.5), 0), 0.9)
+		keep := max(8, int(math.Round(float64(g.Size)*(1-f)/8))*8)
+		total += g.Size
+		if keep >= g.Size {
+			continue
+		}
+		removed += g.Size - keep
+		p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: g.Size - keep})
+	}
+	return p, float64(removed) / float64(max(total, 1))
+}
+
+type errStats struct {
+	median, p90, max, spearman float64
+}
+
+func evaluate(est, ref []float64) errStats {
+	errs := make([]float64, len(est))
+	for i := range est {
+		errs[i] = math.Abs(est[i]-ref[i]) / ref[i]
+	}
+	slices.Sort(errs)
+	q := func(p float64) float64 {
+		h := p * float64(len(errs)-1)
+		lo := int(math.Floor(h))
+		hi := min(lo+1, len(errs)-1)
+		return errs[lo] + (h-float64(lo))*(errs[hi]-errs[lo])
+	}
+	return errStats{median: q(0.5), p90: q(0.9), max: errs[len(errs)-1], spearman: spearman(est, ref)}
+}
+
+func (s errStats) cell() string {
+	return fmt.Sprintf("%.1f%% / %.1f%% / %.1f%% | %.3f", 100*s.median, 100*s.p90, 100*s.max, s.spearman)
+}
+
+func TestFidelity(t *testing.T) {
+	res := envInt("LUT_BENCH_RES", 224)
+	nVariants := envInt("LUT_BENCH_VARIANTS", 20)
+	nCalib := envInt("LUT_BENCH_CALIB", 3)
+	runs := envInt("LUT_BENCH_RUNS", 100)
+	rounds := envInt("LUT_BENCH_ROUNDS", 3)
+	seed := uint64(envInt("LUT_BENCH_SEED", 1))
+	dir := os.Getenv("LUT_BENCH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	var rows []string
+	for _, name := range envList("LUT_BENCH_MODELS", "mobilenetv1,mobilenetv2") {
+		for _, ts := range envList("LUT_BENCH_THREADS", "1,2") {
+			threads, err := strconv.Atoi(ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			row := fidelity(t, name, res, threads, nVariants, nCalib, runs, rounds, seed, dir)
+			rows = append(rows, row)
+		}
+	}
+	out := strings.Join(rows, "\n") + "\n"
+	t.Logf("\n%s", out)
+	if path := os.Getenv("LUT_BENCH_OUT"); path != "" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fmt.Fprint(f, out)
+	}
+}
+
+func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, rounds int, seed uint64, dir string) string {
+	loadBefore := loadAvg()
+	opts := ort.Options{IntraOpThreads: threads}
+	src, err := models.Build(name, models.Config{Resolution: res, Batch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := HostHeader(opts, DefaultStep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d-t%d.json", name, res, threads))
+	tab, err := Open(path, h, &Measurer{Options: opts}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tab.Build(context.Background(), src.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s t%d: table %s: %d keys on the lines, %d measured in %v (%d cached)", name, threads, path, st.Keys, st.Measured, st.Elapsed.Round(time.Second), st.Cached)
+
+	// The source, nCalib calibration variants, then nVariants test
+	// variants with removed fractions spread over [0.1, 0.7].
+	a, err := surgery.Analyze(src.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, uint64(threads)*1000+uint64(len(name))))
+	srcRep, err := cost.Analyze(src.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := []*variant{{label: "source", model: src, macs: srcRep.MACs}}
+	n := nCalib + nVariants
+	targets := make([]float64, n)
+	for i := range targets {
+		targets[i] = 0.1 + 0.6*(float64(i)+rng.Float64())/float64(n)
+	}
+	rng.Shuffle(n, func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	for i, target := range targets {
+		plan, removed := randomPlan(a, target, rng)
+		g := src.Graph.Clone()
+		if err := surgery.Apply(g, plan); err != nil {
+			t.Fatalf("variant %d: %v", i, err)
+		}
+		rep, err := cost.Analyze(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, &variant{label: fmt.Sprintf("v%02d", i), model: WithGraph(src, g), removed: removed, macs: rep.MACs})
+	}
+	// Estimates first (measuring missing entries), then whole-model
+	// timings, so that the two never interleave.
+	lazyStart, measured0 := time.Now(), tab.Measured()
+	for _, v := range vs {
+		est, err := tab.Estimate(v.model.Graph, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.raw = est.RawMS
+	}
+	t.Logf("%s t%d: estimating %d models measured %d more entries in %v", name, threads, len(vs), tab.Measured()-measured0, time.Since(lazyStart).Round(time.Second))
+	if err := tab.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	data := make([][]byte, len(vs))
+	for i, v := range vs {
+		if data[i], err = onnxio.Encode(v.model); err != nil {
+			t.Fatal(err)
+		}
+		v.measured = math.Inf(1)
+	}
+	order := make([]int, len(vs))
+	for i := range order {
+		order[i] = i
+	}
+	for r := 0; r < rounds; r++ {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, i := range order {
+			_, best, err := MeasureModel(data[i], opts, 10, runs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs[i].measured = min(vs[i].measured, ms(best))
+		}
+	}
+	loadAfter := loadAvg()
+
+	// Calibrations: a line over the source and the calibration variants,
+	// and a ratio on the source alone. MACs: proportional to the source's
+	// ratio, and a line over the same calibration points.
+	var pts []CalPoint
+	for _, v := range vs[:1+nCalib] {
+		pts = append(pts, CalPoint{Label: v.label, RawMS: v.raw, MeasuredMS: v.measured})
+	}
+	line, err := FitCalibration("src", name, pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratio, err := FitCalibration("src", name, pts[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var macsPts []CalPoint
+	for _, v := range vs[:1+nCalib] {
+		macsPts = append(macsPts, CalPoint{RawMS: float64(v.macs), MeasuredMS: v.measured})
+	}
+	macsLine, err := FitCalibration("src", name, macsPts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	macsRatio := vs[0].measured / float64(vs[0].macs)
+
+	test := vs[1+nCalib:]
+	var ref, estLine, estRatio, estRaw, estMACs, estMACsLine []float64
+	var details strings.Builder
+	fmt.Fprintf(&details, "%-6s %8s %9s %9s %9s %9s %9s\n", "model", "removed", "MACs", "measured", "lut", "lut err", "MACs err")
+	for _, v := range test {
+		ref = append(ref, v.measured)
+		estLine = append(estLine, line.Apply(v.raw))
+		estRatio = append(estRatio, ratio.Apply(v.raw))
+		estRaw = append(estRaw, v.raw)
+		estMACs = append(estMACs, macsRatio*float64(v.macs))
+		estMACsLine = append(estMACsLine, macsLine.Apply(float64(v.macs)))
+		fmt.Fprintf(&details, "%-6s %7.0f%% %8.1fM %8.3fms %8.3fms %+8.1f%% %+8.1f%%\n", v.label, 100*v.removed, float64(v.macs)/1e6,
+			v.measured, line.Apply(v.raw), 100*(line.Apply(v.raw)-v.measured)/v.measured,
+			100*(macsRatio*float64(v.macs)-v.measured)/v.measured)
+	}
+	t.Logf("%s @%d, %d thread(s): source %.3f ms measured, raw estimate %.3f ms; line calibration ×%.4f %+.4f ms\n%s",
+		name, res, threads, vs[0].measured, vs[0].raw, line.Scale, line.OffsetMS, details.String())
+	return fmt.Sprintf("| %s @%d | %d | %d | %s | %s | %s | %s | %s | %s → %s |",
+		name, res, threads, len(test),
+		evaluate(estLine, ref).cell(), evaluate(estRatio, ref).cell(), evaluate(estRaw, ref).cell(),
+		evaluate(estMACs, ref).cell(), evaluate(estMACsLine, ref).cell(), loadBefore, loadAfter)
+}
