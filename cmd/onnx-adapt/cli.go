@@ -47,6 +47,8 @@ func commands() []command {
 	return []command{
 		&inspectCmd{},
 		&measureCmd{},
+		&groupsCmd{},
+		&pruneCmd{},
 		&lutCmd{},
 		&estimateCmd{},
 		&zooCmd{},
