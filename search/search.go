@@ -463,7 +463,7 @@ func (s *searcher) figures(m *onnxio.Model, label string, recal bool) (Figures, 
 		return f, err
 	}
 	f.MACs, f.Params, f.Bytes = rep.MACs, rep.Params, int64(len(data))
-	tm, err := lut.MeasureModel(data, o.Runtime, 10, o.MeasureRuns)
+	tm, best, err := lut.MeasureModel(data, o.Runtime, 10, o.MeasureRuns)
 	if err != nil {
 		return f, err
 	}
@@ -474,7 +474,9 @@ func (s *searcher) figures(m *onnxio.Model, label string, recal bool) (Figures, 
 			return f, err
 		}
 		if recal {
-			s.points = append(s.points, lut.CalPoint{Label: label, RawMS: est.RawMS, MeasuredMS: f.MeasuredMS})
+			// The table's entries are lowest block medians; so is the
+			// measurement a calibration compares them with.
+			s.points = append(s.points, lut.CalPoint{Label: label, RawMS: est.RawMS, MeasuredMS: msOf(best)})
 			// Recent points matter most: the search moves away from the
 			// source, so fit on the last few measurements.
 			pts := s.points[max(0, len(s.points)-4):]
