@@ -26,14 +26,15 @@ type Request struct {
 //     and its input channels on the grid at its current output channels;
 //   - a channel-preserving unit (depthwise convolution, pooling,
 //     element-wise): its channel count on the grid;
-//   - for each unit output: the NCHWc reorder entries of that tensor along
-//     its channel line (used to price layout boundaries, see Estimate);
+//   - with nchwc (onnxruntime uses its NCHWc layout on the device), for
+//     each unit output the reorder entries of that tensor along its channel
+//     line (they price layout boundaries, see Estimate);
 //   - the per-run overhead entry.
 //
 // Channels of a graph input or output (the image, the classes) are never
 // swept. Units with fixed channels (OpNode, Concat, grouped convolutions)
 // contribute their own key only. Identical units share their keys.
-func Lines(g *onnxio.Graph, units []*Unit, step int) []Request {
+func Lines(g *onnxio.Graph, units []*Unit, step int, nchwc bool) []Request {
 	if step < 1 {
 		step = DefaultStep
 	}
@@ -73,7 +74,7 @@ func Lines(g *onnxio.Graph, units []*Unit, step int) []Request {
 				}
 			}
 		}
-		if u.Output == nil || u.Free() {
+		if u.Output == nil || u.Free() || !nchwc {
 			continue
 		}
 		if d, err := dims(u.Output); err == nil && len(d) == 4 {
@@ -121,7 +122,7 @@ func (t *Table) Build(ctx context.Context, g *onnxio.Graph, progress func(done, 
 	if err != nil {
 		return BuildStats{}, err
 	}
-	reqs := Lines(g, units, t.Header.Step)
+	reqs := Lines(g, units, t.Header.Step, NCHWcSupported())
 	st := BuildStats{Units: len(units), Keys: len(reqs)}
 	t.mu.Lock()
 	if t.meas == nil || t.foreign {
@@ -175,4 +176,25 @@ func (t *Table) Build(ctx context.Context, g *onnxio.Graph, progress func(done, 
 func reorderKey(op string, batch, c, h, w int) Key {
 	c = (c + 3) / 4 * 4
 	return Key{Op: op, Batch: batch, H: h, W: w, Cin: c, Cout: c}
+}
+
+// NCHWcSupported reports whether this host's onnxruntime has the NCHWc
+// layout operators (x86-64 builds do; the arm64 build of 1.24 does not
+// register them, and its optimised graphs never use them).
+func NCHWcSupported() bool {
+	_, err := nchwcBlock()
+	return err == nil
+}
+
+// UsesNCHWc reports whether any entry of the table was measured in
+// onnxruntime's NCHWc layout.
+func (t *Table) UsesNCHWc() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.entries {
+		if e.NCHWcOut || slices.Contains(e.NCHWcIn, true) || e.Op == OpReorderIn || e.Op == OpReorderPair {
+			return true
+		}
+	}
+	return false
 }

@@ -347,7 +347,7 @@ func TestLinesCoverCurrentConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := Lines(m.Graph, units, 8)
+	reqs := Lines(m.Graph, units, 8, true)
 	have := map[Key]bool{}
 	for _, r := range reqs {
 		if have[r.Key] {

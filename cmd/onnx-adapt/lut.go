@@ -166,7 +166,7 @@ func (c *lutCmd) coverage(e *env, path string, t *lut.Table, g *onnxio.Graph) er
 	if err != nil {
 		return err
 	}
-	reqs := lut.Lines(g, units, t.Header.Step)
+	reqs := lut.Lines(g, units, t.Header.Step, t.UsesNCHWc())
 	var missing []lut.Key
 	for _, r := range reqs {
 		if _, ok := t.Lookup(r.Key); !ok {
