@@ -313,6 +313,24 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 			}
 		}
 	}
+	// Shape inference keeps the declared types of operators it does not
+	// know (ConvTranspose, say): give them their new channel counts.
+	for _, name := range names {
+		al := a.acts[name]
+		v := g.Value(name)
+		if v == nil || v.Producer() == nil || !al.Layout.Touches(sel) {
+			continue
+		}
+		if p := v.Producer(); (p.Domain == "" || p.Domain == "ai.onnx") && onnxio.KnowsOp(p.Op) {
+			continue
+		}
+		if v.Type.HasShape && al.Axis < len(v.Type.Shape) {
+			old := v.Type
+			v.Type.Shape = slices.Clone(v.Type.Shape)
+			v.Type.Shape[al.Axis] = onnxio.Dim{Value: int64(al.Layout.KeptLen(sel))}
+			e.undo = append(e.undo, func() { v.Type = old })
+		}
+	}
 	if err := g.Verify(); err != nil {
 		return fail(fmt.Errorf("surgery: the pruned graph does not verify: %w", err))
 	}

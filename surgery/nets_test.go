@@ -221,6 +221,40 @@ var smallNets = []smallNet{
 	}},
 }
 
+func init() {
+	smallNets = append(smallNets,
+		smallNet{"shuffle-squeeze-dropout", func(b *tg) *onnxio.Model {
+			// ShuffleNet's channel shuffle mixes channels: it must freeze.
+			x := b.input(2, 3, 8, 8)
+			x = b.relu(b.conv(x, 8, 3, 1, 1, true))
+			s := b.op("Reshape", []*onnxio.Value{x, b.ints(2, 2, 4, 8, 8)})
+			s = b.op("Transpose", []*onnxio.Value{s}, onnxio.AttrInts("perm", []int64{0, 2, 1, 3, 4}))
+			s = b.op("Reshape", []*onnxio.Value{s, b.ints(2, 8, 8, 8)})
+			y := b.op("Dropout", []*onnxio.Value{b.conv(s, 6, 3, 1, 1, true)})
+			y = b.op("Identity", []*onnxio.Value{y})
+			y = b.op("Squeeze", []*onnxio.Value{b.gap(y), b.ints(2, 3)})
+			return b.output(b.gemm(y, 3))
+		}, func(tb testingTB, a *Analysis) {
+			wantGroups(tb, a, []int{8, 6, 3}, []string{"mixes the channel axis", "", "graph output"})
+		}},
+		smallNet{"unet-decoder", func(b *tg) *onnxio.Model {
+			// Encoder, ConvTranspose upsampling, skip Concat, Resize, Expand.
+			in := b.input(2, 3, 8, 8)
+			skip := b.relu(b.conv(in, 5, 3, 1, 1, true))
+			x := b.relu(b.conv(skip, 8, 3, 2, 1, true)) // 4×4
+			// onnxio's shape inference does not know ConvTranspose.
+			up := b.opTyped("ConvTranspose", []*onnxio.Value{x, b.w(8, 6, 2, 2), b.w(6)}, []int64{2, 6, 8, 8},
+				onnxio.AttrInts("kernel_shape", []int64{2, 2}), onnxio.AttrInts("strides", []int64{2, 2}))
+			y := b.relu(b.conv(b.op("Concat", []*onnxio.Value{up, skip}, onnxio.AttrInt("axis", 1)), 4, 3, 1, 1, true))
+			g := b.op("Expand", []*onnxio.Value{b.gap(y), b.ints(1, 1, 8, 8)})
+			y = b.op("Add", []*onnxio.Value{y, g})
+			return b.output(b.conv(y, 2, 1, 1, 1, true))
+		}, func(tb testingTB, a *Analysis) {
+			wantGroups(tb, a, []int{5, 8, 6, 4, 2}, []string{"", "", "", "", "graph output"})
+		}},
+	)
+}
+
 func must[T any](x T, err error) T {
 	if err != nil {
 		panic(err)
