@@ -92,7 +92,16 @@ type bnActStep[T Float] struct {
 	lo, hi T
 	mul    []T // a = γ/σ per channel, of the last forward
 	add    []T // b = β − μ·a
+	// Per-channel scratch of the small-plane path (see smallHW).
+	acc1, acc2 []T
 }
+
+// smallHW is the plane size up to which the fused step walks the tensor
+// image by image across channels (contiguous memory, per-channel
+// accumulators) instead of channel by channel: for the 1×1 to 4×4 planes
+// at the end of a network the per-plane loop and call overhead would cost
+// more than the arithmetic.
+const smallHW = 16
 
 // newBNAct builds the fused step from the BN step st and its activation
 // node (whose output becomes the step's output).
@@ -123,6 +132,7 @@ func newBNAct[T Float](b *builder[T], st *bnStep[T], act *onnxio.Node) (step[T],
 	f.alias = make([]aliasKind, len(f.in))
 	f.alias[0] = aliasInPlace
 	f.mul, f.add = make([]T, st.s.C), make([]T, st.s.C)
+	f.acc1, f.acc2 = make([]T, st.s.C), make([]T, st.s.C)
 	b.fused[act] = true
 	return f, nil
 }
@@ -149,6 +159,10 @@ func (f *bnActStep[T]) forward(e *Engine[T], train bool) {
 	s, eps := f.s, T(f.a.Epsilon)
 	R := s.N * s.HW
 	mom := T(f.a.Momentum)
+	if s.HW <= smallHW {
+		f.forwardSmall(x, y, scale, bias, mean, vr, update)
+		return
+	}
 	parallel(s.C, 4*s.N*s.HW, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			var mu, inv T
@@ -242,6 +256,13 @@ func (f *bnActStep[T]) backward(e *Engine[T]) {
 	dx, dscale, dbias := f.gin[0].out(), f.gin[1].out(), f.gin[2].out()
 	s := f.s
 	R := T(s.N * s.HW)
+	if s.HW <= smallHW {
+		f.backwardSmall(x, dy, dx, dscale, dbias)
+		for i := range f.gin {
+			f.gin[i].finish()
+		}
+		return
+	}
 	parallel(s.C, 6*s.N*s.HW, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			a, b, mean, inv := f.mul[c], f.add[c], f.mean[c], f.invStd[c]
@@ -401,6 +422,157 @@ func clipGrad[T Float](y, dy, dx []T, lo, hi T) {
 			g, d := dy[s:e], dx[s:e]
 			for i, v := range y[s:e] {
 				d[i] = T(maskF64(float64(v), float64(lo), float64(hi), float64(g[i])))
+			}
+		}
+	})
+}
+
+// setStats computes channel c's normalisation from the shifted sums s1,
+// s2 (about shift k) of R values, updates the running statistics when
+// asked, and stores mean, 1/σ, a and b.
+func (f *bnActStep[T]) setStats(c int, s1, s2, k T, R int, scale, bias, mean, vr []T, update bool) {
+	eps := T(f.a.Epsilon)
+	var mu, inv T
+	if f.usedBatch {
+		m1 := s1 / T(R)
+		v := s2/T(R) - m1*m1
+		if v < 0 {
+			v = 0
+		}
+		m := k + m1
+		mu, inv = m, 1/T(math.Sqrt(float64(v+eps)))
+		if update {
+			mom := T(f.a.Momentum)
+			uv := v
+			if !f.a.BiasedRunningVar && R > 1 {
+				uv = v * T(R) / T(R-1)
+			}
+			mean[c] = mean[c]*mom + m*(1-mom)
+			vr[c] = vr[c]*mom + uv*(1-mom)
+		}
+	} else {
+		mu, inv = mean[c], 1/T(math.Sqrt(float64(vr[c]+eps)))
+	}
+	f.mean[c], f.invStd[c] = mu, inv
+	a := scale[c] * inv
+	f.mul[c], f.add[c] = a, bias[c]-mu*a
+}
+
+// actValue is act(z) for the fused activations.
+func actValue[T Float](act unaryKind, z, lo, hi T) T {
+	if act == uHardSwish {
+		return z * min(max(z*(1.0/6)+0.5, 0), 1)
+	}
+	return min(max(z, lo), hi)
+}
+
+// actDeriv is dy·act'(z), branch-free for Relu and Clip.
+func actDeriv[T Float](act unaryKind, z, dy, lo, hi T) T {
+	if act == uHardSwish {
+		return dy * hswishGrad(z)
+	}
+	if z32, ok := any(z).(float32); ok {
+		return T(maskF32(z32, float32(lo), float32(hi), float32(dy)))
+	}
+	return T(maskF64(float64(z), float64(lo), float64(hi), float64(dy)))
+}
+
+// forwardSmall is the forward pass for planes of at most smallHW values:
+// image by image, across a worker's channels.
+func (f *bnActStep[T]) forwardSmall(x, y, scale, bias, mean, vr []T, update bool) {
+	s := f.s
+	C, HW := s.C, s.HW
+	parallel(C, 4*s.N*HW, func(lo, hi int) {
+		if f.usedBatch {
+			s1, s2 := f.acc1[lo:hi], f.acc2[lo:hi]
+			clear(s1)
+			clear(s2)
+			for n := 0; n < s.N; n++ {
+				row := x[(n*C+lo)*HW : (n*C+hi)*HW]
+				for j := range hi - lo {
+					k := x[(lo+j)*HW]
+					var a1, a2 T
+					for _, v := range row[j*HW : (j+1)*HW] {
+						d := v - k
+						a1 += d
+						a2 += d * d
+					}
+					s1[j] += a1
+					s2[j] += a2
+				}
+			}
+		}
+		for c := lo; c < hi; c++ {
+			f.setStats(c, f.acc1[c], f.acc2[c], x[c*HW], s.N*HW, scale, bias, mean, vr, update)
+		}
+		for n := 0; n < s.N; n++ {
+			o := (n*C + lo) * HW
+			xr, yr := x[o:o+(hi-lo)*HW], y[o:o+(hi-lo)*HW]
+			for j := range hi - lo {
+				a, b := f.mul[lo+j], f.add[lo+j]
+				for i := j * HW; i < (j+1)*HW; i++ {
+					yr[i] = actValue(f.act, T(xr[i]*a)+b, f.lo, f.hi)
+				}
+			}
+		}
+	})
+}
+
+// backwardSmall is the backward pass for planes of at most smallHW values.
+func (f *bnActStep[T]) backwardSmall(x, dy, dx, dscale, dbias []T) {
+	s := f.s
+	C, HW := s.C, s.HW
+	R := T(s.N * HW)
+	parallel(C, 6*s.N*HW, func(lo, hi int) {
+		sg, sgx := f.acc1[lo:hi], f.acc2[lo:hi]
+		clear(sg)
+		clear(sgx)
+		for n := 0; n < s.N; n++ {
+			o := (n*C + lo) * HW
+			xr, gr := x[o:o+(hi-lo)*HW], dy[o:o+(hi-lo)*HW]
+			for j := range hi - lo {
+				a, b, mean := f.mul[lo+j], f.add[lo+j], f.mean[lo+j]
+				var p, q T
+				for i := j * HW; i < (j+1)*HW; i++ {
+					v := xr[i]
+					g := actDeriv(f.act, T(v*a)+b, gr[i], f.lo, f.hi)
+					p += g
+					q += g * (v - mean)
+				}
+				sg[j] += p
+				sgx[j] += q
+			}
+		}
+		// Reuse the accumulators for the coefficients c1, c0 of dx.
+		for j := range hi - lo {
+			c := lo + j
+			a, mean, inv := f.mul[c], f.mean[c], f.invStd[c]
+			ds := sgx[j] * inv
+			if dscale != nil {
+				dscale[c] = ds
+			}
+			if dbias != nil {
+				dbias[c] = sg[j]
+			}
+			var c1, c0 T
+			if f.usedBatch {
+				c1 = -a * inv * ds / R
+				c0 = -a*sg[j]/R - c1*mean
+			}
+			sg[j], sgx[j] = c1, c0
+		}
+		if dx == nil {
+			return
+		}
+		for n := 0; n < s.N; n++ {
+			o := (n*C + lo) * HW
+			xr, gr, dr := x[o:o+(hi-lo)*HW], dy[o:o+(hi-lo)*HW], dx[o:o+(hi-lo)*HW]
+			for j := range hi - lo {
+				a, b, c1, c0 := f.mul[lo+j], f.add[lo+j], sg[j], sgx[j]
+				for i := j * HW; i < (j+1)*HW; i++ {
+					v := xr[i]
+					dr[i] = a*actDeriv(f.act, T(v*a)+b, gr[i], f.lo, f.hi) + c1*v + c0
+				}
 			}
 		}
 	})

@@ -97,6 +97,19 @@ func gradCases() []gradCase {
 			x := b.input("x", 3, 4, 3, 3)
 			b.output(b.node("Clip", vals(bn(b, x, "bn", 4), b.initVals("lo", nil, []float32{0}), b.initVals("hi", nil, []float32{1}))))
 		}},
+		// Planes larger than smallHW take the channel-by-channel path.
+		{name: "batchnorm/relu-large-plane", build: func(b *gb) {
+			x := b.input("x", 2, 3, 5, 6)
+			b.output(b.node("Relu", vals(bn(b, x, "bn", 3))))
+		}},
+		{name: "batchnorm/hardswish-large-plane", build: func(b *gb) {
+			x := b.input("x", 2, 3, 5, 6)
+			b.output(b.node("HardSwish", vals(bn(b, b.node("Mul", vals(x, b.initVals("three", nil, []float32{3}))), "bn", 3))))
+		}},
+		{name: "batchnorm/frozen-relu6-large-plane", opts: Options{FreezeBN: true}, build: func(b *gb) {
+			x := b.input("x", 2, 3, 5, 6)
+			b.output(b.node("Clip", vals(bn(b, x, "bn", 3), b.initVals("lo", nil, []float32{0}), b.initVals("hi", nil, []float32{1}))))
+		}},
 		{name: "batchnorm/output-used-twice", build: func(b *gb) {
 			x := b.input("x", 3, 4, 3, 3)
 			y := bn(b, x, "bn", 4)

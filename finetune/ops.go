@@ -1002,9 +1002,9 @@ func (c *concatStep[T]) backward(e *Engine[T]) {
 
 type transposeStep[T Float] struct {
 	node[T]
-	perm  []int
-	shape []int // input shape
-	idx   []int // scratch multi-index
+	outShape []int // output shape
+	stride   []int // input stride of each output axis
+	idx      []int // scratch multi-index
 }
 
 func newTranspose[T Float](b *builder[T], nd *node[T]) (step[T], error) {
@@ -1037,35 +1037,32 @@ func newTranspose[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 	if err := checkOut(nd, want); err != nil {
 		return nil, err
 	}
-	nd.diff[0] = true
-	return &transposeStep[T]{node: *nd, perm: perm, shape: x.shape, idx: make([]int, r)}, nil
-}
-
-// permute walks the output in order; for each element it visits the input
-// offset. back swaps the roles (scatter into the input).
-func (t *transposeStep[T]) permute(src, dst []T, back bool) {
-	r := len(t.perm)
-	if r == 0 {
-		copy(dst, src)
-		return
-	}
-	// Strides of the input, taken in output-axis order.
 	inStride := make([]int, r)
 	acc := 1
 	for i := r - 1; i >= 0; i-- {
 		inStride[i] = acc
-		acc *= t.shape[i]
+		acc *= x.shape[i]
 	}
-	outShape := make([]int, r)
 	st := make([]int, r)
-	for i, p := range t.perm {
-		outShape[i] = t.shape[p]
+	for i, p := range perm {
 		st[i] = inStride[p]
+	}
+	nd.diff[0] = true
+	return &transposeStep[T]{node: *nd, outShape: want, stride: st, idx: make([]int, r)}, nil
+}
+
+// permute walks the output in order, visiting the matching input offset;
+// back scatters into the input instead.
+func (t *transposeStep[T]) permute(src, dst []T, back bool) {
+	r := len(t.outShape)
+	if r == 0 {
+		copy(dst, src)
+		return
 	}
 	idx := t.idx
 	clear(idx)
 	off := 0
-	for o := range acc {
+	for o := range t.in[0].n {
 		if back {
 			dst[off] = src[o]
 		} else {
@@ -1073,11 +1070,11 @@ func (t *transposeStep[T]) permute(src, dst []T, back bool) {
 		}
 		for k := r - 1; k >= 0; k-- {
 			idx[k]++
-			off += st[k]
-			if idx[k] < outShape[k] {
+			off += t.stride[k]
+			if idx[k] < t.outShape[k] {
 				break
 			}
-			off -= st[k] * outShape[k]
+			off -= t.stride[k] * t.outShape[k]
 			idx[k] = 0
 		}
 	}
