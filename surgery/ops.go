@@ -821,7 +821,9 @@ func (a *analyzer) split(n *onnxio.Node) {
 	default:
 		explicit = false
 		for _, o := range n.Outputs() {
-			sizes = append(sizes, a.dims(o)[ax])
+			if d := a.dims(o); ax < len(d) {
+				sizes = append(sizes, d[ax])
+			}
 		}
 	}
 	if len(sizes) != len(n.Outputs()) {
@@ -872,8 +874,8 @@ func (a *analyzer) slice(n *onnxio.Node) {
 			out = append(out, e.val)
 			known = known && e.known && len(a.taint(e)) == 0
 			if e.src != nil {
-				r := a.shapeRec(e.src, e.idx)
-				r.fixed = append(r.fixed, n.String())
+				rec := a.shapeRec(e.src, e.idx)
+				rec.fixed = append(rec.fixed, n.String())
 			}
 		}
 		if a.symOf(v) == nil {
