@@ -11,6 +11,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
 // UnitEstimate is one unit's share of an estimate.
@@ -359,6 +360,17 @@ func ModelResources(m *onnxio.Model, t *Table, cal *Calibration) (*Resources, er
 		r.LatencyMS = est.MS
 	}
 	return r, nil
+}
+
+// PlanResources computes the resources of m with the pruning plan p
+// applied, without writing a file and without changing m: the plan is
+// applied to a clone of m's graph (surgery.Apply).
+func PlanResources(m *onnxio.Model, p surgery.Plan, t *Table, cal *Calibration) (*Resources, error) {
+	g := m.Graph.Clone()
+	if err := surgery.Apply(g, p); err != nil {
+		return nil, err
+	}
+	return ModelResources(WithGraph(m, g), t, cal)
 }
 
 // WithGraph returns a model with m's metadata, opsets and other file-level

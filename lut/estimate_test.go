@@ -9,6 +9,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/models"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
 // chainGraph is x[1,3,8,8] → Conv 3→16 → Conv 16→16 (+Relu) → Relu-free
@@ -407,5 +408,39 @@ func TestCalibrateRuns(t *testing.T) {
 	data, _ := onnxio.Encode(m)
 	if r.Bytes != int64(len(data)) || r.MACs <= 0 || r.Params <= 0 || r.PeakActivationBytes <= 0 || r.LatencyMS <= 0 {
 		t.Errorf("resources %+v", r)
+	}
+}
+
+func TestPlanResources(t *testing.T) {
+	m := buildModel(t, "mobilenetv1", models.Config{Resolution: 32, Width: 0.5})
+	before, err := ModelResources(m, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := surgery.Analyze(m.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p surgery.Plan
+	for _, g := range a.Prunable() {
+		if g.Size >= 16 {
+			p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: 8})
+		}
+	}
+	tab := New(testHeader(t, 8), fastMeasurer())
+	r, err := PlanResources(m, p, tab, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(r.MACs < before.MACs && r.Params < before.Params && r.Bytes < before.Bytes && r.PeakActivationBytes < before.PeakActivationBytes) {
+		t.Errorf("pruned resources %+v not all below the source's %+v", r, before)
+	}
+	if r.Latency == nil || r.LatencyMS <= 0 {
+		t.Errorf("no latency: %+v", r)
+	}
+	// The source model is unchanged.
+	again, err := ModelResources(m, nil, nil)
+	if err != nil || !reflect.DeepEqual(again, before) {
+		t.Errorf("PlanResources changed the source model: %+v vs %+v (%v)", again, before, err)
 	}
 }
