@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 
@@ -89,6 +90,18 @@ func ints64(s []int) onnxio.Shape {
 	return onnxio.ShapeOf(d...)
 }
 
+// normalPool holds seeded standard-normal numbers that weights are copied
+// from: drawing millions of normals per measured unit would cost more than
+// timing it, and the values only need to be ordinary floats.
+var normalPool = sync.OnceValue(func() []float32 {
+	rng := rand.New(rand.NewPCG(0x6c7574, 0x706f6f6c))
+	p := make([]float32, 1<<16+1)
+	for i := range p {
+		p[i] = float32(rng.NormFloat64())
+	}
+	return p
+})
+
 // weights adds an initializer of normal values with standard deviation std
 // (plus offset).
 func (b *builder) weights(name string, std, offset float64, shape ...int) *onnxio.Value {
@@ -97,8 +110,14 @@ func (b *builder) weights(name string, std, offset float64, shape ...int) *onnxi
 		n *= d
 	}
 	v := make([]float32, n)
+	pool := normalPool()
+	// A prime stride through the pool keeps neighbouring weights unrelated.
+	j, stride := b.rng.IntN(len(pool)), 7919
 	for i := range v {
-		v[i] = float32(b.rng.NormFloat64()*std + offset)
+		v[i] = pool[j]*float32(std) + float32(offset)
+		if j += stride; j >= len(pool) {
+			j -= len(pool)
+		}
 	}
 	d := make([]int64, len(shape))
 	for i, s := range shape {
