@@ -210,11 +210,11 @@ func strip(m *onnxio.Model) (in []bool, out bool, err error) {
 		in = append(in, nchwc)
 	}
 	for i, o := range g.Outputs {
-		if p := o.Producer(); isNCHWc(p) && p.Op == "ReorderOutput" && i == 0 {
+		if p := o.Producer(); isNCHWc(p) && p.Op == "ReorderOutput" {
 			v := p.Input(0)
 			v.Type = onnxio.Type{Elem: onnxio.Float}
 			g.Outputs[i] = v
-			out = true
+			out = out || i == 0
 		}
 	}
 	g.RemoveUnused()
