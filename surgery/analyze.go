@@ -521,7 +521,6 @@ func (a *analyzer) dims(v *onnxio.Value) []int64 {
 	return v.Type.Shape.Ints()
 }
 
-func describe(n *onnxio.Node) string { return n.String() }
 
 func (a *analyzer) setAct(v *onnxio.Value, axis int, l Layout) {
 	if v == nil {
