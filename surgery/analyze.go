@@ -521,7 +521,6 @@ func (a *analyzer) dims(v *onnxio.Value) []int64 {
 	return v.Type.Shape.Ints()
 }
 
-
 func (a *analyzer) setAct(v *onnxio.Value, axis int, l Layout) {
 	if v == nil {
 		return
