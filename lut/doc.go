@@ -20,33 +20,43 @@
 //
 // A [Measurer] builds the single-unit model of a key in memory
 // ([UnitModel]: seeded random weights, BatchNormalization kept as a node
-// when the source has one) and times it with the deployment's session
-// options, after a warm-up, with an adaptive run count (a short probe, then
-// as many runs as a per-entry time budget allows), and keeps the median.
-// Measurements are sequential.
+// when the source has one) and times the kernel onnxruntime makes of it as
+// that kernel runs inside a model, with the deployment's session options:
+// after a warm-up, with an adaptive run count (a short probe, then as many
+// runs as a per-entry time budget allows, in three blocks) and keeping the
+// lowest block median. Measurements are sequential.
 //
-// A single-unit model pays costs the unit does not pay inside a model:
+// A single-unit model, timed as it is, pays what the unit does not pay
+// inside a model. With optimisation level "all", onnxruntime runs
+// convolutions (and the pools, residual Adds and activations it fuses into
+// them) in a blocked channel layout, NCHWc, and puts a ReorderInput and a
+// ReorderOutput at the edges of each run of such nodes. For a unit alone,
+// that means one at each of its ends. For a 1×1 convolution on a 112×112
+// map, the two reorders cost as much as the convolution. The Measurer
+// therefore has onnxruntime optimise the unit's model and save the result.
+// It removes the reorders at the graph's boundary from that optimised graph
+// (their NCHWc tensors become the graph's inputs and output), and times
+// what is left, with optimisation disabled since it is already optimised.
+// The entry records which inputs the kernel reads in NCHWc and whether it
+// writes NCHWc ([Entry.NCHWcIn], [Entry.NCHWcOut]). A fused residual Add is
+// measured fused: in the unit's model its residual input passes through a
+// 1×1 depthwise convolution, so onnxruntime sees an NCHWc residual, as
+// inside a model. The Measurer then removes that feeder as well. On a
+// device whose onnxruntime has no NCHWc (the arm64 build of 1.24), or at a
+// lower optimisation level, nothing is reordered and the entries have no
+// layout flags.
 //
-//   - one session Run (the OpOverhead entry, a 1-element Relu model), which
-//     a whole model pays once; and
-//   - onnxruntime's NCHWc reorders at its boundary. With optimisation level
-//     "all" onnxruntime runs convolutions (and pools, and what it fuses into
-//     them) in a blocked channel layout and inserts ReorderInput and
-//     ReorderOutput at the edges of each run of such nodes; for a unit alone,
-//     that is at both of its ends. For a 1×1 convolution on a 112×112 map
-//     the two reorders cost as much as the convolution.
-//
-// The Measurer therefore also asks onnxruntime how it rewrote each unit
-// (from its saved optimised graph): which inputs it reordered into NCHWc
-// and whether the output came out of a ReorderOutput ([Entry.NCHWcIn],
-// [Entry.NCHWcOut]). [Table.Estimate] subtracts the overhead from every
-// unit and, at each boundary where both sides compute in NCHWc, the
-// reorders that the model does not run, priced by measured ReorderInput and
-// ReorderInput+ReorderOutput models of that tensor's shape
-// (OpReorderIn, OpReorderPair entries). The layout flags are measured on
-// the device, so the same rule holds where onnxruntime uses no NCHWc (arm64
-// builds without it, or lower optimisation levels): there are no flags and
-// nothing is subtracted.
+// [Table.Estimate] then charges reorders where they really happen inside
+// the model, at boundaries between a unit that writes NCHWc and one that
+// reads NCHW (a ReorderOutput), or the other way round (a ReorderInput).
+// They are priced by measured ReorderInput and ReorderInput+ReorderOutput
+// models of the tensor's shape (OpReorderIn, OpReorderPair entries). In a
+// MobileNet that is the few places where the NCHWc run stops: before the
+// classifier, around hard-swish (which onnxruntime does not fuse), and
+// around a convolution with fewer input channels than the NCHWc block,
+// which reads NCHW. Every entry includes one session Run of overhead (the
+// OpOverhead entry, a one-element model). A whole model pays it once, so the
+// estimate subtracts it from each unit and adds it back once.
 //
 // # Channel grid
 //

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -187,7 +188,16 @@ func (c *lutCmd) coverage(e *env, path string, t *lut.Table, g *onnxio.Graph) er
 			path, c.out, t.Header.CPU, t.Header.Runtime, t.Header.Threads, st.Cached, st.Keys)
 	}
 	if len(missing) > 0 {
-		return &lut.MissingError{Keys: missing}
+		var names []string
+		for i, k := range missing {
+			if i == 5 {
+				names = append(names, fmt.Sprintf("and %d more", len(missing)-i))
+				break
+			}
+			names = append(names, k.String())
+		}
+		return fmt.Errorf("lut: the foreign table lacks %d of the %d keys on the model's lines (%s); run \"onnx-adapt lut build\" for this model on the device",
+			len(missing), len(reqs), strings.Join(names, "; "))
 	}
 	return nil
 }
