@@ -408,15 +408,12 @@ func (s *searcher) largestKeep(cur *onnxio.Model, g *surgery.Group, r Resource, 
 		case Params:
 			p.v = float64(rep.Params)
 		}
-		if s.opts.Table != nil {
+		if r == Latency {
 			est, err := s.opts.Table.Estimate(m.Graph, &s.cal)
 			if err != nil {
 				return priced{}, err
 			}
-			p.est = est.MS
-			if r == Latency {
-				p.v = est.MS
-			}
+			p.est, p.v = est.MS, est.MS
 		}
 		cache[k] = p
 		return p, nil

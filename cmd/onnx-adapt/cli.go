@@ -54,6 +54,7 @@ func commands() []command {
 		&zooCmd{},
 		&finetuneCmd{},
 		&evalCmd{},
+		&adaptCmd{},
 	}
 }
 

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/models/pretrained"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/search"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+// adaptCmd is the NetAdapt job: onnx-adapt MODEL --latency-ms MS --data D -o OUT.
+type adaptCmd struct {
+	fs    *pflag.FlagSet
+	model modelFlags
+	data  dataFlags
+	lut   lutFlags
+	table string
+	out   string
+
+	latencyMS   float64
+	latencyFrac float64
+	macs        int64
+	params      int64
+
+	schedule search.Schedule
+	maxIter  int
+	roundTo  int
+	rank     string
+
+	heldOut     float64
+	shortSteps  int
+	shortBatch  int
+	shortLR     float64
+	longEpochs  float64
+	longLR      float64
+	distill     bool
+	augment     string
+	measureRuns int
+	seed        uint64
+}
+
+func (*adaptCmd) name() string { return "adapt" }
+func (*adaptCmd) usage() string {
+	return "[adapt] MODEL (--latency-ms MS | --latency-fraction F | --macs N | --params N) --data D -o OUTDIR [flags]\n" +
+		"  onnx-adapt adapt            (no MODEL: the embedded default model on Fashion-MNIST, to 60% of its latency)"
+}
+func (*adaptCmd) summary() string {
+	return "adapt a model to a latency budget with NetAdapt (the main job)"
+}
+
+func (c *adaptCmd) flags(fs *pflag.FlagSet) {
+	c.fs = fs
+	c.model.register(fs)
+	c.data.register(fs)
+	c.lut.register(fs)
+	fs.StringVarP(&c.out, "output", "o", "", "output folder: iter_NNN.onnx per iteration, adapted.onnx, history.json, plan.json")
+	fs.Float64Var(&c.latencyMS, "latency-ms", 0, "target onnxruntime latency in ms (batch 1, median, measured)")
+	fs.Float64Var(&c.latencyFrac, "latency-fraction", 0, "target latency as a fraction of the source model's measured latency")
+	fs.Int64Var(&c.macs, "macs", 0, "maximum multiply-accumulates")
+	fs.Int64Var(&c.params, "params", 0, "maximum Conv/Gemm parameters")
+	fs.StringVar(&c.table, "lut", "", "latency lookup table to use and extend (default: one per set-up in the user cache folder)")
+	fs.Float64Var(&c.schedule.First, "reduction", 0, "first iteration's reduction as a fraction of the source's resource (0: spread the gap over --iterations)")
+	fs.Float64Var(&c.schedule.Decay, "decay", search.DefaultDecay, "each iteration's reduction is the previous one times this")
+	fs.IntVar(&c.schedule.Iterations, "iterations", search.DefaultIterations, "iterations the schedule aims to reach the target in")
+	fs.IntVar(&c.maxIter, "max-iterations", 100, "stop after this many iterations")
+	fs.IntVar(&c.roundTo, "round-to", search.DefaultRoundTo, "keep channel counts at multiples of this")
+	fs.StringVar(&c.rank, "rank", "l2", "filter ranking: l2 or l1 norm")
+	fs.Float64Var(&c.heldOut, "held-out", 0.1, "held-out part of the training data for choosing candidates (count, or fraction below 1)")
+	fs.IntVar(&c.shortSteps, "short-steps", 100, "short-term fine-tuning steps per candidate")
+	fs.IntVar(&c.shortBatch, "batch", 64, "fine-tuning batch size")
+	fs.Float64Var(&c.shortLR, "short-lr", 0.005, "short-term fine-tuning learning rate")
+	fs.Float64Var(&c.longEpochs, "long-epochs", 1, "long-term fine-tuning epochs of the final model (0: none)")
+	fs.Float64Var(&c.longLR, "long-lr", 0.01, "long-term fine-tuning learning rate (cosine schedule)")
+	fs.BoolVar(&c.distill, "distill", false, "long-term fine-tuning distils from the source model")
+	fs.StringVar(&c.augment, "augment", "", "train-time augmentation, e.g. pad=4:flip or rrc=0.25,1:flip")
+	fs.IntVar(&c.measureRuns, "measure-runs", search.DefaultMeasureRuns, "timed runs when measuring a whole model")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of data order, augmentation and held-out split")
+}
+
+// defaultDataset is where Debian's dataset-fashion-mnist installs the data
+// of the embedded default model.
+const defaultDataset = "/usr/share/datasets/fashion-mnist"
+
+func (c *adaptCmd) run(e *env, args []string) error {
+	var m *onnxio.Model
+	var err error
+	var source string
+	switch len(args) {
+	case 0:
+		// The embedded default: a small pretrained model and its data.
+		if m, err = pretrained.Load(); err != nil {
+			return err
+		}
+		source = pretrained.Name
+		if c.data.data == "" {
+			c.data.data = defaultDataset
+		}
+		if c.latencyMS == 0 && c.latencyFrac == 0 && c.macs == 0 && c.params == 0 {
+			c.latencyFrac = 0.6
+		}
+		if c.out == "" {
+			c.out = "out"
+		}
+		// A schedule sized for a demonstration that runs in minutes; flags
+		// given on the command line win.
+		for name, v := range map[string]string{"short-steps": "20", "held-out": "2000", "iterations": "5"} {
+			if !c.fs.Changed(name) {
+				if err := c.fs.Set(name, v); err != nil {
+					return err
+				}
+			}
+		}
+		fmt.Fprintf(e.stderr, "onnx-adapt: no MODEL given: adapting the embedded %s on %s to %s into %s/\n",
+			source, c.data.data, c.targetString(), c.out)
+	case 1:
+		source = args[0]
+		if m, err = c.model.load(source); err != nil {
+			return err
+		}
+	default:
+		return usagef("expected one MODEL, got %d arguments", len(args))
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	if err := m.Graph.InferShapes(); err != nil {
+		return err
+	}
+
+	// Data: training, held-out (carved from training), test.
+	splits, err := c.data.open()
+	if err != nil {
+		return err
+	}
+	shape, err := imageInputShape(m)
+	if err != nil {
+		return err
+	}
+	pre, err := c.data.preprocess(shape)
+	if err != nil {
+		return err
+	}
+	train, held, err := dataset.HoldOut(splits.Train, c.heldOut, c.seed)
+	if err != nil {
+		return err
+	}
+	var aug *dataset.Augment
+	if c.augment != "" {
+		if aug, err = dataset.ParseAugment(c.augment); err != nil {
+			return usagef("--augment: %v", err)
+		}
+	}
+
+	rt := c.lut.options()
+	if err := ort.Init(); err != nil {
+		return err
+	}
+	tablePath := c.table
+	if tablePath == "" {
+		if tablePath, err = defaultTablePath(c.lut); err != nil {
+			return err
+		}
+	}
+	table, _, err := c.lut.open(tablePath)
+	if err != nil {
+		return err
+	}
+
+	cons := search.Constraints{LatencyMS: c.latencyMS, MACs: c.macs, Params: c.params}
+	if c.latencyFrac > 0 {
+		data, err := onnxio.Encode(m)
+		if err != nil {
+			return err
+		}
+		tm, _, err := lut.MeasureModel(data, rt, 10, c.measureRuns)
+		if err != nil {
+			return err
+		}
+		cons.LatencyMS = c.latencyFrac * ms(tm.Median())
+		fmt.Fprintf(e.stderr, "source latency %.3f ms measured; target %.3f ms\n", ms(tm.Median()), cons.LatencyMS)
+	}
+
+	short := finetune.DefaultConfig()
+	short.Epochs, short.Steps, short.Batch, short.LR = 0, c.shortSteps, c.shortBatch, c.shortLR
+	short.Schedule = finetune.Schedule{Kind: finetune.Constant}
+	short.Preprocess, short.Augment, short.Seed, short.LoaderWorkers = &pre, aug, c.seed, c.data.workers
+	long := short
+	long.Steps, long.Epochs, long.LR = 0, c.longEpochs, c.longLR
+	long.Schedule = finetune.Schedule{Kind: finetune.Cosine}
+	if c.distill {
+		long.Teacher = m
+	}
+	rep := newReporter(e, c.out)
+	opts := search.Options{
+		Constraints: cons, Schedule: c.schedule, MaxIterations: c.maxIter,
+		RoundTo: c.roundTo, Rank: surgery.Rank(c.rank),
+		Train: train, HeldOut: held, Test: splits.Test,
+		ShortTerm: short, LongTerm: long,
+		Eval:  finetune.EvalOptions{Batch: 100, Threads: rt.IntraOpThreads, Preprocess: &pre, Workers: c.data.workers},
+		Table: table, Runtime: rt, MeasureRuns: c.measureRuns,
+		OutDir: c.out,
+		Log:    e.log.WithGroup("search"),
+		Event:  rep.event,
+	}
+	res, err := search.Run(e.ctx, m, opts)
+	rep.finish()
+	if serr := table.Save(tablePath); serr != nil {
+		e.log.Warn("could not save the lookup table", "path", tablePath, "err", serr)
+	}
+	if err != nil {
+		return err
+	}
+	if e.json {
+		if err := e.writeJSON(res); err != nil {
+			return err
+		}
+	} else {
+		printResult(e.stdout, source, res)
+	}
+	if !res.Met {
+		return fmt.Errorf("the adapted model does not meet every constraint after %d iterations (%.3f ms measured); see %s",
+			len(res.Iterations), res.Final.MeasuredMS, filepath.Join(c.out, "history.json"))
+	}
+	return nil
+}
+
+func (c *adaptCmd) targetString() string {
+	switch {
+	case c.latencyMS > 0:
+		return fmt.Sprintf("%.3g ms", c.latencyMS)
+	case c.latencyFrac > 0:
+		return fmt.Sprintf("%.0f%% of its latency", 100*c.latencyFrac)
+	case c.macs > 0:
+		return fmt.Sprintf("%s MACs", cost.String(c.macs))
+	}
+	return fmt.Sprintf("%s params", cost.String(c.params))
+}
+
+func (c *adaptCmd) check() error {
+	if err := c.lut.check(); err != nil {
+		return err
+	}
+	n := 0
+	for _, set := range []bool{c.latencyMS > 0, c.latencyFrac > 0} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return usagef("give --latency-ms or --latency-fraction, not both")
+	case n == 0 && c.macs == 0 && c.params == 0:
+		return usagef("no target: give --latency-ms, --latency-fraction, --macs or --params")
+	case c.latencyMS < 0 || c.macs < 0 || c.params < 0 || c.latencyFrac < 0 || c.latencyFrac >= 1:
+		return usagef("targets must be positive, and --latency-fraction below 1")
+	case c.out == "":
+		return usagef("missing -o OUTDIR")
+	case c.shortSteps < 1 || c.shortBatch < 1 || c.longEpochs < 0 || c.measureRuns < 1:
+		return usagef("--short-steps, --batch and --measure-runs must be at least 1, --long-epochs at least 0")
+	case c.roundTo < 1:
+		return usagef("--round-to must be at least 1")
+	}
+	if _, err := surgery.ParseRank(c.rank); err != nil {
+		return usagef("--rank: %v", err)
+	}
+	return nil
+}
+
+// defaultTablePath is the lookup table shared by every run with the same
+// set-up: in the user cache folder, named after threads, optimisation
+// level and grid step (the header inside guards the rest: CPU, runtime).
+func defaultTablePath(l lutFlags) (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache folder for the lookup table (%v); give --lut FILE", err)
+	}
+	dir = filepath.Join(dir, "onnx-adapt")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, fmt.Sprintf("lut-t%d-%s-s%d.json", l.threads, l.opt, l.step)), nil
+}
+
+// reporter shows the search's progress on stderr: a line per iteration,
+// and a progress bar over candidates when stderr is a terminal.
+type reporter struct {
+	e   *env
+	out string
+	bar *progressbar.ProgressBar
+}
+
+func newReporter(e *env, out string) *reporter { return &reporter{e: e, out: out} }
+
+func (r *reporter) printf(format string, args ...any) {
+	if r.e.quiet {
+		return
+	}
+	if r.bar != nil {
+		r.bar.Clear()
+	}
+	fmt.Fprintf(r.e.stderr, format, args...)
+}
+
+func (r *reporter) event(ev search.Event) {
+	switch ev.Kind {
+	case search.SourceMeasured:
+		f := ev.Figures
+		r.printf("source: %.3f ms measured (p10 %.3f, p90 %.3f), %s MACs, %s params, held-out top-1 %.2f%%\n",
+			f.MeasuredMS, f.P10MS, f.P90MS, cost.String(f.MACs), cost.String(f.Params), 100*f.HeldOut.Top1)
+	case search.IterationStart:
+		r.printf("iteration %d: %s budget %s\n", ev.Iteration, ev.Resource, budgetString(ev.Resource, ev.Budget))
+	case search.CandidatePriced:
+		if ev.Index == 0 && r.e.interactive() {
+			r.bar = progressbar.NewOptions(ev.Count, progressbar.OptionSetWriter(r.e.stderr),
+				progressbar.OptionSetDescription(fmt.Sprintf("iteration %d: fine-tuning candidates", ev.Iteration)),
+				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+		}
+	case search.CandidateTuned:
+		c := ev.Candidate
+		if r.bar != nil {
+			r.bar.Set(ev.Index + 1)
+		}
+		r.e.log.Info("candidate", "iteration", ev.Iteration, "group", c.Group, "keep", c.Keep, "size", c.Size,
+			"estimated_ms", c.EstimatedMS, "held_out_top1", c.HeldOutTop1)
+	case search.IterationDone:
+		r.finish()
+		f := ev.Figures
+		r.printf("iteration %d: %.3f ms measured (estimate %.3f), %s MACs, held-out top-1 %.2f%% → %s\n",
+			ev.Iteration, f.MeasuredMS, f.EstimatedMS, cost.String(f.MACs), 100*f.HeldOut.Top1,
+			filepath.Join(r.out, fmt.Sprintf("iter_%03d.onnx", ev.Iteration)))
+	case search.LongTermStart:
+		r.printf("long-term fine-tuning\n")
+	}
+}
+
+func (r *reporter) finish() {
+	if r.bar != nil {
+		r.bar.Finish()
+		r.bar = nil
+	}
+}
+
+func budgetString(r search.Resource, b float64) string {
+	if r == search.Latency {
+		return fmt.Sprintf("%.3f ms", b)
+	}
+	return cost.String(int64(b))
+}
+
+func printResult(w io.Writer, source string, res *search.Result) {
+	s, f := res.Source, res.Final
+	acc := func(a *finetune.Accuracy) string {
+		if a == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f%%", 100*a.Top1)
+	}
+	fmt.Fprintf(w, "%-18s %12s %12s\n", "", "source", "adapted")
+	fmt.Fprintf(w, "%-18s %12.3f %12.3f\n", "latency ms", s.MeasuredMS, f.MeasuredMS)
+	fmt.Fprintf(w, "%-18s %12s %12s\n", "MACs", cost.String(s.MACs), cost.String(f.MACs))
+	fmt.Fprintf(w, "%-18s %12s %12s\n", "params", cost.String(s.Params), cost.String(f.Params))
+	fmt.Fprintf(w, "%-18s %12s %12s\n", "file", bytesString(s.Bytes), bytesString(f.Bytes))
+	fmt.Fprintf(w, "%-18s %12s %12s\n", "held-out top-1", acc(s.HeldOut), acc(f.HeldOut))
+	fmt.Fprintf(w, "%-18s %12s %12s\n", "test top-1", acc(s.Test), acc(f.Test))
+	fmt.Fprintf(w, "\n%s → %s after %d iterations (%.0f s)", source, res.File, len(res.Iterations), res.Seconds)
+	if !res.Met {
+		fmt.Fprint(w, "; the constraints are NOT met")
+	}
+	fmt.Fprintln(w)
+	var parts []string
+	for _, it := range res.Iterations {
+		c := it.Candidates[it.Chosen]
+		parts = append(parts, fmt.Sprintf("g%d:%d→%d", c.Group, c.Size, c.Keep))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "pruned: %s\n", strings.Join(parts, " "))
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/search"
+)
+
+// TestAdaptCLI runs the main job end to end on a small reference net with a
+// MACs target, and checks its outputs: the JSON result on stdout, every
+// file written loads and runs in onnxruntime, and the target holds.
+func TestAdaptCLI(t *testing.T) {
+	model := zooModel(t, "mobilenetv2", "--in-channels", "1")
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := cli(t, model, "--macs", "200000", "--data", "/usr/share/datasets/fashion-mnist",
+		"-o", out, "--short-steps", "2", "--batch", "16", "--held-out", "200", "--long-epochs", "0",
+		"--measure-runs", "3", "--lut", filepath.Join(t.TempDir(), "lut.json"), "--json", "-q")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstderr: %s", code, stderr)
+	}
+	var res search.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("stdout is not the JSON result: %v\n%s", err, stdout)
+	}
+	if !res.Met || res.Final.MACs > 200000 || len(res.Iterations) == 0 {
+		t.Fatalf("result: met %v, MACs %d, %d iterations", res.Met, res.Final.MACs, len(res.Iterations))
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*.onnx"))
+	if len(files) != len(res.Iterations)+1 {
+		t.Errorf("%d ONNX files for %d iterations: %v", len(files), len(res.Iterations), files)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ort.Check(data); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for _, name := range []string{"history.json", "plan.json"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("temporary file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestAdaptUsage(t *testing.T) {
+	model := zooModel(t, "mobilenetv2")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{model, "--data", "x", "-o", "o"}, "no target"},
+		{[]string{model, "--latency-ms", "1", "--latency-fraction", "0.5", "--data", "x", "-o", "o"}, "not both"},
+		{[]string{model, "--latency-fraction", "1.5", "--data", "x", "-o", "o"}, "below 1"},
+		{[]string{model, "--macs", "10", "--data", "x"}, "missing -o"},
+		{[]string{"adapt", model, model}, "expected one MODEL"},
+	} {
+		code, _, stderr := cli(t, tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want usage error with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	// A data set whose classes do not fit the model is an error, not a
+	// usage mistake, and leaves no output folder content.
+	out := filepath.Join(t.TempDir(), "o")
+	code, _, stderr := cli(t, model, "--macs", "10", "--data", filepath.Join(t.TempDir(), "none"), "-o", out)
+	if code != exitError || !strings.Contains(stderr, "dataset") {
+		t.Errorf("missing data: exit %d, %q", code, stderr)
+	}
+}
