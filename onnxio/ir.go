@@ -381,6 +381,9 @@ func (g *Graph) AddNode(op, name string, inputs []*Value, outputs []string, attr
 // RemoveNode deletes n from the graph. Its outputs must have no consumers
 // and must not be graph outputs; they are deleted too.
 func (g *Graph) RemoveNode(n *Node) error {
+	if n.graph != g {
+		return fmt.Errorf("onnxio: cannot remove %v: it is not in this graph", n)
+	}
 	for _, o := range n.outputs {
 		if o == nil {
 			continue
@@ -587,5 +590,20 @@ func (g *Graph) Rename(v *Value, name string) error {
 	delete(g.values, v.Name)
 	v.Name = name
 	g.values[name] = v
+	return nil
+}
+
+// RemoveInitializer deletes an initializer nobody reads (nodes, graph
+// outputs or inputs).
+func (g *Graph) RemoveInitializer(v *Value) error {
+	i := slices.Index(g.inits, v)
+	switch {
+	case i < 0:
+		return fmt.Errorf("onnxio: %q is not an initializer of this graph", v.Name)
+	case len(v.consumers) > 0 || slices.Contains(g.Outputs, v) || slices.Contains(g.Inputs, v):
+		return fmt.Errorf("onnxio: initializer %q is still used", v.Name)
+	}
+	g.inits = slices.Delete(g.inits, i, i+1)
+	delete(g.values, v.Name)
 	return nil
 }

@@ -43,4 +43,27 @@ func TestEditHelpers(t *testing.T) {
 	if nodes, inits := g.RemoveUnused(); nodes != 0 || inits != 0 {
 		t.Fatalf("RemoveUnused removed %d nodes, %d initializers from a used graph", nodes, inits)
 	}
+
+	// Removing a node twice, or a used initializer, is an error.
+	w, _ := onnxio.NewFloat32Tensor([]int64{4}, []float32{1, 2, 3, 4})
+	wv := g.AddInitializer("w", w)
+	add := g.AddNode("Add", "a", []*onnxio.Value{x, wv}, []string{"sum"})
+	if err := g.RemoveInitializer(wv); err == nil {
+		t.Fatal("removed an initializer still read by a node")
+	}
+	if err := g.RemoveNode(add); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.RemoveNode(add); err == nil {
+		t.Fatal("removed a node twice")
+	}
+	if err := g.RemoveInitializer(wv); err != nil {
+		t.Fatal(err)
+	}
+	if g.Value("w") != nil || len(g.Initializers()) != 0 {
+		t.Fatal("initializer still registered")
+	}
+	if err := g.Verify(); err != nil {
+		t.Fatal(err)
+	}
 }

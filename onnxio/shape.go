@@ -300,6 +300,41 @@ func (inf *inferer) node(n *Node) error {
 	switch n.Op {
 	case "Conv":
 		return inf.conv(n)
+	case "ConvTranspose":
+		return inf.convTranspose(n)
+	case "DepthToSpace", "SpaceToDepth":
+		x, s, err := in(n, 0)
+		if err != nil {
+			return err
+		}
+		b := n.AttrInt("blocksize", 0)
+		if len(s) != 4 || b <= 0 {
+			return fmt.Errorf("%s needs a rank-4 input and a positive blocksize", n.Op)
+		}
+		out := append(Shape{}, s...)
+		scale := func(d Dim, up bool) Dim {
+			switch {
+			case !d.Known():
+				return Dim{Value: -1}
+			case up:
+				return Dim{Value: d.Value * b}
+			case d.Value%b != 0:
+				return Dim{Value: -1}
+			}
+			return Dim{Value: d.Value / b}
+		}
+		d2s := n.Op == "DepthToSpace"
+		if s[1].Known() && d2s && s[1].Value%(b*b) != 0 {
+			return fmt.Errorf("%d channels do not divide by blocksize² %d", s[1].Value, b*b)
+		}
+		if d2s {
+			out[1] = scale(scale(s[1], false), false)
+		} else {
+			out[1] = scale(scale(s[1], true), true)
+		}
+		out[2], out[3] = scale(s[2], d2s), scale(s[3], d2s)
+		set(n.Output(0), x.Type.Elem, out)
+		return nil
 	case "BatchNormalization":
 		x, s, err := in(n, 0)
 		if err != nil {
@@ -803,6 +838,72 @@ func (inf *inferer) conv(n *Node) error {
 			return err
 		}
 		out = append(out, Dim{Value: o})
+	}
+	set(n.Output(0), x.Type.Elem, out)
+	return nil
+}
+
+// convTranspose: out = stride·(in−1) + output_padding + (k−1)·dilation + 1
+// − pads, unless output_shape is given.
+func (inf *inferer) convTranspose(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	_, ws, err := in(n, 1)
+	if err != nil {
+		return err
+	}
+	if len(s) < 3 || len(ws) != len(s) {
+		return fmt.Errorf("input %v and weights %v must have the same rank ≥ 3", s, ws)
+	}
+	group := n.AttrInt("group", 1)
+	if group <= 0 {
+		return fmt.Errorf("group %d must be positive", group)
+	}
+	if s[1].Known() && ws[0].Known() && s[1].Value != ws[0].Value {
+		return fmt.Errorf("weights %v expect %d input channels, input has %d", ws, ws[0].Value, s[1].Value)
+	}
+	cout := Dim{Value: -1}
+	if ws[1].Known() {
+		cout = Dim{Value: ws[1].Value * group}
+	}
+	k := len(s) - 2
+	kernel := n.AttrInts("kernel_shape")
+	if kernel == nil {
+		for _, d := range ws[2:] {
+			kernel = append(kernel, d.Value)
+		}
+	}
+	w, err := readWindow(n, kernel)
+	if err != nil {
+		return err
+	}
+	outPad := n.AttrInts("output_padding")
+	if outPad == nil {
+		outPad = make([]int64, k)
+	}
+	outShape := n.AttrInts("output_shape")
+	out := Shape{s[0], cout}
+	for i := range k {
+		switch {
+		case len(outShape) == k:
+			out = append(out, Dim{Value: outShape[i]})
+		case len(outShape) == k+2:
+			out = append(out, Dim{Value: outShape[i+2]})
+		case !s[i+2].Known() || kernel[i] <= 0 || i >= len(outPad):
+			out = append(out, Dim{Value: -1})
+		default:
+			total := w.strides[i]*(s[i+2].Value-1) + outPad[i] + (kernel[i]-1)*w.dilations[i] + 1
+			if w.autoPad == "SAME_UPPER" || w.autoPad == "SAME_LOWER" {
+				out = append(out, Dim{Value: s[i+2].Value * w.strides[i]})
+				continue
+			}
+			if w.autoPad != "VALID" {
+				total -= w.pads[i] + w.pads[i+k]
+			}
+			out = append(out, Dim{Value: total})
+		}
 	}
 	set(n.Output(0), x.Type.Elem, out)
 	return nil
@@ -1585,7 +1686,7 @@ func KnowsOp(op string) bool {
 		return true
 	}
 	switch op {
-	case "Conv", "BatchNormalization", "AveragePool", "MaxPool", "LpPool", "GlobalAveragePool",
+	case "Conv", "ConvTranspose", "DepthToSpace", "SpaceToDepth", "BatchNormalization", "AveragePool", "MaxPool", "LpPool", "GlobalAveragePool",
 		"GlobalMaxPool", "GlobalLpPool", "Flatten", "Reshape", "Gemm", "MatMul", "Transpose",
 		"Squeeze", "Unsqueeze", "Concat", "Split", "Pad", "Resize", "Upsample", "Dropout",
 		"Constant", "Shape", "Size", "Gather", "Cast", "Slice", "ReduceMean", "ReduceSum",
