@@ -88,12 +88,17 @@ func (b *builder[T]) fusedAct(n *onnxio.Node) *onnxio.Node {
 
 type bnActStep[T Float] struct {
 	bnStep[T]
-	act    unaryKind
-	lo, hi T
-	mul    []T // a = γ/σ per channel, of the last forward
-	add    []T // b = β − μ·a
+	act      unaryKind
+	identity bool // no activation (Clip to ±Inf)
+	lo, hi   T
+	mul      []T // a = γ/σ per channel, of the last forward
+	add      []T // b = β − μ·a
 	// Per-channel scratch of the small-plane path (see smallHW).
 	acc1, acc2 []T
+	// Per-element scratch of its vector form (float32 with AVX2, Relu or
+	// Clip): the per-channel a, b, shift or mean, accumulators and dx
+	// coefficients expanded over the plane, C·HW values each.
+	ea, eb, ek, es1, es2, ec1, ec0 []float32
 }
 
 // smallHW is the plane size up to which the fused step walks the tensor
@@ -104,13 +109,18 @@ type bnActStep[T Float] struct {
 const smallHW = 16
 
 // newBNAct builds the fused step from the BN step st and its activation
-// node (whose output becomes the step's output).
+// node (whose output becomes the step's output); a nil act is the
+// identity (Clip with infinite bounds).
 func newBNAct[T Float](b *builder[T], st *bnStep[T], act *onnxio.Node) (step[T], error) {
+	f := &bnActStep[T]{bnStep: *st, lo: T(math.Inf(-1)), hi: T(math.Inf(1)), act: uClip}
+	if act == nil {
+		f.identity = true
+		return f.finish(b, st.out[0])
+	}
 	y, err := b.slot(act.Output(0))
 	if err != nil {
 		return nil, err
 	}
-	f := &bnActStep[T]{bnStep: *st, lo: T(math.Inf(-1)), hi: T(math.Inf(1))}
 	switch act.Op {
 	case "Relu":
 		f.act, f.lo = uRelu, 0
@@ -127,13 +137,27 @@ func newBNAct[T Float](b *builder[T], st *bnStep[T], act *onnxio.Node) (step[T],
 	if !sameShape(y.shape, st.in[0].shape) {
 		return nil, unsupported(act, "output shape %v differs from its input %v", y.shape, st.in[0].shape)
 	}
+	b.fused[act] = true
+	return f.finish(b, y)
+}
+
+// finish sets the fused step's output and buffers.
+func (f *bnActStep[T]) finish(b *builder[T], y *slot[T]) (step[T], error) {
+	st := &f.bnStep
 	f.out = []*slot[T]{y}
-	f.inplace = nil // the input is read by the backward pass
+	// In place when the input is not needed afterwards (inference; in
+	// training the backward pass reads it, so the planner keeps it apart):
+	// every pass reads a channel's input before writing its output.
+	f.inplace = []int{0}
 	f.alias = make([]aliasKind, len(f.in))
 	f.alias[0] = aliasInPlace
 	f.mul, f.add = make([]T, st.s.C), make([]T, st.s.C)
 	f.acc1, f.acc2 = make([]T, st.s.C), make([]T, st.s.C)
-	b.fused[act] = true
+	if f.vecSmall() {
+		n := st.s.C * st.s.HW
+		f.ea, f.eb, f.ek, f.es1, f.es2, f.ec1, f.ec0 = make([]float32, n), make([]float32, n),
+			make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	}
 	return f, nil
 }
 
@@ -477,9 +501,30 @@ func actDeriv[T Float](act unaryKind, z, dy, lo, hi T) T {
 	return T(maskF64(float64(z), float64(lo), float64(hi), float64(dy)))
 }
 
+// vecSmall reports whether the small-plane path runs in its vector form.
+func (f *bnActStep[T]) vecSmall() bool {
+	var z T
+	_, is32 := any(z).(float32)
+	return is32 && haveAVX && f.act != uHardSwish && f.s.HW <= smallHW
+}
+
+// expand writes v[c] over channel c's plane in dst, for channels [lo,hi).
+func expand[T Float](dst []float32, v []T, lo, hi, hw int) {
+	for c := lo; c < hi; c++ {
+		d := dst[c*hw : (c+1)*hw]
+		for i := range d {
+			d[i] = float32(v[c])
+		}
+	}
+}
+
 // forwardSmall is the forward pass for planes of at most smallHW values:
 // image by image, across a worker's channels.
 func (f *bnActStep[T]) forwardSmall(x, y, scale, bias, mean, vr []T, update bool) {
+	if f.vecSmall() {
+		f.forwardSmallVec(any(x).([]float32), any(y).([]float32), scale, bias, mean, vr, update)
+		return
+	}
 	s := f.s
 	C, HW := s.C, s.HW
 	parallel(C, 4*s.N*HW, func(lo, hi int) {
@@ -520,6 +565,14 @@ func (f *bnActStep[T]) forwardSmall(x, y, scale, bias, mean, vr []T, update bool
 
 // backwardSmall is the backward pass for planes of at most smallHW values.
 func (f *bnActStep[T]) backwardSmall(x, dy, dx, dscale, dbias []T) {
+	if f.vecSmall() {
+		var dx32 []float32
+		if dx != nil {
+			dx32 = any(dx).([]float32)
+		}
+		f.backwardSmallVec(any(x).([]float32), any(dy).([]float32), dx32, dscale, dbias)
+		return
+	}
 	s := f.s
 	C, HW := s.C, s.HW
 	R := T(s.N * HW)
@@ -574,6 +627,97 @@ func (f *bnActStep[T]) backwardSmall(x, dy, dx, dscale, dbias []T) {
 					dr[i] = a*actDeriv(f.act, T(v*a)+b, gr[i], f.lo, f.hi) + c1*v + c0
 				}
 			}
+		}
+	})
+}
+
+// forwardSmallVec is forwardSmall with the AVX2 row kernels: each image's
+// slice of a worker's channels is one contiguous row with per-element
+// parameters.
+func (f *bnActStep[T]) forwardSmallVec(x, y []float32, scale, bias, mean, vr []T, update bool) {
+	s := f.s
+	C, HW := s.C, s.HW
+	lo32, hi32 := float32(f.lo), float32(f.hi)
+	parallel(C, 4*s.N*HW, func(lo, hi int) {
+		L, H := lo*HW, hi*HW
+		n := H - L
+		if f.usedBatch {
+			for c := lo; c < hi; c++ {
+				k := x[c*HW]
+				for i := c * HW; i < (c+1)*HW; i++ {
+					f.ek[i] = k
+				}
+			}
+			clear(f.es1[L:H])
+			clear(f.es2[L:H])
+			for img := 0; img < s.N; img++ {
+				o := img * C * HW
+				rowAccumShiftAVX(&x[o+L], &f.ek[L], &f.es1[L], &f.es2[L], n)
+			}
+		}
+		for c := lo; c < hi; c++ {
+			var s1, s2 float32
+			for i := c * HW; i < (c+1)*HW; i++ {
+				s1 += f.es1[i]
+				s2 += f.es2[i]
+			}
+			f.setStats(c, T(s1), T(s2), T(x[c*HW]), s.N*HW, scale, bias, mean, vr, update)
+		}
+		expand(f.ea, f.mul, lo, hi, HW)
+		expand(f.eb, f.add, lo, hi, HW)
+		for img := 0; img < s.N; img++ {
+			o := img * C * HW
+			rowAffineClampAVX(&x[o+L], &f.ea[L], &f.eb[L], &y[o+L], n, lo32, hi32)
+		}
+	})
+}
+
+// backwardSmallVec is backwardSmall with the AVX2 row kernels; it reuses
+// the a and b the forward pass expanded.
+func (f *bnActStep[T]) backwardSmallVec(x, dy, dx []float32, dscale, dbias []T) {
+	s := f.s
+	C, HW := s.C, s.HW
+	R := T(s.N * HW)
+	lo32, hi32 := float32(f.lo), float32(f.hi)
+	parallel(C, 6*s.N*HW, func(lo, hi int) {
+		L, H := lo*HW, hi*HW
+		n := H - L
+		expand(f.ek, f.mean, lo, hi, HW)
+		clear(f.es1[L:H])
+		clear(f.es2[L:H])
+		for img := 0; img < s.N; img++ {
+			o := img * C * HW
+			rowAccumGradAVX(&x[o+L], &dy[o+L], &f.ea[L], &f.eb[L], &f.ek[L], &f.es1[L], &f.es2[L], n, lo32, hi32)
+		}
+		for c := lo; c < hi; c++ {
+			var sg, sgx float32
+			for i := c * HW; i < (c+1)*HW; i++ {
+				sg += f.es1[i]
+				sgx += f.es2[i]
+			}
+			a, mean, inv := f.mul[c], f.mean[c], f.invStd[c]
+			ds := T(sgx) * inv
+			if dscale != nil {
+				dscale[c] = ds
+			}
+			if dbias != nil {
+				dbias[c] = T(sg)
+			}
+			var c1, c0 T
+			if f.usedBatch {
+				c1 = -a * inv * ds / R
+				c0 = -a*T(sg)/R - c1*mean
+			}
+			f.acc1[c], f.acc2[c] = c1, c0
+		}
+		if dx == nil {
+			return
+		}
+		expand(f.ec1, f.acc1, lo, hi, HW)
+		expand(f.ec0, f.acc2, lo, hi, HW)
+		for img := 0; img < s.N; img++ {
+			o := img * C * HW
+			rowGradDxAVX(&x[o+L], &dy[o+L], &f.ea[L], &f.eb[L], &f.ec1[L], &f.ec0[L], &dx[o+L], n, lo32, hi32)
 		}
 	})
 }

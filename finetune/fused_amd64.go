@@ -21,3 +21,15 @@ func bnActGradDxAVX(x, dy, dx *float32, n int, a, b, lo, hi, c1, c0 float32)
 
 //go:noescape
 func clipGradAVX(y, dy, dx *float32, n int, lo, hi float32)
+
+//go:noescape
+func rowAffineClampAVX(x, a, b, y *float32, n int, lo, hi float32)
+
+//go:noescape
+func rowAccumShiftAVX(x, k, s1, s2 *float32, n int)
+
+//go:noescape
+func rowAccumGradAVX(x, dy, a, b, m, sg, sgx *float32, n int, lo, hi float32)
+
+//go:noescape
+func rowGradDxAVX(x, dy, a, b, c1, c0, dx *float32, n int, lo, hi float32)

@@ -394,3 +394,241 @@ cg1:
 cgdone:
 	VZEROUPPER
 	RET
+
+// Row kernels of the small-plane path: every operand is a vector, one
+// value per element (per-channel parameters expanded over the plane).
+
+// func rowAffineClampAVX(x, a, b, y *float32, n int, lo, hi float32)
+// y = min(max(x·a + b, lo), hi)
+TEXT ·rowAffineClampAVX(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ y+24(FP), DI
+	MOVQ n+32(FP), CX
+	VBROADCASTSS lo+40(FP), Y2
+	VBROADCASTSS hi+44(FP), Y3
+
+ra8:
+	CMPQ CX, $8
+	JLT  ra1
+	VMOVUPS (SI), Y4
+	VMOVUPS (BX), Y5
+	VFMADD231PS (AX), Y4, Y5
+	VMAXPS Y2, Y5, Y5
+	VMINPS Y3, Y5, Y5
+	VMOVUPS Y5, (DI)
+	ADDQ $32, SI
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  ra8
+
+ra1:
+	TESTQ CX, CX
+	JEQ   radone
+	VMOVSS (SI), X4
+	VMOVSS (BX), X5
+	VFMADD231SS (AX), X4, X5
+	VMAXSS X2, X5, X5
+	VMINSS X3, X5, X5
+	VMOVSS X5, (DI)
+	ADDQ $4, SI
+	ADDQ $4, AX
+	ADDQ $4, BX
+	ADDQ $4, DI
+	DECQ CX
+	JMP  ra1
+
+radone:
+	VZEROUPPER
+	RET
+
+// func rowAccumShiftAVX(x, k, s1, s2 *float32, n int)
+// d = x − k; s1 += d; s2 += d²
+TEXT ·rowAccumShiftAVX(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ k+8(FP), AX
+	MOVQ s1+16(FP), BX
+	MOVQ s2+24(FP), DX
+	MOVQ n+32(FP), CX
+
+rs8:
+	CMPQ CX, $8
+	JLT  rs1
+	VMOVUPS (SI), Y4
+	VSUBPS (AX), Y4, Y4
+	VADDPS (BX), Y4, Y5
+	VMOVUPS Y5, (BX)
+	VMOVUPS (DX), Y6
+	VFMADD231PS Y4, Y4, Y6
+	VMOVUPS Y6, (DX)
+	ADDQ $32, SI
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  rs8
+
+rs1:
+	TESTQ CX, CX
+	JEQ   rsdone
+	VMOVSS (SI), X4
+	VSUBSS (AX), X4, X4
+	VADDSS (BX), X4, X5
+	VMOVSS X5, (BX)
+	VMOVSS (DX), X6
+	VFMADD231SS X4, X4, X6
+	VMOVSS X6, (DX)
+	ADDQ $4, SI
+	ADDQ $4, AX
+	ADDQ $4, BX
+	ADDQ $4, DX
+	DECQ CX
+	JMP  rs1
+
+rsdone:
+	VZEROUPPER
+	RET
+
+// func rowAccumGradAVX(x, dy, a, b, m, sg, sgx *float32, n int, lo, hi float32)
+// g = dy where lo < x·a + b < hi, else 0; sg += g; sgx += g·(x − m)
+TEXT ·rowAccumGradAVX(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), SI
+	MOVQ dy+8(FP), DX
+	MOVQ a+16(FP), AX
+	MOVQ b+24(FP), BX
+	MOVQ m+32(FP), R8
+	MOVQ sg+40(FP), R9
+	MOVQ sgx+48(FP), R10
+	MOVQ n+56(FP), CX
+	VBROADCASTSS lo+64(FP), Y2
+	VBROADCASTSS hi+68(FP), Y3
+
+rg8:
+	CMPQ CX, $8
+	JLT  rg1
+	VMOVUPS (SI), Y4
+	VMOVUPS (BX), Y6
+	VFMADD231PS (AX), Y4, Y6
+	VCMPPS $0x1e, Y2, Y6, Y7
+	VCMPPS $0x11, Y3, Y6, Y6
+	VANDPS Y7, Y6, Y6
+	VANDPS (DX), Y6, Y6
+	VADDPS (R9), Y6, Y7
+	VMOVUPS Y7, (R9)
+	VSUBPS (R8), Y4, Y4
+	VMOVUPS (R10), Y7
+	VFMADD231PS Y6, Y4, Y7
+	VMOVUPS Y7, (R10)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	SUBQ $8, CX
+	JMP  rg8
+
+rg1:
+	TESTQ CX, CX
+	JEQ   rgdone
+	VMOVSS (SI), X4
+	VMOVSS (BX), X6
+	VFMADD231SS (AX), X4, X6
+	VCMPSS $0x1e, X2, X6, X7
+	VCMPSS $0x11, X3, X6, X6
+	VANDPS X7, X6, X6
+	VMOVSS (DX), X8
+	VANDPS X8, X6, X6
+	VADDSS (R9), X6, X7
+	VMOVSS X7, (R9)
+	VSUBSS (R8), X4, X4
+	VMOVSS (R10), X7
+	VFMADD231SS X6, X4, X7
+	VMOVSS X7, (R10)
+	ADDQ $4, SI
+	ADDQ $4, DX
+	ADDQ $4, AX
+	ADDQ $4, BX
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R10
+	DECQ CX
+	JMP  rg1
+
+rgdone:
+	VZEROUPPER
+	RET
+
+// func rowGradDxAVX(x, dy, a, b, c1, c0, dx *float32, n int, lo, hi float32)
+// dx = a·g + c1·x + c0 with g = dy where lo < x·a + b < hi, else 0.
+// dx may alias dy.
+TEXT ·rowGradDxAVX(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), SI
+	MOVQ dy+8(FP), DX
+	MOVQ a+16(FP), AX
+	MOVQ b+24(FP), BX
+	MOVQ c1+32(FP), R8
+	MOVQ c0+40(FP), R9
+	MOVQ dx+48(FP), DI
+	MOVQ n+56(FP), CX
+	VBROADCASTSS lo+64(FP), Y2
+	VBROADCASTSS hi+68(FP), Y3
+
+rd8:
+	CMPQ CX, $8
+	JLT  rd1
+	VMOVUPS (SI), Y4
+	VMOVUPS (AX), Y5
+	VMOVUPS (BX), Y6
+	VFMADD231PS Y5, Y4, Y6
+	VCMPPS $0x1e, Y2, Y6, Y7
+	VCMPPS $0x11, Y3, Y6, Y6
+	VANDPS Y7, Y6, Y6
+	VANDPS (DX), Y6, Y6
+	VMOVUPS (R9), Y7
+	VFMADD231PS (R8), Y4, Y7
+	VFMADD231PS Y6, Y5, Y7
+	VMOVUPS Y7, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  rd8
+
+rd1:
+	TESTQ CX, CX
+	JEQ   rddone
+	VMOVSS (SI), X4
+	VMOVSS (AX), X5
+	VMOVSS (BX), X6
+	VFMADD231SS X5, X4, X6
+	VCMPSS $0x1e, X2, X6, X7
+	VCMPSS $0x11, X3, X6, X6
+	VANDPS X7, X6, X6
+	VMOVSS (DX), X8
+	VANDPS X8, X6, X6
+	VMOVSS (R9), X7
+	VFMADD231SS (R8), X4, X7
+	VFMADD231SS X6, X5, X7
+	VMOVSS X7, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DX
+	ADDQ $4, AX
+	ADDQ $4, BX
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, DI
+	DECQ CX
+	JMP  rd1
+
+rddone:
+	VZEROUPPER
+	RET

@@ -1,6 +1,7 @@
 package finetune
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -104,5 +105,77 @@ func TestFusedLoopsFloat32(t *testing.T) {
 				t.Fatalf("n=%d: stats %v %v, want %v %v", n, mu, v, m64, v64)
 			}
 		}
+	}
+}
+
+// TestFusedFloat32MatchesFloat64 runs the fused BN+activation step in
+// float32 (the AVX2 paths: per-plane loops and, for planes of at most
+// smallHW values, the row kernels) against float64 (the generic Go code)
+// on plane sizes and channel counts that leave vector tails, in training
+// and frozen mode.
+func TestFusedFloat32MatchesFloat64(t *testing.T) {
+	for _, tc := range []struct {
+		n, c, h, w int64
+		act        string
+		freeze     bool
+	}{
+		{5, 7, 1, 1, "Clip", false}, {4, 13, 2, 2, "Relu", false}, {3, 5, 3, 3, "Clip", false},
+		{2, 9, 4, 4, "Clip", true}, {3, 6, 5, 5, "Relu", false}, {2, 3, 9, 7, "Clip", false},
+		{4, 3, 1, 1, "Relu", true}, {2, 4, 17, 1, "Clip", false},
+		{3, 11, 2, 2, "none", false}, {2, 3, 6, 6, "none", false},
+	} {
+		name := fmt.Sprintf("%dx%dx%dx%d-%s-freeze%v", tc.n, tc.c, tc.h, tc.w, tc.act, tc.freeze)
+		t.Run(name, func(t *testing.T) {
+			b := newGB(17, 3)
+			x := b.input("x", tc.n, tc.c, tc.h, tc.w)
+			y := bn(b, x, "bn", tc.c)
+			switch tc.act {
+			case "Clip":
+				y = b.node("Clip", vals(y, b.initVals("lo", nil, []float32{0}), b.initVals("hi", nil, []float32{0.8})))
+			case "Relu":
+				y = b.node("Relu", vals(y))
+			}
+			b.output(y)
+			o := Options{Train: true, InputGrad: true, FreezeBN: tc.freeze}
+			e32 := mustCompile[float32](t, b.m, o)
+			e64 := mustCompile[float64](t, b.m, o)
+			if _, ok := e32.steps[0].(*bnActStep[float32]); !ok {
+				t.Fatal("not fused")
+			}
+			r := newRNG(9)
+			for i := range e64.Input(0) {
+				v := float32(r.NormFloat64())
+				e32.Input(0)[i], e64.Input(0)[i] = v, float64(v)
+			}
+			proj := make([]float32, len(e32.Logits()))
+			for i := range proj {
+				proj[i] = float32(r.NormFloat64())
+			}
+			e32.Forward(true)
+			e64.Forward(true)
+			cmp := func(what string, a []float32, b []float64) {
+				t.Helper()
+				a64 := make([]float64, len(a))
+				for i, v := range a {
+					a64[i] = float64(v)
+				}
+				if e := relErr(a64, b); !(e < 1e-5) {
+					t.Errorf("%s: float32 and float64 differ by %.3g", what, e)
+				}
+			}
+			cmp("output", e32.Output(0), e64.Output(0))
+			for i, v := range proj {
+				e32.LogitsGrad()[i], e64.LogitsGrad()[i] = v, float64(v)
+			}
+			e32.Backward()
+			e64.Backward()
+			cmp("dx", e32.InputGrad(0), e64.InputGrad(0))
+			for i, p := range e32.Params() {
+				cmp("d"+p.Name, p.Grad, e64.Params()[i].Grad)
+			}
+			for i, s := range e32.buffers {
+				cmp(s.name, s.data, e64.buffers[i].data)
+			}
+		})
 	}
 }

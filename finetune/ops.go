@@ -417,6 +417,11 @@ func newBN[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 		if act := b.fusedAct(n); act != nil {
 			return newBNAct(b, st, act)
 		}
+		if !extra {
+			// Alone, it runs as the fused step with the identity as
+			// activation, for the same leaner passes.
+			return newBNAct(b, st, nil)
+		}
 	}
 	return st, nil
 }

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -60,7 +61,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, err := finetune.Compile[float32](m, finetune.Options{Batch: *batch, Train: true})
+	e, err := finetune.Compile[float32](m, finetune.Options{Batch: *batch, Train: true, ProfileLabels: *cpuprofile != ""})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -78,11 +79,14 @@ func main() {
 		labels[i] = int32(r.IntN(*classes))
 	}
 	loss := &finetune.Loss{Classes: *classes}
+	optLabels := pprof.WithLabels(context.Background(), pprof.Labels("op", "SGD", "pass", "update"))
 	step := func() {
 		e.Forward(true)
 		finetune.LossGrad(loss, *batch, e.Logits(), labels, nil, e.LogitsGrad())
 		e.Backward()
+		pprof.SetGoroutineLabels(optLabels)
 		opt.Step(0.01)
+		pprof.SetGoroutineLabels(context.Background())
 	}
 	for range *warmup {
 		step()
@@ -109,6 +113,9 @@ func main() {
 	if *asJSON {
 		json.NewEncoder(os.Stdout).Encode(out)
 		return
+	}
+	if *cpuprofile != "" {
+		fmt.Fprintf(os.Stderr, "profile by op: go tool pprof -tags %s\n", *cpuprofile)
 	}
 	fmt.Printf("go    %s α=%g %d×%d batch %d, %d threads: median %.1f img/s (best %.1f; runs %.1f)\n",
 		*model, *width, *res, *res, *batch, *threads, out.Median, out.Best, out.ImagesPerSec)
