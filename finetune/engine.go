@@ -441,6 +441,16 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 	if opts.ProfileLabels {
 		for _, st := range e.steps {
 			op := st.base().n.Op
+			if c, ok := st.(*convStep[T]); ok {
+				switch {
+				case c.s.IsDepthwise():
+					op += " depthwise"
+				case c.s.KH == 1 && c.s.KW == 1:
+					op += " 1×1"
+				default:
+					op += fmt.Sprintf(" %d×%d", c.s.KH, c.s.KW)
+				}
+			}
 			if f, ok := st.(*bnActStep[T]); ok && !f.identity {
 				op += "+" + [...]string{uRelu: "Relu", uSigmoid: "Sigmoid", uHardSigmoid: "HardSigmoid", uHardSwish: "HardSwish", uClip: "Clip"}[f.act]
 			}
