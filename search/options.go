@@ -82,6 +82,11 @@ type Options struct {
 	// models; MeasureRuns is the number of timed runs (default 50).
 	Runtime     ort.Options
 	MeasureRuns int
+	// Margin is how far below the latency target the search aims, as a
+	// fraction (default 0.02), so that measurement noise on the final
+	// model does not undo the result. The final verdict uses the target
+	// itself.
+	Margin float64
 
 	// OutDir receives iter_NNN.onnx for every iteration, adapted.onnx, and
 	// history.json and plan.json.
@@ -125,6 +130,7 @@ const (
 	DefaultDecay       = 0.9
 	DefaultRoundTo     = 8
 	DefaultMeasureRuns = 50
+	DefaultMargin      = 0.02
 	defaultMaxIter     = 100
 )
 
@@ -156,6 +162,12 @@ func (o *Options) defaults() error {
 	}
 	if o.RoundTo < 1 {
 		return fmt.Errorf("search: round-to %d must be at least 1", o.RoundTo)
+	}
+	if o.Margin == 0 {
+		o.Margin = DefaultMargin
+	}
+	if o.Margin < 0 || o.Margin >= 0.5 {
+		return fmt.Errorf("search: margin %v must be in [0, 0.5)", o.Margin)
 	}
 	if o.MeasureRuns == 0 {
 		o.MeasureRuns = DefaultMeasureRuns

@@ -162,7 +162,7 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 
 	curFig := src
 	for i := 1; i <= opts.MaxIterations; i++ {
-		r, ok := s.unmet(curFig)
+		r, ok := s.unmet(curFig, 1-opts.Margin)
 		if !ok {
 			break
 		}
@@ -202,10 +202,12 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	if err := save(res.File, cur); err != nil {
 		return res, err
 	}
+	// The verdict rests on the final measurement: take more runs.
+	s.opts.MeasureRuns *= 3
 	if res.Final, err = s.figures(cur, "adapted", false); err != nil {
 		return res, err
 	}
-	_, unmet := s.unmet(res.Final)
+	_, unmet := s.unmet(res.Final, 1)
 	res.Met = !unmet
 	res.Seconds = time.Since(s.started).Seconds()
 	res.Cal = []lut.Calibration{s.cal}
@@ -246,10 +248,16 @@ func value(f Figures, r Resource) float64 {
 	return float64(f.Params)
 }
 
-// unmet returns the first constraint f does not meet.
-func (s *searcher) unmet(f Figures) (Resource, bool) {
+// unmet returns the first constraint f does not meet, with the latency
+// target scaled by factor (the search aims below the target by Margin so
+// that the final measurement's noise does not undo it).
+func (s *searcher) unmet(f Figures, factor float64) (Resource, bool) {
 	for _, r := range []Resource{Latency, MACs, Params} {
-		if t := s.opts.Constraints.target(r); t > 0 && value(f, r) > t {
+		t := s.opts.Constraints.target(r)
+		if r == Latency {
+			t *= factor
+		}
+		if t > 0 && value(f, r) > t {
 			return r, true
 		}
 	}
@@ -261,6 +269,9 @@ func (s *searcher) unmet(f Figures) (Resource, bool) {
 func (s *searcher) iterate(i int, cur *onnxio.Model, fig Figures, r Resource) (*Iteration, *onnxio.Model, error) {
 	o := s.opts
 	target := o.Constraints.target(r)
+	if r == Latency {
+		target *= 1 - o.Margin
+	}
 	// The latency budget is set on the calibrated estimate, which the last
 	// measurement recalibrated, so that candidates priced with the table
 	// and the budget agree.
@@ -282,17 +293,21 @@ func (s *searcher) iterate(i int, cur *onnxio.Model, fig Figures, r Resource) (*
 		it = &Iteration{Index: i, Resource: r.String(), Budget: budget}
 		s.emit(Event{Kind: IterationStart, Iteration: i, Resource: r, Budget: budget})
 		o.Log.Info("iteration start", "i", i, "resource", r, "now", now, "budget", budget)
-		feasible := false
+		feasible := 0
 		for gi, g := range groups {
 			c, err := s.largestKeep(cur, g, r, budget)
 			if err != nil {
 				return nil, nil, err
 			}
 			it.Candidates = append(it.Candidates, c)
-			feasible = feasible || c.Keep > 0
+			if c.Keep > 0 {
+				feasible++
+			}
 			s.emit(Event{Kind: CandidatePriced, Iteration: i, Resource: r, Budget: budget, Candidate: &c, Index: gi, Count: len(groups)})
 		}
-		if feasible || h == maxHalvings {
+		// A choice of one is no choice: halve then too, while other
+		// groups could be candidates.
+		if feasible >= min(2, len(groups)) || feasible > 0 && budget == target || h == maxHalvings {
 			break
 		}
 		delta /= 2

@@ -49,6 +49,7 @@ type adaptCmd struct {
 	distill     bool
 	augment     string
 	measureRuns int
+	margin      float64
 	seed        uint64
 }
 
@@ -87,6 +88,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.distill, "distill", false, "long-term fine-tuning distils from the source model")
 	fs.StringVar(&c.augment, "augment", "", "train-time augmentation, e.g. pad=4:flip or rrc=0.25,1:flip")
 	fs.IntVar(&c.measureRuns, "measure-runs", search.DefaultMeasureRuns, "timed runs when measuring a whole model")
+	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of data order, augmentation and held-out split")
 }
 
@@ -210,7 +212,7 @@ func (c *adaptCmd) run(e *env, args []string) error {
 		Train: train, HeldOut: held, Test: splits.Test,
 		ShortTerm: short, LongTerm: long,
 		Eval:  finetune.EvalOptions{Batch: 100, Threads: rt.IntraOpThreads, Preprocess: &pre, Workers: c.data.workers},
-		Table: table, Runtime: rt, MeasureRuns: c.measureRuns,
+		Table: table, Runtime: rt, MeasureRuns: c.measureRuns, Margin: c.margin,
 		OutDir: c.out,
 		Log:    e.log.WithGroup("search"),
 		Event:  rep.event,
