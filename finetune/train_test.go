@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
@@ -418,4 +419,33 @@ func TestWriteBackLoadsInORT(t *testing.T) {
 			s.Close()
 		})
 	}
+}
+
+// TestClassMismatch: data with more classes than the model's output is
+// refused with a clear error, by Train, Evaluate and EvaluateEngine.
+func TestClassMismatch(t *testing.T) {
+	ds := fashionSubset(t, 64, false) // 10 classes
+	m, err := models.MobileNetV2(models.Config{Width: 0.35, Resolution: 32, Classes: 5, InChannels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "classes") || !strings.Contains(err.Error(), "5") {
+			t.Errorf("%s: got %v, want an error about 5 model classes", what, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Steps, cfg.Batch = 1, 32
+	_, err = Train(context.Background(), m.Clone(), ds, cfg)
+	check("Train", err)
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Evaluate(context.Background(), data, ds, EvalOptions{})
+	check("Evaluate", err)
+	e := mustCompile[float32](t, m, Options{Batch: 8})
+	_, err = EvaluateEngine(context.Background(), e, ds, EvalOptions{})
+	check("EvaluateEngine", err)
 }
