@@ -52,7 +52,10 @@ type Config struct {
 	Augment *dataset.Augment
 
 	// Workers is the number of kernel goroutines (0: GOMAXPROCS); it is
-	// also the teacher's onnxruntime thread count.
+	// also the teacher's onnxruntime thread count. A run is bit-identical
+	// for the same Seed and Workers; another worker count changes the
+	// rounding of the kernels' per-worker partial sums (see the package
+	// documentation), and training amplifies that.
 	Workers int
 	// LoaderWorkers is the number of decoding goroutines (0: GOMAXPROCS).
 	LoaderWorkers int
