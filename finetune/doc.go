@@ -23,14 +23,20 @@
 // same-shape Add gradients) share memory outright. Nothing is allocated
 // per step beyond what the kernels' goroutines need.
 //
+// BatchNormalization runs fused with the Relu, Clip (ReLU6) or HardSwish
+// that follows it (see fused.go): one pass forward, the pre-activation
+// recomputed in the backward pass, branch-free masks, AVX2 loops.
+// Options.ProfileLabels tags each step for "go tool pprof -tags".
+//
 // An Engine is generic over float32 (training) and float64 (gradient
-// checks); the kernels are in internal/kernels.
+// checks); the convolution, pooling and linear kernels are in
+// internal/kernels.
 //
 // # Training
 //
-// Train runs SGD (momentum, Nesterov, decoupled-from-BN weight decay) with
-// a constant, cosine or step learning-rate schedule and optional linear
-// warm-up, on cross-entropy with label smoothing, optionally mixed with
+// Train runs SGD (momentum, Nesterov, weight decay on weights only, never on
+// biases or BatchNormalization parameters) with a constant, cosine or step
+// learning-rate schedule and optional linear warm-up, on cross-entropy with label smoothing, optionally mixed with
 // knowledge distillation from a teacher run in onnxruntime. The trained
 // weights and BatchNormalization statistics are written back into the
 // model's initializers.
