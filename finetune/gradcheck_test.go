@@ -156,6 +156,13 @@ func gradCases() []gradCase {
 			z := conv(b, y, "c2", 4, 4, 1, 1, false)
 			b.output(b.node("Add", vals(y, z)))
 		}},
+		{name: "shared-weight-accumulates", build: func(b *gb) {
+			x := b.input("x", 2, 3, 5, 5)
+			w := b.init("w", 0, 0.3, 3, 3, 3, 3)
+			pads := aInts("pads", []int64{1, 1, 1, 1})
+			y := b.node("Relu", vals(b.node("Conv", vals(x, w), pads)))
+			b.output(b.node("Conv", vals(y, w), pads))
+		}},
 		{name: "add/same-value-twice", build: func(b *gb) {
 			x := b.input("x", 2, 3, 4)
 			y := b.node("Sigmoid", vals(x))
