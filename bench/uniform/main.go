@@ -1,0 +1,176 @@
+// Command uniform answers the users' third question about an adapted model:
+// is its accuracy at that latency better than simply shrinking the width?
+//
+// It reads an `onnx-adapt adapt` output folder, builds the uniform-width
+// baseline of the same source model — every prunable channel group shrunk
+// by one common fraction (L2-ranked filters, counts rounded to multiples of
+// 8), with the fraction found by bisection so that the baseline's measured
+// latency matches the adapted model's — fine-tunes it with the same
+// training budget the adapted model got (its long-term epochs plus the
+// short-term steps of its chosen candidates), and prints both on the test
+// set, measured in onnxruntime.
+//
+//	go run ./bench/uniform -out out/ [-model in.onnx] [-data D]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/models/pretrained"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/search"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+func main() {
+	out := flag.String("out", "out", "the adapt output folder (history.json, adapted.onnx)")
+	modelPath := flag.String("model", "", "the source model (default: the embedded default)")
+	data := flag.String("data", "/usr/share/datasets/fashion-mnist", "data set")
+	threads := flag.Int("threads", 1, "onnxruntime threads, as the adapt run")
+	runs := flag.Int("runs", 200, "timed runs per latency measurement")
+	shortSteps := flag.Int("short-steps", 20, "the adapt run's --short-steps")
+	batch := flag.Int("batch", 64, "the adapt run's --batch")
+	longEpochs := flag.Float64("long-epochs", 1, "the adapt run's --long-epochs")
+	flag.Parse()
+	if err := run(*out, *modelPath, *data, *threads, *runs, *shortSteps, *batch, *longEpochs); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(out, modelPath, data string, threads, runs, shortSteps, batch int, longEpochs float64) error {
+	ctx := context.Background()
+	var hist search.Result
+	b, err := os.ReadFile(filepath.Join(out, "history.json"))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &hist); err != nil {
+		return err
+	}
+	src, err := pretrained.Load()
+	if modelPath != "" {
+		src, err = onnxio.Load(modelPath)
+	}
+	if err != nil {
+		return err
+	}
+	adapted, err := onnxio.Load(hist.File)
+	if err != nil {
+		return err
+	}
+	sp, err := dataset.Open(data)
+	if err != nil {
+		return err
+	}
+	rt := ort.Options{IntraOpThreads: threads}
+	measure := func(m *onnxio.Model) (ort.Timing, error) {
+		d, err := onnxio.Encode(m)
+		if err != nil {
+			return ort.Timing{}, err
+		}
+		t, _, err := lut.MeasureModel(d, rt, 20, runs)
+		return t, err
+	}
+	ta, err := measure(adapted)
+	if err != nil {
+		return err
+	}
+	target := ms(ta.Median())
+
+	// Bisection on the common fraction: the smallest cut whose measured
+	// latency reaches the adapted model's.
+	an, err := surgery.Analyze(src.Graph)
+	if err != nil {
+		return err
+	}
+	uniform := func(f float64) (*onnxio.Model, error) {
+		p := surgery.Plan{RoundTo: 8, Groups: []surgery.GroupPlan{}}
+		for _, g := range an.Prunable() {
+			keep := surgery.RoundCount(int(math.Round(float64(g.Size)*(1-f))), 8, g.Size)
+			if keep < g.Size {
+				p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: g.Size - keep})
+			}
+		}
+		m := src.Clone()
+		return m, surgery.Apply(m.Graph, p)
+	}
+	lo, hi := 0.0, 0.95
+	var base *onnxio.Model
+	var tb ort.Timing
+	for range 8 {
+		mid := (lo + hi) / 2
+		m, err := uniform(mid)
+		if err != nil {
+			return err
+		}
+		t, err := measure(m)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "uniform cut %.3f: %.4f ms (target %.4f)\n", mid, ms(t.Median()), target)
+		if ms(t.Median()) <= target {
+			hi, base, tb = mid, m, t
+		} else {
+			lo = mid
+		}
+	}
+	if base == nil {
+		return fmt.Errorf("no uniform cut up to %.2f reaches %.4f ms", hi, target)
+	}
+
+	// The same training budget.
+	extra := float64(len(hist.Iterations)*shortSteps*batch) / float64(sp.Train.Len())
+	cfg := finetune.DefaultConfig()
+	cfg.Epochs, cfg.Batch, cfg.LR = longEpochs+extra, batch, 0.01
+	cfg.Seed = 1
+	if _, err := finetune.Train(ctx, base, sp.Train, cfg); err != nil {
+		return err
+	}
+	eval := func(m *onnxio.Model) (finetune.Accuracy, error) {
+		d, err := onnxio.Encode(m)
+		if err != nil {
+			return finetune.Accuracy{}, err
+		}
+		return finetune.Evaluate(ctx, d, sp.Test, finetune.EvalOptions{Batch: 250, Threads: threads})
+	}
+	accA, err := eval(adapted)
+	if err != nil {
+		return err
+	}
+	accB, err := eval(base)
+	if err != nil {
+		return err
+	}
+	accS, err := eval(src)
+	if err != nil {
+		return err
+	}
+	ts, err := measure(src)
+	if err != nil {
+		return err
+	}
+	row := func(name string, m *onnxio.Model, t ort.Timing, a finetune.Accuracy) {
+		r, _ := cost.Analyze(m.Graph)
+		fmt.Printf("| %s | %.4f | %.4f | %.4f | %s | %s | %.2f%% |\n", name, ms(t.Median()), ms(t.P10()), ms(t.P90()),
+			cost.String(r.MACs), cost.String(r.Params), 100*a.Top1)
+	}
+	fmt.Printf("| model | median ms | p10 | p90 | MACs | params | test top-1 |\n|---|---|---|---|---|---|---|\n")
+	row("source", src, ts, accS)
+	row("NetAdapt (adapted.onnx)", adapted, ta, accA)
+	row(fmt.Sprintf("uniform width (cut %.0f%%, %.2f epochs)", 100*hi, cfg.Epochs), base, tb, accB)
+	return nil
+}
+
+func ms(d interface{ Seconds() float64 }) float64 { return d.Seconds() * 1000 }
