@@ -93,14 +93,20 @@
 // # Estimating
 //
 // [Table.Estimate] sums the units as above (the raw estimate) and applies a
-// [Calibration]: MS = Scale·raw + OffsetMS, fitted by [FitCalibration]
-// against whole-model onnxruntime measurements ([Table.Calibrate]) of the
-// source model alone (a ratio) or of the source and a few pruned variants
-// (a least-squares line when there are three or more points). A
-// calibration absorbs what single-unit timing cannot see, mainly that
-// weights are cold in a whole model and hot in a repeated single-unit run.
-// [ModelResources] adds the analytic resources (internal/cost), for a model
-// or, with [WithGraph], a candidate graph, without writing a file.
+// [Calibration] fitted against whole-model onnxruntime measurements of the
+// source model and a few random pruned variants of it
+// ([Table.CalibrateSource], [RandomVariants]):
+//
+//	MS = raw·(Scale + PerMiB·W) + OffsetMS
+//
+// W is the model's weight size. The term stands for what single-unit timing
+// cannot see: in a whole model each layer's weights and input come from
+// further down the cache hierarchy than in a unit run over and over, and
+// the more so the bigger the model. With fewer points the fit falls back to
+// a line (Scale·raw + OffsetMS) or a ratio on the source alone (see
+// [FitCalibration]). [ModelResources] and [PlanResources] add the analytic
+// resources (internal/cost) for a model, or for a model with a pruning plan
+// applied, without writing a file.
 //
 // Errors returned by this package start with "lut: ".
 package lut

@@ -1,15 +1,11 @@
 package lut
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
-	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
@@ -35,7 +31,7 @@ type UnitEstimate struct {
 // Estimate is a latency estimate of a whole graph.
 //
 //	RawMS = Σ_units (entry − overhead) + Σ_boundaries reorders + overhead
-//	MS    = Calibration.Scale · RawMS + Calibration.OffsetMS
+//	MS    = RawMS·(Scale + PerMiB·WeightMiB) + OffsetMS   (Calibration.Apply)
 //
 // Entries are kernel latencies as onnxruntime runs them inside a model
 // (see Measurer.Measure), each including one session Run of overhead (the
@@ -47,8 +43,11 @@ type UnitEstimate struct {
 // (ReorderInput then ReorderOutput) entries of the tensor's shape, and
 // charged to the unit at that boundary.
 type Estimate struct {
-	MS          float64        `json:"ms"`
-	RawMS       float64        `json:"raw_ms"`
+	MS    float64 `json:"ms"`
+	RawMS float64 `json:"raw_ms"`
+	// WeightBytes is the size of the graph's initializers, which the
+	// calibration takes into account.
+	WeightBytes int64          `json:"weight_bytes"`
 	OverheadMS  float64        `json:"overhead_ms"`
 	ReorderMS   float64        `json:"reorder_ms"`
 	Calibration *Calibration   `json:"calibration,omitempty"`
@@ -98,11 +97,16 @@ func (t *Table) EstimateUnits(g *onnxio.Graph, units []*Unit, cal *Calibration) 
 	}
 	est.Warnings = append(est.Warnings, t.approx...)
 	t.approx = nil
+	for _, v := range g.Initializers() {
+		if b := v.Const.DataType.ByteSize(v.Const.NumElements()); b > 0 {
+			est.WeightBytes += b
+		}
+	}
 	est.MS = est.RawMS
 	if cal != nil {
 		c := *cal
 		est.Calibration = &c
-		est.MS = c.Apply(est.RawMS)
+		est.MS = c.Apply(est.RawMS, est.WeightBytes)
 	}
 	return est, nil
 }
@@ -187,136 +191,6 @@ func (t *Table) estimate(g *onnxio.Graph, units []*Unit, get func(Key, *onnxio.N
 	return est
 }
 
-// Calibration maps a raw estimate to onnxruntime's whole-model latency:
-// MS = Scale·raw + OffsetMS. It is fitted (FitCalibration) against
-// whole-model measurements of a source model and, optionally, of pruned
-// variants of it, and is then used for every candidate derived from that
-// source.
-type Calibration struct {
-	// Model is the fingerprint (Fingerprint) of the source model.
-	Model    string     `json:"model"`
-	Name     string     `json:"name,omitempty"`
-	Scale    float64    `json:"scale"`
-	OffsetMS float64    `json:"offset_ms"`
-	Points   []CalPoint `json:"points,omitempty"`
-}
-
-// CalPoint is one whole-model measurement next to its raw estimate.
-type CalPoint struct {
-	Label      string  `json:"label,omitempty"`
-	RawMS      float64 `json:"raw_ms"`
-	MeasuredMS float64 `json:"measured_ms"`
-}
-
-// Apply returns the calibrated latency of a raw estimate.
-func (c Calibration) Apply(raw float64) float64 { return c.Scale*raw + c.OffsetMS }
-
-func (c Calibration) validate() error {
-	if c.Model == "" || !finite(c.Scale) || c.Scale <= 0 || !finite(c.OffsetMS) {
-		return fmt.Errorf("lut: bad calibration %q (scale %v, offset %v)", c.Model, c.Scale, c.OffsetMS)
-	}
-	for _, p := range c.Points {
-		if !finite(p.RawMS) || !finite(p.MeasuredMS) {
-			return fmt.Errorf("lut: calibration %q has a non-finite point", c.Model)
-		}
-	}
-	return nil
-}
-
-// FitCalibration fits a calibration to whole-model measurements. With one
-// or two points it is a ratio (OffsetMS = 0; Scale = Σ raw·measured / Σ
-// raw², the least-squares line through the origin); with three or more, an
-// ordinary least-squares line, unless that line has a scale outside
-// [0.5, 2] (too few or too close points), in which case the ratio is kept.
-func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
-	c := Calibration{Model: model, Name: name, Points: slices.Clone(pts)}
-	var sxx, sxy, sx, sy float64
-	for _, p := range pts {
-		if !finite(p.RawMS) || !finite(p.MeasuredMS) || p.RawMS <= 0 || p.MeasuredMS <= 0 {
-			return Calibration{}, fmt.Errorf("lut: calibration point %+v is not positive", p)
-		}
-		sxx += p.RawMS * p.RawMS
-		sxy += p.RawMS * p.MeasuredMS
-		sx += p.RawMS
-		sy += p.MeasuredMS
-	}
-	if len(pts) == 0 {
-		return Calibration{}, fmt.Errorf("lut: calibration needs at least one measurement")
-	}
-	c.Scale = sxy / sxx
-	if n := float64(len(pts)); len(pts) >= 3 {
-		den := n*sxx - sx*sx
-		if den > 1e-12*sxx*n {
-			a := (n*sxy - sx*sy) / den
-			b := (sy - a*sx) / n
-			if a >= 0.5 && a <= 2 {
-				c.Scale, c.OffsetMS = a, b
-			}
-		}
-	}
-	return c, nil
-}
-
-// Fingerprint identifies a source model by its units' keys and its inputs,
-// so that a calibration stored in a table is found again for the same
-// model (whatever its file name or weights).
-func Fingerprint(g *onnxio.Graph, units []*Unit) string {
-	h := sha256.New()
-	for _, in := range g.Inputs {
-		if !in.IsConst() {
-			fmt.Fprintf(h, "in %s %v\n", in.Name, in.Type.Shape)
-		}
-	}
-	for _, u := range units {
-		fmt.Fprintln(h, u.key.String())
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// Calibrate measures each model whole in onnxruntime (median of runs after
-// warm-up) with the table's session options, estimates it with the table,
-// and fits a calibration (FitCalibration) stored under the fingerprint of
-// the first model, which is the source. labels name the points (may be
-// nil).
-func (t *Table) Calibrate(models []*onnxio.Model, labels []string, opts ort.Options, runs int) (Calibration, error) {
-	if len(models) == 0 {
-		return Calibration{}, fmt.Errorf("lut: nothing to calibrate on")
-	}
-	var pts []CalPoint
-	var fp string
-	for i, m := range models {
-		units, err := Units(m.Graph)
-		if err != nil {
-			return Calibration{}, err
-		}
-		if i == 0 {
-			fp = Fingerprint(m.Graph, units)
-		}
-		est, err := t.EstimateUnits(m.Graph, units, nil)
-		if err != nil {
-			return Calibration{}, err
-		}
-		data, err := onnxio.Encode(m)
-		if err != nil {
-			return Calibration{}, err
-		}
-		_, best, err := MeasureModel(data, opts, 10, runs)
-		if err != nil {
-			return Calibration{}, err
-		}
-		p := CalPoint{RawMS: est.RawMS, MeasuredMS: ms(best)}
-		if i < len(labels) {
-			p.Label = labels[i]
-		}
-		pts = append(pts, p)
-	}
-	name := ""
-	if len(labels) > 0 {
-		name = labels[0]
-	}
-	return FitCalibration(fp, name, pts)
-}
-
 // Resources are the resources of a model.
 type Resources struct {
 	// MACs counts Conv and Gemm/MatMul multiply-accumulates at batch 1.
@@ -381,6 +255,3 @@ func WithGraph(m *onnxio.Model, g *onnxio.Graph) *onnxio.Model {
 	c.Graph = g
 	return &c
 }
-
-// relErr is |est − ref| / ref.
-func relErr(est, ref float64) float64 { return math.Abs(est-ref) / ref }

@@ -1,6 +1,7 @@
 package lut
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"reflect"
@@ -117,10 +118,11 @@ func TestEstimateReorders(t *testing.T) {
 			check("c1", conv[0], tc.c1)
 			check("c2", conv[1], tc.c2)
 			check("pool", pool, tc.pool)
-			cal := &Calibration{Model: "m", Scale: 2, OffsetMS: 1}
+			cal := &Calibration{Model: "m", Scale: 2, OffsetMS: 1, PerMiB: 0.5}
 			est2, err := tab.EstimateUnits(g, units, cal)
-			if err != nil || math.Abs(est2.MS-(2*tc.raw+1)) > 1e-9 {
-				t.Errorf("calibrated estimate %v (%v), want %v", est2.MS, err, 2*tc.raw+1)
+			w := float64(est2.WeightBytes) / (1 << 20)
+			if want := tc.raw*(2+0.5*w) + 1; err != nil || est2.WeightBytes == 0 || math.Abs(est2.MS-want) > 1e-9 {
+				t.Errorf("calibrated estimate %v (%v, %d weight bytes), want %v", est2.MS, err, est2.WeightBytes, want)
 			}
 		})
 	}
@@ -397,7 +399,7 @@ func TestCalibrateRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	units, _ := Units(m.Graph)
-	if cal.Model != Fingerprint(m.Graph, units) || cal.Name != "v1" || len(cal.Points) != 1 || cal.OffsetMS != 0 || !(cal.Scale > 0) {
+	if cal.Model != Fingerprint(m.Graph, units) || cal.Name != "v1" || len(cal.Points) != 1 || cal.OffsetMS != 0 || cal.Form != "ratio" || !(cal.Scale > 0) {
 		t.Errorf("calibration %+v", cal)
 	}
 	// Resources without a file.
@@ -442,5 +444,50 @@ func TestPlanResources(t *testing.T) {
 	again, err := ModelResources(m, nil, nil)
 	if err != nil || !reflect.DeepEqual(again, before) {
 		t.Errorf("PlanResources changed the source model: %+v vs %+v (%v)", again, before, err)
+	}
+}
+
+func TestRandomVariants(t *testing.T) {
+	m := buildModel(t, "mobilenetv2", models.Config{Resolution: 32})
+	before, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, removed, err := RandomVariants(m, 6, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := RandomVariants(m, 6, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 6 || len(removed) != 6 {
+		t.Fatalf("%d variants, %d fractions", len(vs), len(removed))
+	}
+	for i, v := range vs {
+		if removed[i] < 0.03 || removed[i] > 0.85 {
+			t.Errorf("variant %d removes %.0f%% of channels, outside the spread", i, 100*removed[i])
+		}
+		if err := v.Graph.Verify(); err != nil {
+			t.Errorf("variant %d: %v", i, err)
+		}
+		units, err := Units(v.Graph)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range units {
+			if k := u.Key(); k.Op == OpConv && !u.fixedIn && k.Cin%8 != 0 {
+				t.Errorf("variant %d: %v has %d input channels, not a multiple of 8", i, u, k.Cin)
+			}
+		}
+		a, _ := onnxio.Encode(v)
+		b, _ := onnxio.Encode(again[i])
+		if !bytes.Equal(a, b) {
+			t.Errorf("variant %d differs between two calls with the same seed", i)
+		}
+	}
+	after, _ := onnxio.Encode(m)
+	if !bytes.Equal(before, after) {
+		t.Error("RandomVariants changed the source model")
 	}
 }

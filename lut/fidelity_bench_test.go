@@ -16,7 +16,7 @@ package lut
 //	LUT_BENCH_RES       input resolution (default 224)
 //	LUT_BENCH_VARIANTS  pruned variants evaluated per model (default 20)
 //	LUT_BENCH_CALIB     extra pruned variants the calibration is fitted on,
-//	                    besides the source model (default 3)
+//	                    besides the source model (default 5)
 //	LUT_BENCH_RUNS      timed runs of a whole model per round (default 100,
 //	                    in blocks of 50)
 //	LUT_BENCH_ROUNDS    rounds over all models; a model's latency is the
@@ -79,27 +79,9 @@ type variant struct {
 	model    *onnxio.Model
 	removed  float64 // fraction of prunable channels removed
 	macs     int64
+	weights  int64   // initializer bytes
 	raw      float64 // raw table estimate, ms
 	measured float64 // whole-model latency, ms
-}
-
-// randomPlan removes from every prunable group a fraction drawn around
-// target (±0.15, within [0, 0.9]), keeping a multiple of 8 channels (at
-// least 8), as NetAdapt on a step-8 grid would.
-func randomPlan(a *surgery.Analysis, target float64, rng *rand.Rand) (surgery.Plan, float64) {
-	var p surgery.Plan
-	total, removed := 0, 0
-	for _, g := range a.Prunable() {
-		f := min(max(target+0.3*(rng.Float64()-0.5), 0), 0.9)
-		keep := max(8, int(math.Round(float64(g.Size)*(1-f)/8))*8)
-		total += g.Size
-		if keep >= g.Size {
-			continue
-		}
-		removed += g.Size - keep
-		p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: g.Size - keep})
-	}
-	return p, float64(removed) / float64(max(total, 1))
 }
 
 type errStats struct {
@@ -128,7 +110,7 @@ func (s errStats) cell() string {
 func TestFidelity(t *testing.T) {
 	res := envInt("LUT_BENCH_RES", 224)
 	nVariants := envInt("LUT_BENCH_VARIANTS", 20)
-	nCalib := envInt("LUT_BENCH_CALIB", 3)
+	nCalib := envInt("LUT_BENCH_CALIB", 5)
 	runs := envInt("LUT_BENCH_RUNS", 100)
 	rounds := envInt("LUT_BENCH_ROUNDS", 3)
 	seed := uint64(envInt("LUT_BENCH_SEED", 1))
@@ -195,15 +177,9 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs := []*variant{{label: "source", model: src, macs: srcRep.MACs}}
-	n := nCalib + nVariants
-	targets := make([]float64, n)
-	for i := range targets {
-		targets[i] = 0.1 + 0.6*(float64(i)+rng.Float64())/float64(n)
-	}
-	rng.Shuffle(n, func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
-	for i, target := range targets {
-		plan, removed := randomPlan(a, target, rng)
+	vs := []*variant{{label: "source", model: src, macs: srcRep.MACs, weights: srcRep.WeightBytes}}
+	for i, target := range SpreadTargets(nCalib+nVariants, rng) {
+		plan, removed := RandomPlan(a, target, rng)
 		g := src.Graph.Clone()
 		if err := surgery.Apply(g, plan); err != nil {
 			t.Fatalf("variant %d: %v", i, err)
@@ -212,7 +188,7 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		vs = append(vs, &variant{label: fmt.Sprintf("v%02d", i), model: WithGraph(src, g), removed: removed, macs: rep.MACs})
+		vs = append(vs, &variant{label: fmt.Sprintf("v%02d", i), model: WithGraph(src, g), removed: removed, macs: rep.MACs, weights: rep.WeightBytes})
 	}
 	// Estimates first (measuring missing entries), then whole-model
 	// timings, so that the two never interleave.
@@ -251,14 +227,24 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 	}
 	loadAfter := loadAvg()
 
-	// Calibrations: a line over the source and the calibration variants,
-	// and a ratio on the source alone. MACs: proportional to the source's
-	// ratio, and a line over the same calibration points.
+	// Calibrations over the source and the calibration variants: the
+	// default fit (FitCalibration: the footprint form when it is sane), a
+	// line, and a ratio on the source alone. MACs: proportional to the
+	// source's ratio, and a line over the same calibration points.
 	var pts []CalPoint
 	for _, v := range vs[:1+nCalib] {
-		pts = append(pts, CalPoint{Label: v.label, RawMS: v.raw, MeasuredMS: v.measured})
+		pts = append(pts, CalPoint{Label: v.label, RawMS: v.raw, MeasuredMS: v.measured, WeightBytes: v.weights})
 	}
-	line, err := FitCalibration("src", name, pts)
+	fit, err := FitCalibration("src", name, pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var linePts []CalPoint
+	for _, p := range pts {
+		p.WeightBytes = 0 // no footprint: the line (or ratio) form
+		linePts = append(linePts, p)
+	}
+	line, err := FitCalibration("src", name, linePts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,24 +263,25 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 	macsRatio := vs[0].measured / float64(vs[0].macs)
 
 	test := vs[1+nCalib:]
-	var ref, estLine, estRatio, estRaw, estMACs, estMACsLine []float64
+	var ref, estFit, estLine, estRatio, estMACs, estMACsLine []float64
 	var details strings.Builder
-	fmt.Fprintf(&details, "%-6s %8s %9s %9s %9s %9s %9s\n", "model", "removed", "MACs", "measured", "lut", "lut err", "MACs err")
+	fmt.Fprintf(&details, "%-6s %8s %9s %9s %9s %9s %9s %9s\n", "model", "removed", "MACs", "measured", "raw", "lut", "lut err", "MACs err")
 	for _, v := range test {
 		ref = append(ref, v.measured)
-		estLine = append(estLine, line.Apply(v.raw))
-		estRatio = append(estRatio, ratio.Apply(v.raw))
-		estRaw = append(estRaw, v.raw)
+		est := fit.Apply(v.raw, v.weights)
+		estFit = append(estFit, est)
+		estLine = append(estLine, line.Apply(v.raw, 0))
+		estRatio = append(estRatio, ratio.Apply(v.raw, 0))
 		estMACs = append(estMACs, macsRatio*float64(v.macs))
-		estMACsLine = append(estMACsLine, macsLine.Apply(float64(v.macs)))
-		fmt.Fprintf(&details, "%-6s %7.0f%% %8.1fM %8.3fms %8.3fms %+8.1f%% %+8.1f%%\n", v.label, 100*v.removed, float64(v.macs)/1e6,
-			v.measured, line.Apply(v.raw), 100*(line.Apply(v.raw)-v.measured)/v.measured,
+		estMACsLine = append(estMACsLine, macsLine.Apply(float64(v.macs), 0))
+		fmt.Fprintf(&details, "%-6s %7.0f%% %8.1fM %8.3fms %8.3fms %8.3fms %+8.1f%% %+8.1f%%\n", v.label, 100*v.removed, float64(v.macs)/1e6,
+			v.measured, v.raw, est, 100*(est-v.measured)/v.measured,
 			100*(macsRatio*float64(v.macs)-v.measured)/v.measured)
 	}
-	t.Logf("%s @%d, %d thread(s): source %.3f ms measured, raw estimate %.3f ms; line calibration ×%.4f %+.4f ms\n%s",
-		name, res, threads, vs[0].measured, vs[0].raw, line.Scale, line.OffsetMS, details.String())
-	return fmt.Sprintf("| %s @%d | %d | %d | %s | %s | %s | %s | %s | %s → %s |",
-		name, res, threads, len(test),
-		evaluate(estLine, ref).cell(), evaluate(estRatio, ref).cell(), evaluate(estRaw, ref).cell(),
+	t.Logf("%s @%d, %d thread(s): source %.3f ms measured, raw estimate %.3f ms; calibration %s: raw·(%.4f %+.5f/MiB·W) %+.4f ms; line ×%.4f %+.4f ms\n%s",
+		name, res, threads, vs[0].measured, vs[0].raw, fit.Form, fit.Scale, fit.PerMiB, fit.OffsetMS, line.Scale, line.OffsetMS, details.String())
+	return fmt.Sprintf("| %s @%d | %d | %d+%d | %s (%s) | %s | %s | %s | %s | %s → %s |",
+		name, res, threads, nCalib, len(test),
+		evaluate(estFit, ref).cell(), fit.Form, evaluate(estLine, ref).cell(), evaluate(estRatio, ref).cell(),
 		evaluate(estMACs, ref).cell(), evaluate(estMACsLine, ref).cell(), loadBefore, loadAfter)
 }

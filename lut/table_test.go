@@ -323,8 +323,8 @@ func TestParseCPUInfo(t *testing.T) {
 
 func TestFitCalibration(t *testing.T) {
 	one, err := FitCalibration("m", "", []CalPoint{{RawMS: 2, MeasuredMS: 2.2}})
-	if err != nil || math.Abs(one.Scale-1.1) > 1e-12 || one.OffsetMS != 0 {
-		t.Errorf("one point: %+v, %v; want scale 1.1", one, err)
+	if err != nil || math.Abs(one.Scale-1.1) > 1e-12 || one.OffsetMS != 0 || one.Form != "ratio" {
+		t.Errorf("one point: %+v, %v; want ratio 1.1", one, err)
 	}
 	// Points on a line 1.2x + 0.3 are fitted exactly.
 	var pts []CalPoint
@@ -332,11 +332,33 @@ func TestFitCalibration(t *testing.T) {
 		pts = append(pts, CalPoint{RawMS: x, MeasuredMS: 1.2*x + 0.3})
 	}
 	lin, err := FitCalibration("m", "", pts)
-	if err != nil || math.Abs(lin.Scale-1.2) > 1e-9 || math.Abs(lin.OffsetMS-0.3) > 1e-9 {
+	if err != nil || lin.Form != "line" || math.Abs(lin.Scale-1.2) > 1e-9 || math.Abs(lin.OffsetMS-0.3) > 1e-9 {
 		t.Errorf("line: %+v, %v", lin, err)
 	}
-	if got := lin.Apply(10); math.Abs(got-12.3) > 1e-9 {
+	if got := lin.Apply(10, 0); math.Abs(got-12.3) > 1e-9 {
 		t.Errorf("Apply(10) = %v, want 12.3", got)
+	}
+	// Points following raw·(1 + 0.01·W) + 0.1, W in MiB, are fitted
+	// exactly with five points of different weight sizes.
+	pts = nil
+	for i, x := range []float64{1, 1.5, 2, 3, 4} {
+		w := int64(2+3*i) << 20
+		pts = append(pts, CalPoint{RawMS: x, MeasuredMS: x*(1+0.01*float64(w>>20)) + 0.1, WeightBytes: w})
+	}
+	fp, err := FitCalibration("m", "", pts)
+	if err != nil || fp.Form != "footprint" || math.Abs(fp.Scale-1) > 1e-9 || math.Abs(fp.PerMiB-0.01) > 1e-9 || math.Abs(fp.OffsetMS-0.1) > 1e-9 {
+		t.Errorf("footprint: %+v, %v", fp, err)
+	}
+	// An insane footprint fit (the weight term swamps the estimate) falls
+	// back to the line.
+	for i := range pts {
+		pts[i].MeasuredMS = 1.2*pts[i].RawMS + 0.3
+		if i == 4 {
+			pts[i].WeightBytes = 1 << 40
+		}
+	}
+	if c, err := FitCalibration("m", "", pts); err != nil || c.Form == "footprint" && (c.Scale+c.PerMiB*(1<<20) > 2) {
+		t.Errorf("degenerate footprint fit kept: %+v, %v", c, err)
 	}
 	if _, err := FitCalibration("m", "", nil); err == nil {
 		t.Error("no points must be an error")

@@ -17,12 +17,13 @@ type estimateCmd struct {
 	table     string
 	measure   bool
 	calibrate bool
+	variants  int
 	runs      int
 }
 
 func (*estimateCmd) name() string { return "estimate" }
 func (*estimateCmd) usage() string {
-	return "estimate MODEL [--lut FILE [--lut-foreign]] [--measure] [--calibrate] [--threads N] [--json]"
+	return "estimate MODEL [--lut FILE [--lut-foreign]] [--measure] [--calibrate [--calibrate-variants N]] [--threads N] [--json]"
 }
 func (*estimateCmd) summary() string {
 	return "estimate a model's latency from a lookup table, with MACs, parameters, size and peak memory"
@@ -33,7 +34,8 @@ func (c *estimateCmd) flags(fs *pflag.FlagSet) {
 	c.lut.register(fs)
 	fs.StringVar(&c.table, "lut", "", "latency table (from onnx-adapt lut build); missing entries are measured and added unless --lut-foreign. Without it, the model's own entries are measured now and not kept")
 	fs.BoolVar(&c.measure, "measure", false, "also time the whole model in onnxruntime and show the estimate's error")
-	fs.BoolVar(&c.calibrate, "calibrate", false, "time the whole model (implies --measure) and store the estimate-to-measurement ratio in the table as this model's calibration")
+	fs.BoolVar(&c.calibrate, "calibrate", false, "time the whole model and random pruned variants of it (implies --measure), fit the calibration and store it in the table for this model")
+	fs.IntVar(&c.variants, "calibrate-variants", 5, "random pruned variants (10–70% of channels removed) to calibrate on besides the model; 0 fits a ratio on the model alone")
 	fs.IntVar(&c.runs, "runs", 100, "timed runs of the whole model for --measure")
 }
 
@@ -58,8 +60,8 @@ func (c *estimateCmd) run(e *env, args []string) error {
 	if err := c.lut.check(); err != nil {
 		return err
 	}
-	if c.runs < 1 {
-		return usagef("--runs must be at least 1")
+	if c.runs < 1 || c.variants < 0 {
+		return usagef("--runs must be at least 1 and --calibrate-variants at least 0")
 	}
 	if c.calibrate {
 		c.measure = true
@@ -94,6 +96,17 @@ func (c *estimateCmd) run(e *env, args []string) error {
 	}
 	res.Latency, res.LatencyMS = est, est.MS
 	out := estimateJSON{Model: path, Table: c.table, Foreign: t.Foreign(), Header: t.Header, Resources: res, NewEntries: t.Measured()}
+	if c.calibrate {
+		e.log.Info("calibrating", "model", path, "variants", c.variants)
+		cc, err := t.CalibrateSource(m, path, c.variants, 1, c.lut.options(), c.runs)
+		if err != nil {
+			return err
+		}
+		t.SetCalibration(cc)
+		est.Calibration = &cc
+		est.MS = cc.Apply(est.RawMS, est.WeightBytes)
+		res.LatencyMS = est.MS
+	}
 	if c.measure {
 		data, err := onnxio.Encode(m)
 		if err != nil {
@@ -104,16 +117,6 @@ func (c *estimateCmd) run(e *env, args []string) error {
 			return err
 		}
 		out.MeasuredMS, out.P10MS, out.P90MS = ms(best), ms(tm.P10()), ms(tm.P90())
-		if c.calibrate {
-			cc, err := lut.FitCalibration(fp, path, []lut.CalPoint{{Label: path, RawMS: est.RawMS, MeasuredMS: out.MeasuredMS}})
-			if err != nil {
-				return err
-			}
-			t.SetCalibration(cc)
-			est.Calibration = &cc
-			est.MS = cc.Apply(est.RawMS)
-			res.LatencyMS = est.MS
-		}
 		pct := 100 * (est.MS - out.MeasuredMS) / out.MeasuredMS
 		out.ErrorPct = &pct
 	}
@@ -139,7 +142,7 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 	fmt.Fprintf(w, "peak mem   %s activations (%d bytes, batch 1)\n", cost.String(r.PeakActivationBytes), r.PeakActivationBytes)
 	calib := "uncalibrated"
 	if cal := est.Calibration; cal != nil {
-		calib = fmt.Sprintf("calibrated ×%.4f %+.4f ms", cal.Scale, cal.OffsetMS)
+		calib = fmt.Sprintf("calibrated (%s on %d models): raw·(%.4f %+.5f/MiB of weights) %+.4f ms", cal.Form, len(cal.Points), cal.Scale, cal.PerMiB, cal.OffsetMS)
 	}
 	fmt.Fprintf(w, "latency    %.3f ms estimated (raw %.3f ms, %s; %.3f ms of it in NCHWc layout reorders)\n",
 		est.MS, est.RawMS, calib, est.ReorderMS)
