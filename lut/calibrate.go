@@ -53,9 +53,16 @@ type CalPoint struct {
 const mib = 1 << 20
 
 // Apply returns the calibrated latency of a raw estimate of a model with
-// weightBytes of weights.
-func (c Calibration) Apply(raw float64, weightBytes int64) float64 {
-	return raw*(c.Scale+c.PerMiB*float64(weightBytes)/mib) + c.OffsetMS
+// weightBytes of weights (Estimate.WeightBytes; the sum when several are
+// given). Without weightBytes the footprint term is left out, which is
+// exact for calibrations fitted without weight sizes (PerMiB = 0).
+// Estimate applies its calibration itself (Estimate.MS).
+func (c Calibration) Apply(raw float64, weightBytes ...int64) float64 {
+	var w int64
+	for _, b := range weightBytes {
+		w += b
+	}
+	return raw*(c.Scale+c.PerMiB*float64(w)/mib) + c.OffsetMS
 }
 
 func (c Calibration) validate() error {
