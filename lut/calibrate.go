@@ -18,119 +18,79 @@ import (
 // Calibration maps a raw estimate (the table's sum, Estimate.RawMS) to
 // onnxruntime's whole-model latency:
 //
-//	MS = RawMS·(Scale + PerMiB·W) + OffsetMS
+//	MS = Scale·RawMS + OffsetMS
 //
-// where W is the model's weight size in MiB. It is fitted (FitCalibration)
-// against whole-model measurements of a source model and of a few random
-// pruned variants of it (Table.CalibrateSource), and is then used for
-// every candidate derived from that source.
+// It is fitted (FitCalibration) against whole-model measurements of a
+// source model and of a few random pruned variants of it
+// (Table.CalibrateSource), or of the source alone (a ratio), and is then
+// used for every candidate derived from that source.
 //
-// Why the weight term: a unit timed alone runs over and over with its
-// weights and input in the caches. In a whole model, they come from
-// further away, and more so the bigger the model. On the reference host
-// (AMD EPYC, 1 MiB L2 per core), MobileNetV2's measured-to-raw ratio goes
-// from about 1.02 with 60% of its channels pruned to 1.2 for the full
-// model. A ratio, or a line in RawMS alone, leaves that trend in the error.
+// What it absorbs is what single-unit timing cannot see. The main effect is
+// that in a whole model each layer's weights and input come from further
+// down the cache hierarchy than in a unit run over and over, and more so
+// the bigger the model. On the reference host (AMD EPYC, 1 MiB L2 per
+// core), MobileNetV2's measured-to-raw ratio goes from about 1.02 with 60%
+// of its channels pruned to 1.2 for the full model. A line (Scale > 1,
+// OffsetMS < 0) follows that trend, but a ratio fitted on the source
+// over-estimates pruned models by several percent. A third term in the
+// model's weight size was tried. It did no better than the line with five
+// variants (BENCHMARKS.md).
 type Calibration struct {
 	// Model is the fingerprint (Fingerprint) of the source model.
 	Model    string     `json:"model"`
 	Name     string     `json:"name,omitempty"`
 	Scale    float64    `json:"scale"`
-	PerMiB   float64    `json:"per_mib,omitempty"`
 	OffsetMS float64    `json:"offset_ms"`
-	Form     string     `json:"form,omitempty"` // "ratio", "line" or "footprint"
+	Form     string     `json:"form,omitempty"` // "ratio" or "line"
 	Points   []CalPoint `json:"points,omitempty"`
 }
 
 // CalPoint is one whole-model measurement next to its raw estimate.
 type CalPoint struct {
-	Label       string  `json:"label,omitempty"`
-	RawMS       float64 `json:"raw_ms"`
-	MeasuredMS  float64 `json:"measured_ms"`
-	WeightBytes int64   `json:"weight_bytes,omitempty"`
+	Label      string  `json:"label,omitempty"`
+	RawMS      float64 `json:"raw_ms"`
+	MeasuredMS float64 `json:"measured_ms"`
 }
 
-const mib = 1 << 20
-
-// Apply returns the calibrated latency of a raw estimate of a model with
-// weightBytes of weights (Estimate.WeightBytes; the sum when several are
-// given). Without weightBytes the footprint term is left out, which is
-// exact for calibrations fitted without weight sizes (PerMiB = 0).
-// Estimate applies its calibration itself (Estimate.MS).
-func (c Calibration) Apply(raw float64, weightBytes ...int64) float64 {
-	var w int64
-	for _, b := range weightBytes {
-		w += b
-	}
-	return raw*(c.Scale+c.PerMiB*float64(w)/mib) + c.OffsetMS
-}
+// Apply returns the calibrated latency of a raw estimate.
+func (c Calibration) Apply(raw float64) float64 { return c.Scale*raw + c.OffsetMS }
 
 func (c Calibration) validate() error {
-	if c.Model == "" || !finite(c.Scale) || c.Scale <= 0 || !finite(c.OffsetMS) || !finite(c.PerMiB) {
-		return fmt.Errorf("lut: bad calibration %q (scale %v, per MiB %v, offset %v)", c.Model, c.Scale, c.PerMiB, c.OffsetMS)
+	if c.Model == "" || !finite(c.Scale) || c.Scale <= 0 || !finite(c.OffsetMS) {
+		return fmt.Errorf("lut: bad calibration %q (scale %v, offset %v)", c.Model, c.Scale, c.OffsetMS)
 	}
 	for _, p := range c.Points {
-		if !finite(p.RawMS) || !finite(p.MeasuredMS) || p.WeightBytes < 0 {
-			return fmt.Errorf("lut: calibration %q has a bad point", c.Model)
+		if !finite(p.RawMS) || !finite(p.MeasuredMS) {
+			return fmt.Errorf("lut: calibration %q has a non-finite point", c.Model)
 		}
 	}
 	return nil
 }
 
-// FitCalibration fits a calibration to whole-model measurements by least
-// squares, with the richest form the points support:
-//
-//   - five points or more, with different weight sizes: the footprint form,
-//     raw·(Scale + PerMiB·W) + OffsetMS;
-//   - three points or more: a line, Scale·raw + OffsetMS;
-//   - otherwise a ratio through the origin, Scale = Σ raw·measured / Σ raw².
-//
-// A richer fit is used only when it is sane: its multiplier Scale +
-// PerMiB·W stays within [0.5, 2] over the points' weight sizes (and 0),
-// and it predicts every point within 25%. Otherwise the next form is used.
+// FitCalibration fits a calibration to whole-model measurements. With three
+// points or more it fits a least-squares line, Scale·raw + OffsetMS. It
+// keeps the line only when it is sane: Scale within [0.5, 2], and every
+// point predicted within 25%. Otherwise, and with fewer points, it fits a
+// ratio through the origin, Scale = Σ raw·measured / Σ raw².
 func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 	if len(pts) == 0 {
 		return Calibration{}, fmt.Errorf("lut: calibration needs at least one measurement")
 	}
 	for _, p := range pts {
-		if !finite(p.RawMS) || !finite(p.MeasuredMS) || p.RawMS <= 0 || p.MeasuredMS <= 0 || p.WeightBytes < 0 {
+		if !finite(p.RawMS) || !finite(p.MeasuredMS) || p.RawMS <= 0 || p.MeasuredMS <= 0 {
 			return Calibration{}, fmt.Errorf("lut: calibration point %+v is not positive", p)
 		}
 	}
 	base := Calibration{Model: model, Name: name, Points: slices.Clone(pts)}
-	sane := func(c Calibration) bool {
-		if !finite(c.Scale) || !finite(c.PerMiB) || !finite(c.OffsetMS) {
-			return false
-		}
-		for _, w := range append([]int64{0}, weights(pts)...) {
-			if m := c.Scale + c.PerMiB*float64(w)/mib; m < 0.5 || m > 2 {
-				return false
-			}
-		}
-		for _, p := range pts {
-			if math.Abs(c.Apply(p.RawMS, p.WeightBytes)-p.MeasuredMS) > 0.25*p.MeasuredMS {
-				return false
-			}
-		}
-		return true
-	}
-	distinctW := len(slices.Compact(slices.Sorted(slices.Values(weights(pts)))))
-	if len(pts) >= 5 && distinctW >= 3 {
-		if beta, ok := leastSquares(pts, func(p CalPoint) []float64 {
-			return []float64{p.RawMS, p.RawMS * float64(p.WeightBytes) / mib, 1}
-		}); ok {
-			c := base
-			c.Scale, c.PerMiB, c.OffsetMS, c.Form = beta[0], beta[1], beta[2], "footprint"
-			if sane(c) {
-				return c, nil
-			}
-		}
-	}
 	if len(pts) >= 3 {
 		if beta, ok := leastSquares(pts, func(p CalPoint) []float64 { return []float64{p.RawMS, 1} }); ok {
 			c := base
 			c.Scale, c.OffsetMS, c.Form = beta[0], beta[1], "line"
-			if sane(c) {
+			sane := c.Scale >= 0.5 && c.Scale <= 2 && finite(c.OffsetMS)
+			for _, p := range pts {
+				sane = sane && math.Abs(c.Apply(p.RawMS)-p.MeasuredMS) <= 0.25*p.MeasuredMS
+			}
+			if sane {
 				return c, nil
 			}
 		}
@@ -143,14 +103,6 @@ func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 	c := base
 	c.Scale, c.Form = sxy/sxx, "ratio"
 	return c, nil
-}
-
-func weights(pts []CalPoint) []int64 {
-	out := make([]int64, len(pts))
-	for i, p := range pts {
-		out[i] = p.WeightBytes
-	}
-	return out
 }
 
 // leastSquares solves min ‖X·β − measured‖ with rows feats(p).
@@ -222,7 +174,7 @@ func (t *Table) Calibrate(models []*onnxio.Model, labels []string, opts ort.Opti
 		if err != nil {
 			return Calibration{}, err
 		}
-		p := CalPoint{RawMS: est.RawMS, MeasuredMS: ms(best), WeightBytes: est.WeightBytes}
+		p := CalPoint{RawMS: est.RawMS, MeasuredMS: ms(best)}
 		if i < len(labels) {
 			p.Label = labels[i]
 		}
@@ -238,7 +190,7 @@ func (t *Table) Calibrate(models []*onnxio.Model, labels []string, opts ort.Opti
 // CalibrateSource calibrates the table for a source model: it measures the
 // model and n random pruned variants of it (RandomVariants with seed)
 // whole, and fits (Calibrate). n = 0 gives a ratio on the source alone;
-// n ≥ 4 allows the footprint form.
+// n ≥ 2 a line; five variants is what BENCHMARKS.md measures.
 func (t *Table) CalibrateSource(m *onnxio.Model, name string, n int, seed uint64, opts ort.Options, runs int) (Calibration, error) {
 	models := []*onnxio.Model{m}
 	labels := []string{name}

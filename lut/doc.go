@@ -93,18 +93,14 @@
 // # Estimating
 //
 // [Table.Estimate] sums the units as above (the raw estimate) and applies a
-// [Calibration] fitted against whole-model onnxruntime measurements of the
-// source model and a few random pruned variants of it
-// ([Table.CalibrateSource], [RandomVariants]):
-//
-//	MS = raw·(Scale + PerMiB·W) + OffsetMS
-//
-// W is the model's weight size. The term stands for what single-unit timing
-// cannot see: in a whole model each layer's weights and input come from
-// further down the cache hierarchy than in a unit run over and over, and
-// the more so the bigger the model. With fewer points the fit falls back to
-// a line (Scale·raw + OffsetMS) or a ratio on the source alone (see
-// [FitCalibration]). [ModelResources] and [PlanResources] add the analytic
+// [Calibration], MS = Scale·raw + OffsetMS. The calibration is a
+// least-squares line fitted against whole-model onnxruntime measurements
+// of the source model and a few random pruned variants of it
+// ([Table.CalibrateSource], [RandomVariants]), or a ratio on the source
+// alone ([FitCalibration]). It absorbs what single-unit timing cannot see.
+// In a whole model, each layer's weights and input come from further down
+// the cache hierarchy than in a unit run over and over, and more so the
+// bigger the model. [ModelResources] and [PlanResources] add the analytic
 // resources (internal/cost) for a model, or for a model with a pruning plan
 // applied, without writing a file.
 //

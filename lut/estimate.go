@@ -31,7 +31,7 @@ type UnitEstimate struct {
 // Estimate is a latency estimate of a whole graph.
 //
 //	RawMS = Σ_units (entry − overhead) + Σ_boundaries reorders + overhead
-//	MS    = RawMS·(Scale + PerMiB·WeightMiB) + OffsetMS   (Calibration.Apply)
+//	MS    = Calibration.Scale · RawMS + Calibration.OffsetMS
 //
 // Entries are kernel latencies as onnxruntime runs them inside a model
 // (see Measurer.Measure), each including one session Run of overhead (the
@@ -43,11 +43,8 @@ type UnitEstimate struct {
 // (ReorderInput then ReorderOutput) entries of the tensor's shape, and
 // charged to the unit at that boundary.
 type Estimate struct {
-	MS    float64 `json:"ms"`
-	RawMS float64 `json:"raw_ms"`
-	// WeightBytes is the size of the graph's initializers, which the
-	// calibration takes into account.
-	WeightBytes int64          `json:"weight_bytes"`
+	MS          float64        `json:"ms"`
+	RawMS       float64        `json:"raw_ms"`
 	OverheadMS  float64        `json:"overhead_ms"`
 	ReorderMS   float64        `json:"reorder_ms"`
 	Calibration *Calibration   `json:"calibration,omitempty"`
@@ -97,16 +94,11 @@ func (t *Table) EstimateUnits(g *onnxio.Graph, units []*Unit, cal *Calibration) 
 	}
 	est.Warnings = append(est.Warnings, t.approx...)
 	t.approx = nil
-	for _, v := range g.Initializers() {
-		if b := v.Const.DataType.ByteSize(v.Const.NumElements()); b > 0 {
-			est.WeightBytes += b
-		}
-	}
 	est.MS = est.RawMS
 	if cal != nil {
 		c := *cal
 		est.Calibration = &c
-		est.MS = c.Apply(est.RawMS, est.WeightBytes)
+		est.MS = c.Apply(est.RawMS)
 	}
 	return est, nil
 }

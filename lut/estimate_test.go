@@ -118,11 +118,10 @@ func TestEstimateReorders(t *testing.T) {
 			check("c1", conv[0], tc.c1)
 			check("c2", conv[1], tc.c2)
 			check("pool", pool, tc.pool)
-			cal := &Calibration{Model: "m", Scale: 2, OffsetMS: 1, PerMiB: 0.5}
+			cal := &Calibration{Model: "m", Scale: 2, OffsetMS: 1}
 			est2, err := tab.EstimateUnits(g, units, cal)
-			w := float64(est2.WeightBytes) / (1 << 20)
-			if want := tc.raw*(2+0.5*w) + 1; err != nil || est2.WeightBytes == 0 || math.Abs(est2.MS-want) > 1e-9 {
-				t.Errorf("calibrated estimate %v (%v, %d weight bytes), want %v", est2.MS, err, est2.WeightBytes, want)
+			if err != nil || math.Abs(est2.MS-(2*tc.raw+1)) > 1e-9 {
+				t.Errorf("calibrated estimate %v (%v), want %v", est2.MS, err, 2*tc.raw+1)
 			}
 		})
 	}

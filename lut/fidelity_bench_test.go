@@ -177,7 +177,7 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs := []*variant{{label: "source", model: src, macs: srcRep.MACs, weights: srcRep.WeightBytes}}
+	vs := []*variant{{label: "source", model: src, macs: srcRep.MACs}}
 	for i, target := range SpreadTargets(nCalib+nVariants, rng) {
 		plan, removed := RandomPlan(a, target, rng)
 		g := src.Graph.Clone()
@@ -188,7 +188,7 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		vs = append(vs, &variant{label: fmt.Sprintf("v%02d", i), model: WithGraph(src, g), removed: removed, macs: rep.MACs, weights: rep.WeightBytes})
+		vs = append(vs, &variant{label: fmt.Sprintf("v%02d", i), model: WithGraph(src, g), removed: removed, macs: rep.MACs})
 	}
 	// Estimates first (measuring missing entries), then whole-model
 	// timings, so that the two never interleave.
@@ -227,24 +227,14 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 	}
 	loadAfter := loadAvg()
 
-	// Calibrations over the source and the calibration variants: the
-	// default fit (FitCalibration: the footprint form when it is sane), a
-	// line, and a ratio on the source alone. MACs: proportional to the
-	// source's ratio, and a line over the same calibration points.
+	// Calibrations over the source and the calibration variants: the line
+	// (FitCalibration), and a ratio on the source alone. MACs: proportional
+	// to the source's ratio, and a line over the same calibration points.
 	var pts []CalPoint
 	for _, v := range vs[:1+nCalib] {
-		pts = append(pts, CalPoint{Label: v.label, RawMS: v.raw, MeasuredMS: v.measured, WeightBytes: v.weights})
+		pts = append(pts, CalPoint{Label: v.label, RawMS: v.raw, MeasuredMS: v.measured})
 	}
 	fit, err := FitCalibration("src", name, pts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var linePts []CalPoint
-	for _, p := range pts {
-		p.WeightBytes = 0 // no footprint: the line (or ratio) form
-		linePts = append(linePts, p)
-	}
-	line, err := FitCalibration("src", name, linePts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,25 +253,25 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 	macsRatio := vs[0].measured / float64(vs[0].macs)
 
 	test := vs[1+nCalib:]
-	var ref, estFit, estLine, estRatio, estMACs, estMACsLine []float64
+	var ref, estFit, estRaw, estRatio, estMACs, estMACsLine []float64
 	var details strings.Builder
 	fmt.Fprintf(&details, "%-6s %8s %9s %9s %9s %9s %9s %9s\n", "model", "removed", "MACs", "measured", "raw", "lut", "lut err", "MACs err")
 	for _, v := range test {
 		ref = append(ref, v.measured)
-		est := fit.Apply(v.raw, v.weights)
+		est := fit.Apply(v.raw)
 		estFit = append(estFit, est)
-		estLine = append(estLine, line.Apply(v.raw, 0))
-		estRatio = append(estRatio, ratio.Apply(v.raw, 0))
+		estRaw = append(estRaw, v.raw)
+		estRatio = append(estRatio, ratio.Apply(v.raw))
 		estMACs = append(estMACs, macsRatio*float64(v.macs))
-		estMACsLine = append(estMACsLine, macsLine.Apply(float64(v.macs), 0))
+		estMACsLine = append(estMACsLine, macsLine.Apply(float64(v.macs)))
 		fmt.Fprintf(&details, "%-6s %7.0f%% %8.1fM %8.3fms %8.3fms %8.3fms %+8.1f%% %+8.1f%%\n", v.label, 100*v.removed, float64(v.macs)/1e6,
 			v.measured, v.raw, est, 100*(est-v.measured)/v.measured,
 			100*(macsRatio*float64(v.macs)-v.measured)/v.measured)
 	}
-	t.Logf("%s @%d, %d thread(s): source %.3f ms measured, raw estimate %.3f ms; calibration %s: raw·(%.4f %+.5f/MiB·W) %+.4f ms; line ×%.4f %+.4f ms\n%s",
-		name, res, threads, vs[0].measured, vs[0].raw, fit.Form, fit.Scale, fit.PerMiB, fit.OffsetMS, line.Scale, line.OffsetMS, details.String())
-	return fmt.Sprintf("| %s @%d | %d | %d+%d | %s (%s) | %s | %s | %s | %s | %s → %s |",
+	t.Logf("%s @%d, %d thread(s): source %.3f ms measured, raw estimate %.3f ms; calibration (%s) ×%.4f %+.4f ms\n%s",
+		name, res, threads, vs[0].measured, vs[0].raw, fit.Form, fit.Scale, fit.OffsetMS, details.String())
+	return fmt.Sprintf("| %s @%d | %d | %d+%d | %s | %s | %s | %s | %s | %s → %s |",
 		name, res, threads, nCalib, len(test),
-		evaluate(estFit, ref).cell(), fit.Form, evaluate(estLine, ref).cell(), evaluate(estRatio, ref).cell(),
+		evaluate(estFit, ref).cell(), evaluate(estRatio, ref).cell(), evaluate(estRaw, ref).cell(),
 		evaluate(estMACs, ref).cell(), evaluate(estMACsLine, ref).cell(), loadBefore, loadAfter)
 }

@@ -335,30 +335,13 @@ func TestFitCalibration(t *testing.T) {
 	if err != nil || lin.Form != "line" || math.Abs(lin.Scale-1.2) > 1e-9 || math.Abs(lin.OffsetMS-0.3) > 1e-9 {
 		t.Errorf("line: %+v, %v", lin, err)
 	}
-	if got := lin.Apply(10, 0); math.Abs(got-12.3) > 1e-9 {
+	if got := lin.Apply(10); math.Abs(got-12.3) > 1e-9 {
 		t.Errorf("Apply(10) = %v, want 12.3", got)
 	}
-	// Points following raw·(1 + 0.01·W) + 0.1, W in MiB, are fitted
-	// exactly with five points of different weight sizes.
-	pts = nil
-	for i, x := range []float64{1, 1.5, 2, 3, 4} {
-		w := int64(2+3*i) << 20
-		pts = append(pts, CalPoint{RawMS: x, MeasuredMS: x*(1+0.01*float64(w>>20)) + 0.1, WeightBytes: w})
-	}
-	fp, err := FitCalibration("m", "", pts)
-	if err != nil || fp.Form != "footprint" || math.Abs(fp.Scale-1) > 1e-9 || math.Abs(fp.PerMiB-0.01) > 1e-9 || math.Abs(fp.OffsetMS-0.1) > 1e-9 {
-		t.Errorf("footprint: %+v, %v", fp, err)
-	}
-	// An insane footprint fit (the weight term swamps the estimate) falls
-	// back to the line.
-	for i := range pts {
-		pts[i].MeasuredMS = 1.2*pts[i].RawMS + 0.3
-		if i == 4 {
-			pts[i].WeightBytes = 1 << 40
-		}
-	}
-	if c, err := FitCalibration("m", "", pts); err != nil || c.Form == "footprint" && (c.Scale+c.PerMiB*(1<<20) > 2) {
-		t.Errorf("degenerate footprint fit kept: %+v, %v", c, err)
+	// A line that misses a point by more than 25% is not kept: a ratio is.
+	pts = append(pts, CalPoint{RawMS: 4, MeasuredMS: 20})
+	if c, err := FitCalibration("m", "", pts); err != nil || c.Form != "ratio" || c.OffsetMS != 0 {
+		t.Errorf("outlier: %+v, %v; want the ratio", c, err)
 	}
 	if _, err := FitCalibration("m", "", nil); err == nil {
 		t.Error("no points must be an error")

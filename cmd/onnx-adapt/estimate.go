@@ -104,7 +104,7 @@ func (c *estimateCmd) run(e *env, args []string) error {
 		}
 		t.SetCalibration(cc)
 		est.Calibration = &cc
-		est.MS = cc.Apply(est.RawMS, est.WeightBytes)
+		est.MS = cc.Apply(est.RawMS)
 		res.LatencyMS = est.MS
 	}
 	if c.measure {
@@ -142,7 +142,7 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 	fmt.Fprintf(w, "peak mem   %s activations (%d bytes, batch 1)\n", cost.String(r.PeakActivationBytes), r.PeakActivationBytes)
 	calib := "uncalibrated"
 	if cal := est.Calibration; cal != nil {
-		calib = fmt.Sprintf("calibrated (%s on %d models): raw·(%.4f %+.5f/MiB of weights) %+.4f ms", cal.Form, len(cal.Points), cal.Scale, cal.PerMiB, cal.OffsetMS)
+		calib = fmt.Sprintf("calibrated (%s on %d models): ×%.4f %+.4f ms", cal.Form, len(cal.Points), cal.Scale, cal.OffsetMS)
 	}
 	fmt.Fprintf(w, "latency    %.3f ms estimated (raw %.3f ms, %s; %.3f ms of it in NCHWc layout reorders)\n",
 		est.MS, est.RawMS, calib, est.ReorderMS)
