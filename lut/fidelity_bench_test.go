@@ -84,6 +84,30 @@ type variant struct {
 	measured float64 // whole-model latency, ms
 }
 
+// parallelSpeedup times a compute-bound 1×1 convolution (256→256 channels
+// on 28×28) at 1 and 2 threads and returns the ratio. On this kind of
+// host (a VM with 2 vCPUs), two vCPUs that the hypervisor runs on SMT
+// siblings of one core give about 1.2; on two cores about 1.9. Whole-model
+// and table timings at 2 threads are only comparable while it stays the
+// same, so the harness reports it before and after each row.
+func parallelSpeedup() (float64, error) {
+	k := Key{Op: OpConv, Kernel: [2]int{1, 1}, Stride: [2]int{1, 1}, Dilation: [2]int{1, 1}, Group: GroupDense,
+		Batch: 1, H: 28, W: 28, Cin: 256, Cout: 256}
+	data, err := UnitModel(k, nil)
+	if err != nil {
+		return 0, err
+	}
+	var t [2]time.Duration
+	for i, threads := range []int{1, 2} {
+		_, best, err := MeasureModel(data, ort.Options{IntraOpThreads: threads}, 10, 200)
+		if err != nil {
+			return 0, err
+		}
+		t[i] = best
+	}
+	return float64(t[0]) / float64(t[1]), nil
+}
+
 type errStats struct {
 	median, p90, max, spearman float64
 }
@@ -141,8 +165,28 @@ func TestFidelity(t *testing.T) {
 	}
 }
 
+// TestParallelSpeedup prints the 2-thread speedup of a reference
+// convolution and fails when it is below $LUT_MIN_SPEEDUP (default 0):
+// bench/lut/fidelity.sh waits with it for a host placing the two vCPUs on
+// two cores before measuring at 2 threads.
+func TestParallelSpeedup(t *testing.T) {
+	s, err := parallelSpeedup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	min, _ := strconv.ParseFloat(os.Getenv("LUT_MIN_SPEEDUP"), 64)
+	t.Logf("2-thread speedup %.2f", s)
+	if s < min {
+		t.Fatalf("2-thread speedup %.2f is below %.2f", s, min)
+	}
+}
+
 func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, rounds int, seed uint64, dir string) string {
 	loadBefore := loadAvg()
+	speedBefore, err := parallelSpeedup()
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := ort.Options{IntraOpThreads: threads}
 	src, err := models.Build(name, models.Config{Resolution: res, Batch: 1})
 	if err != nil {
@@ -226,6 +270,10 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 		}
 	}
 	loadAfter := loadAvg()
+	speedAfter, err := parallelSpeedup()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Calibrations over the source and the calibration variants: the line
 	// (FitCalibration), and a ratio on the source alone. MACs: proportional
@@ -270,8 +318,8 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 	}
 	t.Logf("%s @%d, %d thread(s): source %.3f ms measured, raw estimate %.3f ms; calibration (%s) ×%.4f %+.4f ms\n%s",
 		name, res, threads, vs[0].measured, vs[0].raw, fit.Form, fit.Scale, fit.OffsetMS, details.String())
-	return fmt.Sprintf("| %s @%d | %d | %d+%d | %s | %s | %s | %s | %s | %s → %s |",
+	return fmt.Sprintf("| %s @%d | %d | %d+%d | %s | %s | %s | %s | %s | %s → %s | %.2f → %.2f |",
 		name, res, threads, nCalib, len(test),
 		evaluate(estFit, ref).cell(), evaluate(estRatio, ref).cell(), evaluate(estRaw, ref).cell(),
-		evaluate(estMACs, ref).cell(), evaluate(estMACsLine, ref).cell(), loadBefore, loadAfter)
+		evaluate(estMACs, ref).cell(), evaluate(estMACsLine, ref).cell(), loadBefore, loadAfter, speedBefore, speedAfter)
 }
