@@ -120,6 +120,7 @@ func (c *estimateCmd) run(e *env, args []string) error {
 		pct := 100 * (est.MS - out.MeasuredMS) / out.MeasuredMS
 		out.ErrorPct = &pct
 	}
+	out.NewEntries = t.Measured()
 	if c.table != "" && !t.Foreign() && (t.Measured() > 0 || c.calibrate) {
 		if err := t.Save(c.table); err != nil {
 			return err
