@@ -21,7 +21,7 @@ type evalCmd struct {
 
 func (*evalCmd) name() string { return "eval" }
 func (*evalCmd) usage() string {
-	return "eval MODEL --data D [--split test|train] [--preset P] [--batch N] [--json]"
+	return "eval MODEL --data D [--split auto|test|train] [--preset P] [--batch N] [--json]"
 }
 func (*evalCmd) summary() string {
 	return "top-1 and top-5 accuracy of a model over a data set, in onnxruntime"
@@ -30,7 +30,7 @@ func (*evalCmd) summary() string {
 func (c *evalCmd) flags(fs *pflag.FlagSet) {
 	c.model.register(fs)
 	c.data.register(fs)
-	fs.StringVar(&c.split, "split", "test", "which split to evaluate: test (val/ or test/ for class folders, t10k for IDX) or train")
+	fs.StringVar(&c.split, "split", "auto", "which split to evaluate: test (val/ or test/ for class folders, t10k for IDX), train, or auto (test when there is one, else the data set's only split)")
 	fs.IntVar(&c.batch, "batch", 100, "batch size (a model with a fixed batch runs at its own)")
 	fs.IntVar(&c.threads, "threads", 0, "onnxruntime intra-op threads (0: one per CPU)")
 	fs.BoolVar(&c.engine, "engine", false, "also evaluate with the Go training engine and report both")
@@ -54,8 +54,8 @@ func (c *evalCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.split != "test" && c.split != "train" {
-		return usagef("--split must be test or train")
+	if c.split != "test" && c.split != "train" && c.split != "auto" {
+		return usagef("--split must be test, train or auto")
 	}
 	if c.batch < 1 || c.threads < 0 {
 		return usagef("--batch must be at least 1 and --threads at least 0")
@@ -77,6 +77,12 @@ func (c *evalCmd) run(e *env, args []string) error {
 		return err
 	}
 	ds := sp.Train
+	if c.split == "auto" {
+		c.split = "train"
+		if sp.Test != nil {
+			c.split = "test"
+		}
+	}
 	if c.split == "test" {
 		if sp.Test == nil {
 			return usagef("%s has no test split; use --split train", c.data.data)
