@@ -147,15 +147,7 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	}
 
 	// Data: training, held-out (carved from training), test.
-	splits, err := c.data.open()
-	if err != nil {
-		return err
-	}
-	shape, err := imageInputShape(m)
-	if err != nil {
-		return err
-	}
-	pre, err := c.data.preprocess(shape)
+	splits, pre, err := c.data.openFor(m)
 	if err != nil {
 		return err
 	}

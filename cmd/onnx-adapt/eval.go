@@ -64,15 +64,7 @@ func (c *evalCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	shape, err := imageInputShape(m)
-	if err != nil {
-		return err
-	}
-	pre, err := c.data.preprocess(shape)
-	if err != nil {
-		return err
-	}
-	sp, err := c.data.open()
+	sp, pre, err := c.data.openFor(m)
 	if err != nil {
 		return err
 	}

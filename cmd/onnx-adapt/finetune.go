@@ -40,6 +40,24 @@ func (d *dataFlags) open() (*dataset.Splits, error) {
 	return dataset.Open(d.data)
 }
 
+// openFor opens the data set and resolves --preset for the model's image
+// input.
+func (d *dataFlags) openFor(m *onnxio.Model) (*dataset.Splits, dataset.Preprocess, error) {
+	sp, err := d.open()
+	if err != nil {
+		return nil, dataset.Preprocess{}, err
+	}
+	shape, err := imageInputShape(m)
+	if err != nil {
+		return nil, dataset.Preprocess{}, err
+	}
+	pre, err := d.preprocess(shape)
+	if err != nil {
+		return nil, dataset.Preprocess{}, err
+	}
+	return sp, pre, nil
+}
+
 // preprocess resolves --preset for a model input of shape N×C×H×W (or
 // N×H×W×C).
 func (d *dataFlags) preprocess(shape []int64) (dataset.Preprocess, error) {
@@ -206,15 +224,7 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	shape, err := imageInputShape(m)
-	if err != nil {
-		return err
-	}
-	pre, err := c.data.preprocess(shape)
-	if err != nil {
-		return err
-	}
-	sp, err := c.data.open()
+	sp, pre, err := c.data.openFor(m)
 	if err != nil {
 		return err
 	}
