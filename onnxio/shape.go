@@ -1595,7 +1595,7 @@ func (inf *inferer) slice(n *Node) error {
 			out[ax] = Dim{Value: -1}
 			continue
 		}
-		b, e, st := sliceBounds(starts[i], ends[i], steps[i], d.Value)
+		b, e, st := SliceBounds(starts[i], ends[i], steps[i], d.Value)
 		ranges[ax] = rng{b, e, st}
 		cnt := int64(0)
 		if st > 0 && e > b {
@@ -1621,8 +1621,10 @@ func (inf *inferer) slice(n *Node) error {
 	return nil
 }
 
-// sliceBounds clamps ONNX Slice start/end for a dim of extent d.
-func sliceBounds(start, end, step, d int64) (int64, int64, int64) {
+// SliceBounds clamps an ONNX Slice start and end, negative ones counted from
+// the end, to a dimension of extent d, as the Slice operator does for a
+// positive or negative step. It returns start, end and step.
+func SliceBounds(start, end, step, d int64) (int64, int64, int64) {
 	if start < 0 {
 		start += d
 	}

@@ -789,7 +789,7 @@ func (a *analyzer) sym(n *onnxio.Node) {
 			(n.Input(4) != nil && (len(sp) != 1 || !sp[0].known || sp[0].val != 1)) {
 			return
 		}
-		b, e, _ := sliceBounds(st[0].val, en[0].val, 1, int64(len(in0)))
+		b, e, _ := onnxio.SliceBounds(st[0].val, en[0].val, 1, int64(len(in0)))
 		a.handled[n.Input(0)] = true
 		if e > b {
 			a.syms[out] = slices.Clone(in0[b:e])
@@ -877,24 +877,6 @@ func arith(op string, v []int64) (int64, bool) {
 		return min(x, y), true
 	}
 	return 0, false
-}
-
-// sliceBounds clamps ONNX Slice start/end for a dim of extent d.
-func sliceBounds(start, end, step, d int64) (int64, int64, int64) {
-	if start < 0 {
-		start += d
-	}
-	if end < 0 {
-		end += d
-	}
-	if step > 0 {
-		start = max(0, min(start, d))
-		end = max(0, min(end, d))
-	} else {
-		start = max(-1, min(start, d-1))
-		end = max(-1, min(end, d-1))
-	}
-	return start, end, step
 }
 
 // ---------------------------------------------------------------------------

@@ -911,7 +911,7 @@ func (a *analyzer) slice(n *onnxio.Node) {
 		step = steps[at]
 	}
 	length := int64(c.l.Len())
-	lo, hi, _ := sliceBounds(starts[at], ends[at], step, length)
+	lo, hi, _ := onnxio.SliceBounds(starts[at], ends[at], step, length)
 	if step != 1 {
 		a.freezeLayout(c.l, fmt.Sprintf("%v takes every %d-th channel", n, step))
 		return
