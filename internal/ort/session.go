@@ -64,19 +64,22 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 	if len(model) == 0 {
 		return nil, errors.New("ort: empty model")
 	}
-	// The model's inputs and outputs come from a short-lived session with
-	// default options: onnxruntime_go exposes them no other way for a model
-	// held in memory.
-	ins, outs, err := ortgo.GetInputOutputInfoWithONNXData(model)
-	if err != nil {
-		return nil, wrap("loading model", err)
-	}
 	s := &Session{}
-	if s.inputs, err = ioInfos("input", ins); err != nil {
-		return nil, err
-	}
-	if s.outputs, err = ioInfos("output", outs); err != nil {
-		return nil, err
+	var ok bool
+	if s.inputs, s.outputs, ok = declaredIO(model); !ok {
+		// Otherwise the model's inputs and outputs come from a short-lived
+		// session with default options: onnxruntime_go exposes them no
+		// other way for a model held in memory.
+		ins, outs, err := ortgo.GetInputOutputInfoWithONNXData(model)
+		if err != nil {
+			return nil, wrap("loading model", err)
+		}
+		if s.inputs, err = ioInfos("input", ins); err != nil {
+			return nil, err
+		}
+		if s.outputs, err = ioInfos("output", outs); err != nil {
+			return nil, err
+		}
 	}
 	s.scalar = make([]atomic.Bool, len(s.outputs))
 	so, err := sessionOptions(opts)
