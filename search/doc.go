@@ -18,8 +18,11 @@
 //     in onnxruntime, and refits the table's calibration with that
 //     measurement;
 //
-// until every constraint holds on measured figures. A long-term
-// fine-tune follows, and the final model is measured for real.
+// until every constraint holds on measured figures. The latency target is
+// aimed at with a margin (Options.Margin) against timing noise, and a model
+// that meets it is timed again with three times the runs before the search
+// stops (Check). A long-term fine-tune follows, and the final model is
+// measured for real.
 //
 // Search never edits protobufs nor times single layers itself: it plans
 // (pure), and asks surgery to apply, lut to price, finetune to train and

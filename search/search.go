@@ -81,11 +81,28 @@ type Result struct {
 	// File.
 	Final Figures `json:"final"`
 	File  string  `json:"file"`
+	// Checks are the confirmation measurements taken whenever the search
+	// was about to stop on a latency target (see Check).
+	Checks []Check `json:"checks,omitempty"`
 	// Met reports whether every constraint holds on the final model's
 	// measured figures.
 	Met     bool              `json:"met"`
 	Seconds float64           `json:"seconds"`
 	Cal     []lut.Calibration `json:"calibrations,omitempty"`
+}
+
+// Check is a confirmation measurement. When a latency target is set and
+// the last iteration's measurement meets it with the margin to spare, the
+// search times the model again with three times the runs before it stops.
+// A one-off measurement can be lucky: the search stops only when the
+// confirmation, too, is at least half the margin below the target, and
+// otherwise goes on from the confirmed figure.
+type Check struct {
+	// After is the number of iterations done when the check was taken.
+	After      int     `json:"after"`
+	MeasuredMS float64 `json:"measured_ms"`
+	LimitMS    float64 `json:"limit_ms"`
+	Passed     bool    `json:"passed"`
 }
 
 // EventKind says what an Event reports.
@@ -164,7 +181,17 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	for i := 1; i <= opts.MaxIterations; i++ {
 		r, ok := s.unmet(curFig, 1-opts.Margin)
 		if !ok {
-			break
+			c, err := s.confirm(cur, &curFig, i-1)
+			if err != nil {
+				return res, err
+			}
+			if c != nil {
+				res.Checks = append(res.Checks, *c)
+			}
+			if c == nil || c.Passed {
+				break
+			}
+			r = Latency
 		}
 		start := time.Now()
 		it, next, err := s.iterate(i, cur, curFig, r)
@@ -216,6 +243,27 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 		return res, err
 	}
 	return res, s.writeJSON("history.json", res)
+}
+
+// confirm times cur again with three times the runs when a latency target
+// is set (see Check), refits the calibration with the result and updates
+// f's latency figures. It returns nil without a latency target.
+func (s *searcher) confirm(cur *onnxio.Model, f *Figures, done int) (*Check, error) {
+	t := s.opts.Constraints.target(Latency)
+	if t <= 0 {
+		return nil, nil
+	}
+	data, err := onnxio.Encode(cur)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.measure(cur.Graph, data, fmt.Sprintf("check_%03d", done), s.opts.MeasureRuns*3, true, f); err != nil {
+		return nil, err
+	}
+	c := &Check{After: done, MeasuredMS: f.MeasuredMS, LimitMS: t * (1 - s.opts.Margin/2)}
+	c.Passed = c.MeasuredMS <= c.LimitMS
+	s.opts.Log.Info("confirmation measurement", "after", done, "measured_ms", c.MeasuredMS, "limit_ms", c.LimitMS, "passed", c.Passed)
+	return c, nil
 }
 
 // maxHalvings bounds how often an iteration halves an infeasible reduction.
@@ -475,28 +523,8 @@ func (s *searcher) figures(m *onnxio.Model, label string, recal bool) (Figures, 
 		return f, err
 	}
 	f.MACs, f.Params, f.Bytes = rep.MACs, rep.Params, int64(len(data))
-	tm, best, err := lut.MeasureModel(data, o.Runtime, 10, o.MeasureRuns)
-	if err != nil {
+	if err := s.measure(m.Graph, data, label, o.MeasureRuns, recal, &f); err != nil {
 		return f, err
-	}
-	f.MeasuredMS, f.P10MS, f.P90MS = msOf(tm.Median()), msOf(tm.P10()), msOf(tm.P90())
-	if o.Table != nil {
-		est, err := o.Table.Estimate(m.Graph, nil)
-		if err != nil {
-			return f, err
-		}
-		if recal {
-			// The table's entries are lowest block medians; so is the
-			// measurement a calibration compares them with.
-			s.points = append(s.points, lut.CalPoint{Label: label, RawMS: est.RawMS, MeasuredMS: msOf(best)})
-			// Recent points matter most: the search moves away from the
-			// source, so fit on the last few measurements.
-			pts := s.points[max(0, len(s.points)-4):]
-			if s.cal, err = lut.FitCalibration(s.fp, "search", pts); err != nil {
-				return f, err
-			}
-		}
-		f.EstimatedMS = s.cal.Apply(est.RawMS)
 	}
 	acc, err := s.evaluate(m, o.HeldOut)
 	if err != nil {
@@ -511,6 +539,38 @@ func (s *searcher) figures(m *onnxio.Model, label string, recal bool) (Figures, 
 		f.Test = &t
 	}
 	return f, nil
+}
+
+// measure times the serialized model data (of graph g) over runs runs and
+// sets f's measured latency and, with a table, its calibrated estimate; with
+// recal the measurement also refits the calibration.
+func (s *searcher) measure(g *onnxio.Graph, data []byte, label string, runs int, recal bool, f *Figures) error {
+	o := s.opts
+	tm, best, err := lut.MeasureModel(data, o.Runtime, 10, runs)
+	if err != nil {
+		return err
+	}
+	f.MeasuredMS, f.P10MS, f.P90MS = msOf(tm.Median()), msOf(tm.P10()), msOf(tm.P90())
+	if o.Table == nil {
+		return nil
+	}
+	est, err := o.Table.Estimate(g, nil)
+	if err != nil {
+		return err
+	}
+	if recal {
+		// The table's entries are lowest block medians; so is the
+		// measurement a calibration compares them with.
+		s.points = append(s.points, lut.CalPoint{Label: label, RawMS: est.RawMS, MeasuredMS: msOf(best)})
+		// Recent points matter most: the search moves away from the
+		// source, so fit on the last few measurements.
+		pts := s.points[max(0, len(s.points)-4):]
+		if s.cal, err = lut.FitCalibration(s.fp, "search", pts); err != nil {
+			return err
+		}
+	}
+	f.EstimatedMS = s.cal.Apply(est.RawMS)
+	return nil
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

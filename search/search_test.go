@@ -202,6 +202,59 @@ func TestRunLatency(t *testing.T) {
 	if len(res.Cal) == 0 || res.Cal[0].Scale <= 0 || len(res.Cal[0].Points) < 2 {
 		t.Errorf("calibration not refitted from measurements: %+v", res.Cal)
 	}
+	if len(res.Checks) != 0 {
+		t.Errorf("the search never met its target, yet took confirmation measurements: %+v", res.Checks)
+	}
+}
+
+// TestConfirmation: a source that already meets its latency target is
+// timed once more, with three times the runs, before the search stops, and
+// the confirmation is recorded.
+func TestConfirmation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures a lookup table")
+	}
+	src := tinyNet(t)
+	train, held, _ := data(t, 64, 100, 0)
+	rt := ort.Options{IntraOpThreads: 1}
+	h, err := lut.HostHeader(rt, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	res, err := search.Run(context.Background(), src, search.Options{
+		Constraints: search.Constraints{LatencyMS: 1000},
+		Train:       train, HeldOut: held,
+		ShortTerm: shortTerm(),
+		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
+		Table:     lut.New(h, &lut.Measurer{Options: rt}), Runtime: rt, MeasureRuns: 5,
+		OutDir: out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Met || len(res.Iterations) != 0 {
+		t.Fatalf("met %v after %d iterations; a 1 s target is met by the source", res.Met, len(res.Iterations))
+	}
+	want := 1000 * (1 - search.DefaultMargin/2)
+	if len(res.Checks) != 1 {
+		t.Fatalf("checks %+v, want one", res.Checks)
+	}
+	c := res.Checks[0]
+	if c.After != 0 || !c.Passed || c.MeasuredMS <= 0 || c.MeasuredMS > c.LimitMS || c.LimitMS != want {
+		t.Errorf("check %+v, want a passed check after 0 iterations with limit %v ms", c, want)
+	}
+	var hist search.Result
+	b, err := os.ReadFile(filepath.Join(out, "history.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &hist); err != nil {
+		t.Fatal(err)
+	}
+	if len(hist.Checks) != 1 || hist.Checks[0] != c {
+		t.Errorf("history.json checks %+v, want %+v", hist.Checks, res.Checks)
+	}
 }
 
 func TestOptionsRefused(t *testing.T) {
