@@ -174,28 +174,54 @@ func (m *Measurer) time(sess *ort.Session) (ort.Timing, time.Duration, error) {
 // (Entry.MS), the lowest block median, which the calibration compares
 // against.
 func MeasureModel(model []byte, opts ort.Options, warmup, runs int) (ort.Timing, time.Duration, error) {
-	sess, err := ort.NewSession(model, opts)
+	t, best, err := MeasureModels([][]byte{model}, opts, warmup, runs)
 	if err != nil {
 		return ort.Timing{}, 0, err
 	}
-	defer sess.Close()
-	inputs, err := ort.RandomInputs(sess.Inputs(), 1, 1)
-	if err != nil {
-		return ort.Timing{}, 0, err
+	return t[0], best[0], nil
+}
+
+// MeasureModels times several serialized models as MeasureModel does, with
+// their blocks interleaved: a block of each model in turn. A machine whose
+// speed drifts during the measurement then slows every model alike, so
+// that the models compare with one another even when their absolute
+// figures move.
+func MeasureModels(models [][]byte, opts ort.Options, warmup, runs int) ([]ort.Timing, []time.Duration, error) {
+	sess := make([]*ort.Session, 0, len(models))
+	defer func() {
+		for _, s := range sess {
+			s.Close()
+		}
+	}()
+	inputs := make([][]ort.Tensor, len(models))
+	for i, m := range models {
+		s, err := ort.NewSession(m, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		sess = append(sess, s)
+		if inputs[i], err = ort.RandomInputs(s.Inputs(), 1, 1); err != nil {
+			return nil, nil, err
+		}
 	}
-	var all ort.Timing
-	best := time.Duration(math.MaxInt64)
+	all := make([]ort.Timing, len(models))
+	best := make([]time.Duration, len(models))
+	for i := range best {
+		best[i] = time.Duration(math.MaxInt64)
+	}
 	for done := 0; done < runs; {
 		size := min(50, runs-done)
-		t, err := sess.Time(inputs, warmup, size)
-		if err != nil {
-			return ort.Timing{}, 0, err
+		for i, s := range sess {
+			t, err := s.Time(inputs[i], warmup, size)
+			if err != nil {
+				return nil, nil, err
+			}
+			all[i].Samples = append(all[i].Samples, t.Samples...)
+			if size >= min(runs, 5) {
+				best[i] = min(best[i], t.Median())
+			}
 		}
 		warmup = 0
-		all.Samples = append(all.Samples, t.Samples...)
-		if size >= min(runs, 5) {
-			best = min(best, t.Median())
-		}
 		done += size
 	}
 	return all, best, nil

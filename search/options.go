@@ -19,6 +19,13 @@ type Constraints struct {
 	// LatencyMS is the onnxruntime latency (median, batch 1) to reach,
 	// checked by measuring the whole model.
 	LatencyMS float64 `json:"latency_ms,omitempty"`
+	// LatencyFraction, instead of LatencyMS, sets the latency target as a
+	// fraction of the source model's measured latency. The source is timed
+	// again, interleaved with the current model, at every Check, and the
+	// target follows it: a machine whose speed drifts during a run slows
+	// both models alike, so the verdict compares like with like. LatencyMS
+	// then holds the target of the latest source measurement.
+	LatencyFraction float64 `json:"latency_fraction,omitempty"`
 	// MACs and Params bound the multiply-accumulates and the Conv/Gemm
 	// parameters (internal/cost conventions).
 	MACs   int64 `json:"macs,omitempty"`
@@ -139,10 +146,16 @@ func (o *Options) defaults() error {
 	if c.LatencyMS < 0 || c.MACs < 0 || c.Params < 0 || math.IsNaN(c.LatencyMS) {
 		return errors.New("search: constraints must not be negative")
 	}
-	if c.LatencyMS == 0 && c.MACs == 0 && c.Params == 0 {
+	if c.LatencyFraction < 0 || c.LatencyFraction >= 1 || math.IsNaN(c.LatencyFraction) {
+		return fmt.Errorf("search: latency fraction %v must be in (0, 1)", c.LatencyFraction)
+	}
+	if c.LatencyFraction > 0 && c.LatencyMS > 0 {
+		return errors.New("search: give a latency target in ms or as a fraction, not both")
+	}
+	if c.LatencyMS == 0 && c.LatencyFraction == 0 && c.MACs == 0 && c.Params == 0 {
 		return errors.New("search: no constraint: give a latency, MACs or parameter target")
 	}
-	if c.LatencyMS > 0 && o.Table == nil {
+	if (c.LatencyMS > 0 || c.LatencyFraction > 0) && o.Table == nil {
 		return errors.New("search: a latency target needs a lookup table")
 	}
 	if o.Schedule.Decay == 0 {

@@ -91,15 +91,22 @@ type Result struct {
 	Cal     []lut.Calibration `json:"calibrations,omitempty"`
 }
 
-// Check is a confirmation measurement. When a latency target is set and
-// the last iteration's measurement meets it with the margin to spare, the
-// search times the model again with three times the runs before it stops.
-// A one-off measurement can be lucky: the search stops only when the
-// confirmation, too, is at least half the margin below the target, and
-// otherwise goes on from the confirmed figure.
+// Check is a confirmation measurement of the latency, with three times the
+// runs. When the last iteration's measurement meets the latency target
+// with the margin to spare, the search checks before it stops: a one-off
+// measurement can be lucky, so it stops only when the check, too, is at
+// least half the margin below the target, and otherwise goes on from the
+// checked figure. The final model's verdict is a check against the target
+// itself. With Constraints.LatencyFraction, each check times the source
+// model too, interleaved with the current one, and the target follows it.
 type Check struct {
-	// After is the number of iterations done when the check was taken.
-	After      int     `json:"after"`
+	// After is the number of iterations done when the check was taken;
+	// Final marks the final model's check.
+	After int  `json:"after"`
+	Final bool `json:"final,omitempty"`
+	// SourceMS is the source's latency measured with the model, for a
+	// fractional target.
+	SourceMS   float64 `json:"source_ms,omitempty"`
 	MeasuredMS float64 `json:"measured_ms"`
 	LimitMS    float64 `json:"limit_ms"`
 	Passed     bool    `json:"passed"`
@@ -134,6 +141,7 @@ type Event struct {
 
 type searcher struct {
 	opts    Options
+	srcData []byte // the source model, for fractional latency targets
 	ctx     context.Context
 	cal     lut.Calibration
 	points  []lut.CalPoint
@@ -169,11 +177,18 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 		}
 		s.fp = lut.Fingerprint(cur.Graph, units)
 	}
-	src, err := s.figures(cur, "source", true)
+	src, err := s.figures(cur, "source", true, opts.MeasureRuns)
 	if err != nil {
 		return nil, err
 	}
 	s.source, res.Source = src, src
+	if f := opts.Constraints.LatencyFraction; f > 0 {
+		if s.srcData, err = onnxio.Encode(cur); err != nil {
+			return nil, err
+		}
+		s.opts.Constraints.LatencyMS = f * src.MeasuredMS
+		res.Constraints = s.opts.Constraints
+	}
 	s.emit(Event{Kind: SourceMeasured, Figures: &src})
 	opts.Log.Info("source", "measured_ms", src.MeasuredMS, "macs", src.MACs, "params", src.Params, "held_out", top1(src.HeldOut))
 
@@ -181,14 +196,17 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	for i := 1; i <= opts.MaxIterations; i++ {
 		r, ok := s.unmet(curFig, 1-opts.Margin)
 		if !ok {
-			c, err := s.confirm(cur, &curFig, i-1)
+			if s.opts.Constraints.target(Latency) == 0 {
+				break
+			}
+			c, err := s.check(cur, &curFig, fmt.Sprintf("check_%03d", i-1), 1-opts.Margin/2, true)
 			if err != nil {
 				return res, err
 			}
-			if c != nil {
-				res.Checks = append(res.Checks, *c)
-			}
-			if c == nil || c.Passed {
+			c.After = i - 1
+			res.Checks = append(res.Checks, c)
+			res.Constraints = s.opts.Constraints
+			if c.Passed {
 				break
 			}
 			r = Latency
@@ -229,10 +247,24 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	if err := save(res.File, cur); err != nil {
 		return res, err
 	}
-	// The verdict rests on the final measurement: take more runs.
-	s.opts.MeasureRuns *= 3
-	if res.Final, err = s.figures(cur, "adapted", false); err != nil {
+	// The verdict rests on the final measurement: a check against the
+	// latency target itself, or three times the runs without one.
+	runs := 3 * s.opts.MeasureRuns
+	latency := s.opts.Constraints.target(Latency) > 0
+	if latency {
+		runs = 0
+	}
+	if res.Final, err = s.figures(cur, "adapted", false, runs); err != nil {
 		return res, err
+	}
+	if latency {
+		c, err := s.check(cur, &res.Final, "adapted", 1, false)
+		if err != nil {
+			return res, err
+		}
+		c.After, c.Final = len(res.Iterations), true
+		res.Checks = append(res.Checks, c)
+		res.Constraints = s.opts.Constraints
 	}
 	_, unmet := s.unmet(res.Final, 1)
 	res.Met = !unmet
@@ -245,24 +277,34 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	return res, s.writeJSON("history.json", res)
 }
 
-// confirm times cur again with three times the runs when a latency target
-// is set (see Check), refits the calibration with the result and updates
-// f's latency figures. It returns nil without a latency target.
-func (s *searcher) confirm(cur *onnxio.Model, f *Figures, done int) (*Check, error) {
-	t := s.opts.Constraints.target(Latency)
-	if t <= 0 {
-		return nil, nil
-	}
+// check times cur with three times the runs (see Check), interleaved with
+// the source for a fractional target, whose LatencyMS it then updates. It
+// sets f's latency figures (refitting the calibration with recal) and
+// compares them with the latency target times factor.
+func (s *searcher) check(cur *onnxio.Model, f *Figures, label string, factor float64, recal bool) (Check, error) {
+	var c Check
 	data, err := onnxio.Encode(cur)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
-	if err := s.measure(cur.Graph, data, fmt.Sprintf("check_%03d", done), s.opts.MeasureRuns*3, true, f); err != nil {
-		return nil, err
+	runs := 3 * s.opts.MeasureRuns
+	if frac := s.opts.Constraints.LatencyFraction; frac > 0 {
+		tms, bests, err := lut.MeasureModels([][]byte{s.srcData, data}, s.opts.Runtime, 10, runs)
+		if err != nil {
+			return c, err
+		}
+		c.SourceMS = msOf(tms[0].Median())
+		s.opts.Constraints.LatencyMS = frac * c.SourceMS
+		err = s.record(cur.Graph, label, tms[1], bests[1], recal, f)
+	} else {
+		err = s.measure(cur.Graph, data, label, runs, recal, f)
 	}
-	c := &Check{After: done, MeasuredMS: f.MeasuredMS, LimitMS: t * (1 - s.opts.Margin/2)}
+	if err != nil {
+		return c, err
+	}
+	c.MeasuredMS, c.LimitMS = f.MeasuredMS, s.opts.Constraints.LatencyMS*factor
 	c.Passed = c.MeasuredMS <= c.LimitMS
-	s.opts.Log.Info("confirmation measurement", "after", done, "measured_ms", c.MeasuredMS, "limit_ms", c.LimitMS, "passed", c.Passed)
+	s.opts.Log.Info("latency check", "label", label, "measured_ms", c.MeasuredMS, "source_ms", c.SourceMS, "limit_ms", c.LimitMS, "passed", c.Passed)
 	return c, nil
 }
 
@@ -405,7 +447,7 @@ func (s *searcher) iterate(i int, cur *onnxio.Model, fig Figures, r Resource) (*
 	if err := save(it.File, bestModel); err != nil {
 		return nil, nil, err
 	}
-	if it.Figures, err = s.figures(bestModel, fmt.Sprintf("iter_%03d", i), true); err != nil {
+	if it.Figures, err = s.figures(bestModel, fmt.Sprintf("iter_%03d", i), true, o.MeasureRuns); err != nil {
 		return nil, nil, err
 	}
 	return it, bestModel, nil
@@ -508,10 +550,10 @@ func (s *searcher) largestKeep(cur *onnxio.Model, g *surgery.Group, r Resource, 
 	return c, nil
 }
 
-// figures measures m: its latency in onnxruntime (and, with a table, its
-// estimate; a measurement with recal refits the calibration), cost, size
-// and accuracy.
-func (s *searcher) figures(m *onnxio.Model, label string, recal bool) (Figures, error) {
+// figures measures m: its latency in onnxruntime over runs runs (none when
+// runs is 0; with a table, also its estimate, and a measurement with recal
+// refits the calibration), cost, size and accuracy.
+func (s *searcher) figures(m *onnxio.Model, label string, recal bool, runs int) (Figures, error) {
 	o := s.opts
 	var f Figures
 	rep, err := cost.Analyze(m.Graph)
@@ -523,8 +565,10 @@ func (s *searcher) figures(m *onnxio.Model, label string, recal bool) (Figures, 
 		return f, err
 	}
 	f.MACs, f.Params, f.Bytes = rep.MACs, rep.Params, int64(len(data))
-	if err := s.measure(m.Graph, data, label, o.MeasureRuns, recal, &f); err != nil {
-		return f, err
+	if runs > 0 {
+		if err := s.measure(m.Graph, data, label, runs, recal, &f); err != nil {
+			return f, err
+		}
 	}
 	acc, err := s.evaluate(m, o.HeldOut)
 	if err != nil {
@@ -545,11 +589,17 @@ func (s *searcher) figures(m *onnxio.Model, label string, recal bool) (Figures, 
 // sets f's measured latency and, with a table, its calibrated estimate; with
 // recal the measurement also refits the calibration.
 func (s *searcher) measure(g *onnxio.Graph, data []byte, label string, runs int, recal bool, f *Figures) error {
-	o := s.opts
-	tm, best, err := lut.MeasureModel(data, o.Runtime, 10, runs)
+	tm, best, err := lut.MeasureModel(data, s.opts.Runtime, 10, runs)
 	if err != nil {
 		return err
 	}
+	return s.record(g, label, tm, best, recal, f)
+}
+
+// record sets f's latency from the timing tm of graph g (best: its lowest
+// block median) as measure does.
+func (s *searcher) record(g *onnxio.Graph, label string, tm ort.Timing, best time.Duration, recal bool, f *Figures) error {
+	o := s.opts
 	f.MeasuredMS, f.P10MS, f.P90MS = msOf(tm.Median()), msOf(tm.P10()), msOf(tm.P90())
 	if o.Table == nil {
 		return nil

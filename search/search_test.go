@@ -3,6 +3,7 @@ package search_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -202,8 +203,8 @@ func TestRunLatency(t *testing.T) {
 	if len(res.Cal) == 0 || res.Cal[0].Scale <= 0 || len(res.Cal[0].Points) < 2 {
 		t.Errorf("calibration not refitted from measurements: %+v", res.Cal)
 	}
-	if len(res.Checks) != 0 {
-		t.Errorf("the search never met its target, yet took confirmation measurements: %+v", res.Checks)
+	if len(res.Checks) != 1 || !res.Checks[0].Final || res.Checks[0].Passed || res.Checks[0].After != 2 {
+		t.Errorf("checks %+v, want only the final model's, failed: the search never met its target", res.Checks)
 	}
 }
 
@@ -237,12 +238,16 @@ func TestConfirmation(t *testing.T) {
 		t.Fatalf("met %v after %d iterations; a 1 s target is met by the source", res.Met, len(res.Iterations))
 	}
 	want := 1000 * (1 - search.DefaultMargin/2)
-	if len(res.Checks) != 1 {
-		t.Fatalf("checks %+v, want one", res.Checks)
+	if len(res.Checks) != 2 {
+		t.Fatalf("checks %+v, want one before stopping and one of the final model", res.Checks)
 	}
 	c := res.Checks[0]
-	if c.After != 0 || !c.Passed || c.MeasuredMS <= 0 || c.MeasuredMS > c.LimitMS || c.LimitMS != want {
+	if c.After != 0 || c.Final || !c.Passed || c.MeasuredMS <= 0 || c.MeasuredMS > c.LimitMS || c.LimitMS != want || c.SourceMS != 0 {
 		t.Errorf("check %+v, want a passed check after 0 iterations with limit %v ms", c, want)
+	}
+	f := res.Checks[1]
+	if !f.Final || !f.Passed || f.LimitMS != 1000 || f.MeasuredMS != res.Final.MeasuredMS {
+		t.Errorf("final check %+v, want a passed check against 1000 ms of the final figures %+v", f, res.Final)
 	}
 	var hist search.Result
 	b, err := os.ReadFile(filepath.Join(out, "history.json"))
@@ -252,8 +257,57 @@ func TestConfirmation(t *testing.T) {
 	if err := json.Unmarshal(b, &hist); err != nil {
 		t.Fatal(err)
 	}
-	if len(hist.Checks) != 1 || hist.Checks[0] != c {
+	if !slices.Equal(hist.Checks, res.Checks) {
 		t.Errorf("history.json checks %+v, want %+v", hist.Checks, res.Checks)
+	}
+}
+
+// TestLatencyFraction: a target given as a fraction of the source's
+// latency is anchored on the source's measurement, and every check times
+// the source again alongside the model and moves the target with it.
+func TestLatencyFraction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures a lookup table")
+	}
+	src := tinyNet(t)
+	train, held, _ := data(t, 256, 100, 0)
+	rt := ort.Options{IntraOpThreads: 1}
+	h, err := lut.HostHeader(rt, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frac = 0.9
+	res, err := search.Run(context.Background(), src, search.Options{
+		Constraints:   search.Constraints{LatencyFraction: frac},
+		Schedule:      search.Schedule{First: 0.1, Decay: 0.9},
+		MaxIterations: 3,
+		Train:         train, HeldOut: held,
+		ShortTerm: shortTerm(),
+		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
+		Table:     lut.New(h, &lut.Measurer{Options: rt}), Runtime: rt, MeasureRuns: 20,
+		OutDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Constraints.LatencyFraction != frac {
+		t.Errorf("constraints %+v lost the fraction", res.Constraints)
+	}
+	if len(res.Checks) == 0 || !res.Checks[len(res.Checks)-1].Final {
+		t.Fatalf("checks %+v, want a final one", res.Checks)
+	}
+	for _, c := range res.Checks {
+		limit := frac * c.SourceMS
+		if !c.Final {
+			limit *= 1 - search.DefaultMargin/2
+		}
+		if c.SourceMS <= 0 || math.Abs(c.LimitMS-limit) > 1e-12*limit || c.Passed != (c.MeasuredMS <= c.LimitMS) {
+			t.Errorf("check %+v: want the limit %v from the source timed alongside", c, limit)
+		}
+	}
+	last := res.Checks[len(res.Checks)-1]
+	if res.Constraints.LatencyMS != frac*last.SourceMS || res.Met != last.Passed {
+		t.Errorf("constraints %+v, met %v; the final check %+v should decide", res.Constraints, res.Met, last)
 	}
 }
 

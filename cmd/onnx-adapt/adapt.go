@@ -14,7 +14,6 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
-	"github.com/onnx-adapt/onnx-adapt/lut"
 	"github.com/onnx-adapt/onnx-adapt/models/pretrained"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/search"
@@ -177,19 +176,7 @@ func (c *adaptCmd) run(e *env, args []string) error {
 		return err
 	}
 
-	cons := search.Constraints{LatencyMS: c.latencyMS, MACs: c.macs, Params: c.params}
-	if c.latencyFrac > 0 {
-		data, err := onnxio.Encode(m)
-		if err != nil {
-			return err
-		}
-		tm, _, err := lut.MeasureModel(data, rt, 10, c.measureRuns)
-		if err != nil {
-			return err
-		}
-		cons.LatencyMS = c.latencyFrac * ms(tm.Median())
-		fmt.Fprintf(e.stderr, "source latency %.3f ms measured; target %.3f ms\n", ms(tm.Median()), cons.LatencyMS)
-	}
+	cons := search.Constraints{LatencyMS: c.latencyMS, LatencyFraction: c.latencyFrac, MACs: c.macs, Params: c.params}
 
 	short := finetune.DefaultConfig()
 	short.Epochs, short.Steps, short.Batch, short.LR = 0, c.shortSteps, c.shortBatch, c.shortLR
@@ -201,7 +188,7 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	if c.distill {
 		long.Teacher = m
 	}
-	rep := newReporter(e, c.out)
+	rep := newReporter(e, c.out, c.latencyFrac)
 	opts := search.Options{
 		Constraints: cons, Schedule: c.schedule, MaxIterations: c.maxIter,
 		RoundTo: c.roundTo, Rank: surgery.Rank(c.rank),
@@ -295,12 +282,15 @@ func defaultTablePath(l lutFlags) (string, error) {
 // reporter shows the search's progress on stderr: a line per iteration,
 // and a progress bar over candidates when stderr is a terminal.
 type reporter struct {
-	e   *env
-	out string
-	bar *progressbar.ProgressBar
+	e    *env
+	out  string
+	frac float64 // --latency-fraction
+	bar  *progressbar.ProgressBar
 }
 
-func newReporter(e *env, out string) *reporter { return &reporter{e: e, out: out} }
+func newReporter(e *env, out string, frac float64) *reporter {
+	return &reporter{e: e, out: out, frac: frac}
+}
 
 func (r *reporter) printf(format string, args ...any) {
 	if r.e.quiet {
@@ -318,6 +308,10 @@ func (r *reporter) event(ev search.Event) {
 		f := ev.Figures
 		r.printf("source: %.3f ms measured (p10 %.3f, p90 %.3f), %s MACs, %s params, held-out top-1 %.2f%%\n",
 			f.MeasuredMS, f.P10MS, f.P90MS, cost.String(f.MACs), cost.String(f.Params), 100*f.HeldOut.Top1)
+		if r.frac > 0 {
+			r.printf("latency target %.3f ms: %.0f%% of the source's, which is timed again alongside the model at every check\n",
+				r.frac*f.MeasuredMS, 100*r.frac)
+		}
 	case search.IterationStart:
 		r.printf("iteration %d: %s budget %s\n", ev.Iteration, ev.Resource, budgetString(ev.Resource, ev.Budget))
 	case search.CandidatePriced:
@@ -378,6 +372,19 @@ func printResult(w io.Writer, source string, res *search.Result) {
 		fmt.Fprint(w, "; the constraints are NOT met")
 	}
 	fmt.Fprintln(w)
+	if n := len(res.Checks); n > 0 && res.Checks[n-1].Final {
+		c := res.Checks[n-1]
+		verdict := "met"
+		if !c.Passed {
+			verdict = "NOT met"
+		}
+		if c.SourceMS > 0 {
+			fmt.Fprintf(w, "latency check: %.3f ms against a target of %.3f ms (%.0f%% of the source, timed alongside at %.3f ms): %s\n",
+				c.MeasuredMS, c.LimitMS, 100*res.Constraints.LatencyFraction, c.SourceMS, verdict)
+		} else {
+			fmt.Fprintf(w, "latency check: %.3f ms against a target of %.3f ms: %s\n", c.MeasuredMS, c.LimitMS, verdict)
+		}
+	}
 	var parts []string
 	for _, it := range res.Iterations {
 		c := it.Candidates[it.Chosen]
