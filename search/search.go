@@ -177,15 +177,17 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 		}
 		s.fp = lut.Fingerprint(cur.Graph, units)
 	}
-	src, err := s.figures(cur, "source", true, opts.MeasureRuns)
+	srcData, err := onnxio.Encode(cur)
+	if err != nil {
+		return nil, err
+	}
+	src, err := s.figures(cur, srcData, "source", true, opts.MeasureRuns)
 	if err != nil {
 		return nil, err
 	}
 	s.source, res.Source = src, src
 	if f := opts.Constraints.LatencyFraction; f > 0 {
-		if s.srcData, err = onnxio.Encode(cur); err != nil {
-			return nil, err
-		}
+		s.srcData = srcData
 		s.opts.Constraints.LatencyMS = f * src.MeasuredMS
 		res.Constraints = s.opts.Constraints
 	}
@@ -199,11 +201,14 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 			if s.opts.Constraints.target(Latency) == 0 {
 				break
 			}
-			c, err := s.check(cur, &curFig, fmt.Sprintf("check_%03d", i-1), 1-opts.Margin/2, true)
+			data, err := onnxio.Encode(cur)
 			if err != nil {
 				return res, err
 			}
-			c.After = i - 1
+			c, err := s.check(cur.Graph, data, &curFig, i-1, false)
+			if err != nil {
+				return res, err
+			}
 			res.Checks = append(res.Checks, c)
 			res.Constraints = s.opts.Constraints
 			if c.Passed {
@@ -249,20 +254,23 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	}
 	// The verdict rests on the final measurement: a check against the
 	// latency target itself, or three times the runs without one.
+	data, err := onnxio.Encode(cur)
+	if err != nil {
+		return res, err
+	}
 	runs := 3 * s.opts.MeasureRuns
 	latency := s.opts.Constraints.target(Latency) > 0
 	if latency {
 		runs = 0
 	}
-	if res.Final, err = s.figures(cur, "adapted", false, runs); err != nil {
+	if res.Final, err = s.figures(cur, data, "adapted", false, runs); err != nil {
 		return res, err
 	}
 	if latency {
-		c, err := s.check(cur, &res.Final, "adapted", 1, false)
+		c, err := s.check(cur.Graph, data, &res.Final, len(res.Iterations), true)
 		if err != nil {
 			return res, err
 		}
-		c.After, c.Final = len(res.Iterations), true
 		res.Checks = append(res.Checks, c)
 		res.Constraints = s.opts.Constraints
 	}
@@ -277,15 +285,18 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	return res, s.writeJSON("history.json", res)
 }
 
-// check times cur with three times the runs (see Check), interleaved with
-// the source for a fractional target, whose LatencyMS it then updates. It
-// sets f's latency figures (refitting the calibration with recal) and
-// compares them with the latency target times factor.
-func (s *searcher) check(cur *onnxio.Model, f *Figures, label string, factor float64, recal bool) (Check, error) {
-	var c Check
-	data, err := onnxio.Encode(cur)
-	if err != nil {
-		return c, err
+// check times the serialized model data (of graph g), taken after the
+// given number of iterations, with three times the runs (see Check),
+// interleaved with the source for a fractional target, whose LatencyMS it
+// then updates. It sets f's latency figures and compares them with the
+// latency target: the target itself for the final model, half the margin
+// below it otherwise (and then the measurement also refits the
+// calibration, since the search may go on).
+func (s *searcher) check(g *onnxio.Graph, data []byte, f *Figures, after int, final bool) (Check, error) {
+	c := Check{After: after, Final: final}
+	label, factor, recal := fmt.Sprintf("check_%03d", after), 1-s.opts.Margin/2, true
+	if final {
+		label, factor, recal = "adapted", 1.0, false
 	}
 	runs := 3 * s.opts.MeasureRuns
 	if frac := s.opts.Constraints.LatencyFraction; frac > 0 {
@@ -295,11 +306,10 @@ func (s *searcher) check(cur *onnxio.Model, f *Figures, label string, factor flo
 		}
 		c.SourceMS = msOf(tms[0].Median())
 		s.opts.Constraints.LatencyMS = frac * c.SourceMS
-		err = s.record(cur.Graph, label, tms[1], bests[1], recal, f)
-	} else {
-		err = s.measure(cur.Graph, data, label, runs, recal, f)
-	}
-	if err != nil {
+		if err := s.record(g, label, tms[1], bests[1], recal, f); err != nil {
+			return c, err
+		}
+	} else if err := s.measure(g, data, label, runs, recal, f); err != nil {
 		return c, err
 	}
 	c.MeasuredMS, c.LimitMS = f.MeasuredMS, s.opts.Constraints.LatencyMS*factor
@@ -423,7 +433,11 @@ func (s *searcher) iterate(i int, cur *onnxio.Model, fig Figures, r Resource) (*
 		if _, err := finetune.Train(s.ctx, m, o.Train, cfg); err != nil {
 			return nil, nil, err
 		}
-		acc, err := s.evaluate(m, o.HeldOut)
+		data, err := onnxio.Encode(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		acc, err := s.evaluate(data, o.HeldOut)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -447,7 +461,11 @@ func (s *searcher) iterate(i int, cur *onnxio.Model, fig Figures, r Resource) (*
 	if err := save(it.File, bestModel); err != nil {
 		return nil, nil, err
 	}
-	if it.Figures, err = s.figures(bestModel, fmt.Sprintf("iter_%03d", i), true, o.MeasureRuns); err != nil {
+	data, err := onnxio.Encode(bestModel)
+	if err != nil {
+		return nil, nil, err
+	}
+	if it.Figures, err = s.figures(bestModel, data, fmt.Sprintf("iter_%03d", i), true, o.MeasureRuns); err != nil {
 		return nil, nil, err
 	}
 	return it, bestModel, nil
@@ -550,17 +568,13 @@ func (s *searcher) largestKeep(cur *onnxio.Model, g *surgery.Group, r Resource, 
 	return c, nil
 }
 
-// figures measures m: its latency in onnxruntime over runs runs (none when
-// runs is 0; with a table, also its estimate, and a measurement with recal
-// refits the calibration), cost, size and accuracy.
-func (s *searcher) figures(m *onnxio.Model, label string, recal bool, runs int) (Figures, error) {
+// figures measures m, serialized as data: its latency in onnxruntime over
+// runs runs (none when runs is 0; with a table, also its estimate, and a
+// measurement with recal refits the calibration), cost, size and accuracy.
+func (s *searcher) figures(m *onnxio.Model, data []byte, label string, recal bool, runs int) (Figures, error) {
 	o := s.opts
 	var f Figures
 	rep, err := cost.Analyze(m.Graph)
-	if err != nil {
-		return f, err
-	}
-	data, err := onnxio.Encode(m)
 	if err != nil {
 		return f, err
 	}
@@ -570,13 +584,13 @@ func (s *searcher) figures(m *onnxio.Model, label string, recal bool, runs int) 
 			return f, err
 		}
 	}
-	acc, err := s.evaluate(m, o.HeldOut)
+	acc, err := s.evaluate(data, o.HeldOut)
 	if err != nil {
 		return f, err
 	}
 	f.HeldOut = &acc
 	if o.Test != nil {
-		t, err := s.evaluate(m, o.Test)
+		t, err := s.evaluate(data, o.Test)
 		if err != nil {
 			return f, err
 		}
@@ -625,11 +639,8 @@ func (s *searcher) record(g *onnxio.Graph, label string, tm ort.Timing, best tim
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (s *searcher) evaluate(m *onnxio.Model, ds dataset.Dataset) (finetune.Accuracy, error) {
-	data, err := onnxio.Encode(m)
-	if err != nil {
-		return finetune.Accuracy{}, err
-	}
+// evaluate returns the accuracy of the serialized model data over ds.
+func (s *searcher) evaluate(data []byte, ds dataset.Dataset) (finetune.Accuracy, error) {
 	return finetune.Evaluate(s.ctx, data, ds, s.opts.Eval)
 }
 

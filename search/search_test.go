@@ -157,31 +157,38 @@ func TestRunMACs(t *testing.T) {
 	}
 }
 
-// TestRunLatency adapts to a latency target with a lazily measured table:
-// every chosen candidate's estimate meets its iteration's budget, and the
-// table was calibrated against measurements.
-func TestRunLatency(t *testing.T) {
+// latencyOptions are the options of a run on a latency target, with a
+// lookup table measured lazily at 1 thread, on train training and held
+// held-out images; it skips the test in -short mode.
+func latencyOptions(t *testing.T, train, held int) search.Options {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("measures a lookup table")
 	}
-	src := tinyNet(t)
-	train, held, _ := data(t, 256, 100, 0)
+	tr, ho, _ := data(t, train, held, 0)
 	rt := ort.Options{IntraOpThreads: 1}
 	h, err := lut.HostHeader(rt, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := lut.New(h, &lut.Measurer{Options: rt})
-	res, err := search.Run(context.Background(), src, search.Options{
-		Constraints:   search.Constraints{LatencyMS: 1e-6}, // unreachable: stops when stuck
-		Schedule:      search.Schedule{First: 0.1, Decay: 0.9},
-		MaxIterations: 2,
-		Train:         train, HeldOut: held,
+	return search.Options{
+		Train: tr, HeldOut: ho,
 		ShortTerm: shortTerm(),
 		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
-		Table:     table, Runtime: rt, MeasureRuns: 5,
+		Table:     lut.New(h, &lut.Measurer{Options: rt}), Runtime: rt,
 		OutDir: t.TempDir(),
-	})
+	}
+}
+
+// TestRunLatency adapts to a latency target with a lazily measured table:
+// every chosen candidate's estimate meets its iteration's budget, and the
+// table was calibrated against measurements.
+func TestRunLatency(t *testing.T) {
+	opts := latencyOptions(t, 256, 100)
+	opts.Constraints = search.Constraints{LatencyMS: 1e-6} // unreachable: stops when stuck
+	opts.Schedule = search.Schedule{First: 0.1, Decay: 0.9}
+	opts.MaxIterations, opts.MeasureRuns = 2, 5
+	res, err := search.Run(context.Background(), tinyNet(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,25 +219,11 @@ func TestRunLatency(t *testing.T) {
 // timed once more, with three times the runs, before the search stops, and
 // the confirmation is recorded.
 func TestConfirmation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures a lookup table")
-	}
-	src := tinyNet(t)
-	train, held, _ := data(t, 64, 100, 0)
-	rt := ort.Options{IntraOpThreads: 1}
-	h, err := lut.HostHeader(rt, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := t.TempDir()
-	res, err := search.Run(context.Background(), src, search.Options{
-		Constraints: search.Constraints{LatencyMS: 1000},
-		Train:       train, HeldOut: held,
-		ShortTerm: shortTerm(),
-		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
-		Table:     lut.New(h, &lut.Measurer{Options: rt}), Runtime: rt, MeasureRuns: 5,
-		OutDir: out,
-	})
+	opts := latencyOptions(t, 64, 100)
+	opts.Constraints = search.Constraints{LatencyMS: 1000}
+	opts.MeasureRuns = 5
+	out := opts.OutDir
+	res, err := search.Run(context.Background(), tinyNet(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,27 +259,12 @@ func TestConfirmation(t *testing.T) {
 // latency is anchored on the source's measurement, and every check times
 // the source again alongside the model and moves the target with it.
 func TestLatencyFraction(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures a lookup table")
-	}
-	src := tinyNet(t)
-	train, held, _ := data(t, 256, 100, 0)
-	rt := ort.Options{IntraOpThreads: 1}
-	h, err := lut.HostHeader(rt, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const frac = 0.9
-	res, err := search.Run(context.Background(), src, search.Options{
-		Constraints:   search.Constraints{LatencyFraction: frac},
-		Schedule:      search.Schedule{First: 0.1, Decay: 0.9},
-		MaxIterations: 3,
-		Train:         train, HeldOut: held,
-		ShortTerm: shortTerm(),
-		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
-		Table:     lut.New(h, &lut.Measurer{Options: rt}), Runtime: rt, MeasureRuns: 20,
-		OutDir: t.TempDir(),
-	})
+	opts := latencyOptions(t, 256, 100)
+	opts.Constraints = search.Constraints{LatencyFraction: frac}
+	opts.Schedule = search.Schedule{First: 0.1, Decay: 0.9}
+	opts.MaxIterations, opts.MeasureRuns = 3, 20
+	res, err := search.Run(context.Background(), tinyNet(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
