@@ -18,11 +18,11 @@ const (
 	valueInfoName   = 1 // ValueInfoProto.name
 	valueInfoType   = 2 // ValueInfoProto.type
 	typeTensor      = 1 // TypeProto.tensor_type
+	typeDenotation  = 6 // TypeProto.denotation
 	tensorTypeElem  = 1 // TypeProto.Tensor.elem_type
 	tensorTypeShape = 2 // TypeProto.Tensor.shape
 	shapeDim        = 1 // TensorShapeProto.dim
 	dimValue        = 1 // TensorShapeProto.Dimension.dim_value
-	dimParam        = 2 // TensorShapeProto.Dimension.dim_param
 )
 
 // declaredIO reads a model's inputs and outputs as onnxruntime reports them,
@@ -47,46 +47,29 @@ func declaredIO(model []byte) (ins, outs []IOInfo, ok bool) {
 	}
 	inits := map[string]bool{}
 	var inVals, outVals [][]byte
-	for b := graph; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, false
-		}
-		b = b[n:]
+	ok = fields(graph, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) bool {
 		if typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return nil, nil, false
-			}
-			b = b[n:]
-			continue
+			return true
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, nil, false
-		}
-		b = b[n:]
 		switch num {
-		case graphInitializer:
-			name, ok := stringField(v, tensorName)
-			if !ok {
-				return nil, nil, false
-			}
-			inits[name] = true
 		case graphSparseInitializer:
-			values, ok := field(v, sparseValues)
-			if !ok {
-				return nil, nil, false
+			if v, ok = field(v, sparseValues); !ok {
+				return false
 			}
-			name, ok := stringField(values, tensorName)
-			if !ok {
-				return nil, nil, false
-			}
-			inits[name] = true
+			fallthrough
+		case graphInitializer:
+			name, ok := field(v, tensorName)
+			inits[string(name)] = true
+			return ok
 		case graphInput:
 			inVals = append(inVals, v)
 		case graphOutput:
 			outVals = append(outVals, v)
 		}
+		return true
+	})
+	if !ok {
+		return nil, nil, false
 	}
 	for _, v := range inVals {
 		info, ok := valueInfo(v)
@@ -110,21 +93,25 @@ func declaredIO(model []byte) (ins, outs []IOInfo, ok bool) {
 // valueInfo decodes a ValueInfoProto of tensor type.
 func valueInfo(b []byte) (IOInfo, bool) {
 	var info IOInfo
-	name, ok := stringField(b, valueInfoName)
+	name, ok := field(b, valueInfoName)
 	if !ok {
 		return info, false
 	}
-	info.Name = name
+	info.Name = string(name)
 	typ, ok := field(b, valueInfoType)
 	if !ok || typ == nil {
 		return info, false
 	}
-	// Only a tensor type, and nothing else in the TypeProto's oneof.
+	// Only a tensor type, and nothing else in the TypeProto's oneof but a
+	// denotation, which does not change the type.
+	onlyTensor := fields(typ, func(num protowire.Number, _ protowire.Type, _ []byte, _ uint64) bool {
+		return num == typeTensor || num == typeDenotation
+	})
 	tensor, ok := field(typ, typeTensor)
-	if !ok || tensor == nil || !onlyField(typ, typeTensor) {
+	if !ok || tensor == nil || !onlyTensor {
 		return info, false
 	}
-	elem, ok := varintField(tensor, tensorTypeElem)
+	elem, _, ok := varintField(tensor, tensorTypeElem)
 	if !ok || elem <= 0 || elem > 1<<31-1 {
 		return info, false
 	}
@@ -137,127 +124,73 @@ func valueInfo(b []byte) (IOInfo, bool) {
 		return info, true
 	}
 	info.Shape = []int64{}
-	for b := shape; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return info, false
-		}
-		b = b[n:]
+	ok = fields(shape, func(num protowire.Number, typ protowire.Type, dim []byte, _ uint64) bool {
 		if num != shapeDim || typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return info, false
-			}
-			b = b[n:]
-			continue
+			return true
 		}
-		dim, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return info, false
-		}
-		b = b[n:]
+		v, present, ok := varintField(dim, dimValue)
 		d := int64(-1)
-		if v, ok := varintField(dim, dimValue); !ok {
-			return info, false
-		} else if v >= 0 && hasField(dim, dimValue) {
+		if present && v >= 0 {
 			d = v
 		}
 		info.Shape = append(info.Shape, d)
+		return ok
+	})
+	return info, ok
+}
+
+// fields calls fn for each field of the message b in order, with the bytes
+// of a length-delimited field (non-nil, possibly empty) or the value of a
+// varint field; other wire types are skipped. It returns false when b is
+// malformed or fn returns false.
+func fields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		var v []byte
+		var x uint64
+		switch typ {
+		case protowire.BytesType:
+			if v, n = protowire.ConsumeBytes(b); v == nil {
+				v = []byte{}
+			}
+		case protowire.VarintType:
+			x, n = protowire.ConsumeVarint(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 || !fn(num, typ, v, x) {
+			return false
+		}
+		b = b[n:]
 	}
-	return info, true
+	return true
 }
 
 // field returns the last occurrence of a length-delimited field (nil when
 // absent; protobuf merges repeated messages, but onnx.proto's singular
 // message fields are written once). ok is false on malformed bytes.
 func field(b []byte, want protowire.Number) (v []byte, ok bool) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, false
-		}
-		b = b[n:]
+	ok = fields(b, func(num protowire.Number, typ protowire.Type, x []byte, _ uint64) bool {
 		if num == want && typ == protowire.BytesType {
-			x, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, false
-			}
 			v = x
-			if v == nil {
-				v = []byte{}
-			}
-			b = b[n:]
-			continue
 		}
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return nil, false
-		}
-		b = b[n:]
-	}
-	return v, true
+		return true
+	})
+	return v, ok
 }
 
-func stringField(b []byte, want protowire.Number) (string, bool) {
-	v, ok := field(b, want)
-	return string(v), ok
-}
-
-// varintField returns the last value of a varint field, 0 when absent.
-func varintField(b []byte, want protowire.Number) (v int64, ok bool) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0, false
-		}
-		b = b[n:]
+// varintField returns the last value of a varint field (0 when absent) and
+// whether it is present. ok is false on malformed bytes.
+func varintField(b []byte, want protowire.Number) (v int64, present, ok bool) {
+	ok = fields(b, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) bool {
 		if num == want && typ == protowire.VarintType {
-			x, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return 0, false
-			}
-			v = int64(x)
-			b = b[n:]
-			continue
+			v, present = int64(x), true
 		}
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return 0, false
-		}
-		b = b[n:]
-	}
-	return v, true
-}
-
-// hasField reports whether field want occurs in well-formed bytes b.
-func hasField(b []byte, want protowire.Number) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		if num == want {
-			return true
-		}
-		b = b[n:]
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return false
-		}
-		b = b[n:]
-	}
-	return false
-}
-
-// onlyField reports whether every field in b has number want, or is a
-// TypeProto.denotation (6), which does not change the type.
-func onlyField(b []byte, want protowire.Number) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || (num != want && num != 6) {
-			return false
-		}
-		b = b[n:]
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
+		return true
+	})
+	return v, present, ok
 }
