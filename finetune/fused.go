@@ -180,34 +180,20 @@ func (f *bnActStep[T]) forward(e *Engine[T], train bool) {
 	y := f.out[0].data
 	f.usedBatch = f.nodeTraining || (train && !f.freeze)
 	update := f.usedBatch && train && f.in[3].kind == kBuffer && f.in[4].kind == kBuffer
-	s, eps := f.s, T(f.a.Epsilon)
+	s := f.s
 	R := s.N * s.HW
-	mom := T(f.a.Momentum)
 	if s.HW <= smallHW {
 		f.forwardSmall(x, y, scale, bias, mean, vr, update)
 		return
 	}
 	parallel(s.C, 4*s.N*s.HW, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
-			var mu, inv T
+			var s1, s2, k T
 			if f.usedBatch {
-				m, v := channelStats(x, s, c)
-				mu, inv = m, 1/T(math.Sqrt(float64(v+eps)))
-				if update {
-					uv := v
-					if !f.a.BiasedRunningVar && R > 1 {
-						uv = v * T(R) / T(R-1)
-					}
-					mean[c] = mean[c]*mom + m*(1-mom)
-					vr[c] = vr[c]*mom + uv*(1-mom)
-				}
-			} else {
-				mu, inv = mean[c], 1/T(math.Sqrt(float64(vr[c]+eps)))
+				s1, s2, k = channelSums(x, s, c)
 			}
-			f.mean[c], f.invStd[c] = mu, inv
-			a := scale[c] * inv
-			bb := bias[c] - mu*a
-			f.mul[c], f.add[c] = a, bb
+			f.setStats(c, s1, s2, k, R, scale, bias, mean, vr, update)
+			a, bb := f.mul[c], f.add[c]
 			for n := 0; n < s.N; n++ {
 				o := (n*s.C + c) * s.HW
 				actForward(f.act, x[o:o+s.HW], y[o:o+s.HW], a, bb, f.lo, f.hi)
@@ -216,11 +202,24 @@ func (f *bnActStep[T]) forward(e *Engine[T], train bool) {
 	})
 }
 
-// channelStats returns the mean and biased variance of channel c, with a
-// shift for accuracy (the kernels' one-pass formula).
+// channelStats returns the mean and biased variance of channel c, from
+// channelSums as setStats computes them.
 func channelStats[T Float](x []T, s kernels.BNShape, c int) (mean, variance T) {
-	k := x[c*s.HW]
-	var s1, s2 T
+	s1, s2, k := channelSums(x, s, c)
+	R := T(s.N * s.HW)
+	m1 := s1 / R
+	variance = s2/R - m1*m1
+	if variance < 0 {
+		variance = 0
+	}
+	return k + m1, variance
+}
+
+// channelSums returns the sums s1 and s2 of the differences of channel c's
+// values from a shift k, and of their squares (the kernels' one-pass
+// formula, shifted for accuracy).
+func channelSums[T Float](x []T, s kernels.BNShape, c int) (s1, s2, k T) {
+	k = x[c*s.HW]
 	for n := 0; n < s.N; n++ {
 		xs := x[(n*s.C+c)*s.HW : (n*s.C+c+1)*s.HW]
 		if x32, ok := any(xs).([]float32); ok && haveAVX && len(xs) > 0 {
@@ -246,13 +245,7 @@ func channelStats[T Float](x []T, s kernels.BNShape, c int) (mean, variance T) {
 		s1 += a1 + b1
 		s2 += a2 + b2
 	}
-	R := T(s.N * s.HW)
-	m1 := s1 / R
-	variance = s2/R - m1*m1
-	if variance < 0 {
-		variance = 0
-	}
-	return k + m1, variance
+	return s1, s2, k
 }
 
 // actForward sets y = act(a·x + b).
