@@ -9,12 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/atomicfile"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 )
 
@@ -404,8 +404,7 @@ func Open(path string, want Header, m *Measurer, foreign bool) (*Table, error) {
 	return t, nil
 }
 
-// Save writes the table to path atomically (a temporary file in the same
-// directory, then a rename). When path already holds a table with the
+// Save writes the table to path atomically (internal/atomicfile). When path already holds a table with the
 // same header, entries and calibrations only that file has are merged in
 // first, so two processes extending one table do not lose each other's
 // work (the last writer's values win for keys both have).
@@ -428,33 +427,8 @@ func (t *Table) Save(path string) error {
 			t.mu.Unlock()
 		}
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("lut: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	w := bufio.NewWriter(tmp)
-	if _, err := t.WriteTo(w); err != nil {
-		tmp.Close()
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := t.WriteTo(w)
 		return err
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("lut: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("lut: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("lut: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("lut: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("lut: %w", err)
-	}
-	return nil
+	})
 }

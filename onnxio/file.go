@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/atomicfile"
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
 )
 
@@ -161,10 +162,11 @@ type SaveOptions struct {
 	Check func(model []byte) error
 }
 
-// Save writes m to path atomically: every file is written to a temporary
-// file in the destination folder, synced, checked, and renamed into place
-// (data files first, the model last). A failed save leaves nothing behind.
-func Save(path string, m *Model, opts SaveOptions) (err error) {
+// Save writes m to path atomically (internal/atomicfile): every file is
+// written to a temporary file in its destination folder, the model is
+// checked, and then every file is synced and renamed into place (data
+// files first, the model last). A failed save leaves nothing behind.
+func Save(path string, m *Model, opts SaveOptions) error {
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("onnxio: save %s: folder %s does not exist", path, dir)
@@ -198,17 +200,14 @@ func Save(path string, m *Model, opts SaveOptions) (err error) {
 		return err
 	}
 
-	var temps []string // temporary files, removed on failure
+	// Every file goes to a temporary file first; none is put in place
+	// before all are written and the check passed.
+	var pending []*atomicfile.File
 	defer func() {
-		if err != nil {
-			for _, t := range temps {
-				os.Remove(t)
-			}
+		for _, f := range pending {
+			f.Discard() // nothing after a Commit
 		}
 	}()
-	type rename struct{ from, to string }
-	var renames []rename
-
 	locs := make([]string, 0, len(files))
 	for loc := range files {
 		locs = append(locs, loc)
@@ -219,33 +218,25 @@ func Save(path string, m *Model, opts SaveOptions) (err error) {
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return fmt.Errorf("onnxio: save %s: %w", path, err)
 		}
-		tmp, err := writeTemp(filepath.Dir(target), filepath.Base(target), func(f *os.File) error {
-			for _, c := range files[loc] {
-				if _, err := f.WriteAt(c.data, c.offset); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if tmp != "" {
-			temps = append(temps, tmp)
-		}
+		f, err := atomicfile.Create(target)
 		if err != nil {
 			return fmt.Errorf("onnxio: save %s: %w", path, err)
 		}
-		renames = append(renames, rename{tmp, target})
+		pending = append(pending, f)
+		for _, c := range files[loc] {
+			if _, err := f.WriteAt(c.data, c.offset); err != nil {
+				return fmt.Errorf("onnxio: save %s: %w", path, err)
+			}
+		}
 	}
-	tmp, err := writeTemp(dir, filepath.Base(path), func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
-	if tmp != "" {
-		temps = append(temps, tmp)
-	}
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return fmt.Errorf("onnxio: save %s: %w", path, err)
 	}
-	renames = append(renames, rename{tmp, path})
+	pending = append(pending, f) // the model last
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("onnxio: save %s: %w", path, err)
+	}
 
 	if opts.Check != nil {
 		self := data
@@ -258,37 +249,10 @@ func Save(path string, m *Model, opts SaveOptions) (err error) {
 			return fmt.Errorf("onnxio: save %s: check failed: %w", path, err)
 		}
 	}
-	for _, r := range renames {
-		if err := os.Rename(r.from, r.to); err != nil {
+	for _, f := range pending {
+		if err := f.Commit(); err != nil {
 			return fmt.Errorf("onnxio: save %s: %w", path, err)
 		}
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 	return nil
-}
-
-// writeTemp creates a temporary file next to base in dir, fills it, syncs
-// and closes it, and returns its path (also on failure, for clean-up).
-func writeTemp(dir, base string, fill func(*os.File) error) (string, error) {
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	if err := fill(f); err != nil {
-		f.Close()
-		return name, err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return name, err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return name, err
-	}
-	return name, f.Close()
 }

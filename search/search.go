@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/atomicfile"
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
@@ -656,20 +657,7 @@ func (s *searcher) writeJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(s.opts.OutDir, name)
-	tmp, err := os.CreateTemp(s.opts.OutDir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("search: %w", err)
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("search: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(filepath.Join(s.opts.OutDir, name), append(data, '\n')); err != nil {
 		return fmt.Errorf("search: %w", err)
 	}
 	return nil

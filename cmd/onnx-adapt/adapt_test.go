@@ -50,7 +50,7 @@ func TestAdaptCLI(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(out)
 	for _, e := range entries {
-		if strings.Contains(e.Name(), ".tmp") {
+		if strings.HasPrefix(e.Name(), ".") { // internal/atomicfile's temporary files
 			t.Errorf("temporary file left behind: %s", e.Name())
 		}
 	}

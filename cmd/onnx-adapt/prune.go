@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/atomicfile"
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
@@ -158,7 +158,7 @@ func (c *pruneCmd) run(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(c.savePlan, append(data, '\n')); err != nil {
+		if err := atomicfile.WriteFile(c.savePlan, append(data, '\n')); err != nil {
 			return err
 		}
 	}
@@ -255,27 +255,4 @@ func pct(before, after int64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%+.1f%%", 100*(float64(after)-float64(before))/float64(before))
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it into place.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
