@@ -247,20 +247,18 @@ func SpreadTargets(n int, rng *rand.Rand) []float64 {
 
 // RandomPlan removes from every prunable group of a a fraction drawn
 // around target (±0.15, within [0, 0.9]), keeping a multiple of 8
-// channels (at least 8). It returns the plan and the fraction of prunable
-// channels it removes.
+// channels (at least 8; surgery's FractionPlan). It returns the plan and
+// the fraction of prunable channels it removes.
 func RandomPlan(a *surgery.Analysis, target float64, rng *rand.Rand) (surgery.Plan, float64) {
-	var p surgery.Plan
+	p := a.FractionPlan(func(*surgery.Group) float64 {
+		return min(max(target+0.3*(rng.Float64()-0.5), 0), 0.9)
+	}, 8)
 	total, removed := 0, 0
 	for _, g := range a.Prunable() {
-		f := min(max(target+0.3*(rng.Float64()-0.5), 0), 0.9)
-		keep := max(8, int(math.Round(float64(g.Size)*(1-f)/8))*8)
 		total += g.Size
-		if keep >= g.Size {
-			continue
-		}
-		removed += g.Size - keep
-		p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: g.Size - keep})
+	}
+	for _, gp := range p.Groups {
+		removed += gp.Drop
 	}
 	return p, float64(removed) / float64(max(total, 1))
 }

@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math"
 	"os"
 	"path/filepath"
 
@@ -96,15 +95,8 @@ func run(out, modelPath, data string, threads, runs, shortSteps, batch int, long
 		return err
 	}
 	uniform := func(f float64) (*onnxio.Model, error) {
-		p := surgery.Plan{RoundTo: 8, Groups: []surgery.GroupPlan{}}
-		for _, g := range an.Prunable() {
-			keep := surgery.RoundCount(int(math.Round(float64(g.Size)*(1-f))), 8, g.Size)
-			if keep < g.Size {
-				p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: g.Size - keep})
-			}
-		}
 		m := src.Clone()
-		return m, surgery.Apply(m.Graph, p)
+		return m, surgery.Apply(m.Graph, an.UniformPlan(f, 8))
 	}
 	lo, hi := 0.0, 0.95
 	var base *onnxio.Model

@@ -219,11 +219,7 @@ func (c *pruneCmd) plan(a *surgery.Analysis) (surgery.Plan, error) {
 		}
 		p.Groups = []surgery.GroupPlan{{Group: g.ID, Drop: drop}}
 	default:
-		for _, g := range a.Prunable() {
-			if d := int(float64(g.Size) * c.fraction); d > 0 {
-				p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: min(d, g.Size-1)})
-			}
-		}
+		p = a.UniformPlan(c.fraction, c.roundTo)
 	}
 	if c.roundTo != 0 {
 		p.RoundTo = c.roundTo
