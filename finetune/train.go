@@ -268,20 +268,17 @@ type layout struct {
 	nhwc       bool
 }
 
-// layoutOf reads an image input shape: NCHW, or NHWC (tf2onnx) when only
-// the last dimension looks like colour channels.
+// layoutOf reads an image input shape (dataset.InputOf).
 func layoutOf(shape []int) (layout, error) {
-	if len(shape) != 4 {
-		return layout{}, fmt.Errorf("finetune: model input has shape %v; an image input N×C×H×W (or N×H×W×C) is needed", shape)
+	dims := make([]int64, len(shape))
+	for i, d := range shape {
+		dims[i] = int64(d)
 	}
-	l := layout{n: shape[0], c: shape[1], h: shape[2], w: shape[3]}
-	if (shape[1] != 1 && shape[1] != 3) && (shape[3] == 1 || shape[3] == 3) {
-		l = layout{n: shape[0], c: shape[3], h: shape[1], w: shape[2], nhwc: true}
+	in, err := dataset.InputOf(dims)
+	if err != nil {
+		return layout{}, fmt.Errorf("finetune: %w", err)
 	}
-	if l.c != 1 && l.c != 3 {
-		return layout{}, fmt.Errorf("finetune: model input %v has %d channels; the data pipeline makes 1 or 3", shape, l.c)
-	}
-	return l, nil
+	return layout{n: shape[0], c: in.Channels, h: in.Height, w: in.Width, nhwc: in.NHWC}, nil
 }
 
 // preprocess returns p, or the "none" preset for the input when p is nil,

@@ -28,7 +28,7 @@ type dataFlags struct {
 func (d *dataFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.data, "data", "", "data set: an IDX folder (e.g. /usr/share/datasets/fashion-mnist), class folders (with train/ and val/ or test/), or a list file of \"PATH LABEL\" lines")
 	fs.StringVar(&d.preset, "preset", "auto", "preprocessing: "+strings.Join(dataset.PresetNames(), ", ")+
-		", with :KEY=VALUE overrides (resize, mean, std, norm, interp); auto is imagenet for 3-channel inputs of 96 pixels or more, else none")
+		fmt.Sprintf(", with :KEY=VALUE overrides (resize, mean, std, norm, interp); auto is imagenet for 3-channel inputs of %d pixels or more, else none", dataset.AutoMinSide))
 	fs.IntVar(&d.workers, "loader-workers", 0, "image decoding goroutines (0: one per CPU)")
 }
 
@@ -51,36 +51,15 @@ func (d *dataFlags) openFor(m *onnxio.Model) (*dataset.Splits, dataset.Preproces
 	if err != nil {
 		return nil, dataset.Preprocess{}, err
 	}
-	pre, err := d.preprocess(shape)
+	in, err := dataset.InputOf(shape)
 	if err != nil {
 		return nil, dataset.Preprocess{}, err
 	}
-	return sp, pre, nil
-}
-
-// preprocess resolves --preset for a model input of shape N×C×H×W (or
-// N×H×W×C).
-func (d *dataFlags) preprocess(shape []int64) (dataset.Preprocess, error) {
-	if len(shape) != 4 {
-		return dataset.Preprocess{}, fmt.Errorf("the model input has shape %v; an image batch is needed", shape)
-	}
-	c, h, w := shape[1], shape[2], shape[3]
-	if c != 1 && c != 3 && (shape[3] == 1 || shape[3] == 3) {
-		c, h, w = shape[3], shape[1], shape[2]
-	}
-	spec := d.preset
-	if spec == "auto" || strings.HasPrefix(spec, "auto:") {
-		name := "none"
-		if c == 3 && min(h, w) >= 96 {
-			name = "imagenet"
-		}
-		spec = name + strings.TrimPrefix(spec, "auto")
-	}
-	p, err := dataset.ParsePreprocess(spec, int(c), int(h), int(w))
+	pre, err := in.Preprocess(d.preset)
 	if err != nil {
-		return p, usagef("--preset: %v", err)
+		return nil, dataset.Preprocess{}, usagef("--preset: %v", err)
 	}
-	return p, nil
+	return sp, pre, nil
 }
 
 // imageInputShape returns the shape of the model's first data input, with

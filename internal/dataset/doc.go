@@ -33,6 +33,9 @@
 //
 // [ParsePreprocess] and [ParseAugment] read both from short specs such as
 // "imagenet:resize=240" and "pad=4:flip", for command-line flags.
+// [InputOf] reads a model's image input shape (NCHW, or NHWC as tf2onnx
+// exports it), and [Input.Preprocess] resolves a spec for it, including
+// "auto", which picks the preset from the input's channels and size.
 //
 // NetAdapt must not pick candidates on the test set: [HoldOut] carves a
 // stratified, seeded held-out split from the training data, and
