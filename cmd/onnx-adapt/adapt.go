@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/lut"
 	"github.com/onnx-adapt/onnx-adapt/models/pretrained"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/search"
@@ -167,8 +167,8 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	}
 	tablePath := c.table
 	if tablePath == "" {
-		if tablePath, err = defaultTablePath(c.lut); err != nil {
-			return err
+		if tablePath, err = lut.CachePath(rt, c.lut.step); err != nil {
+			return fmt.Errorf("%w; give --lut FILE", err)
 		}
 	}
 	table, _, err := c.lut.open(tablePath)
@@ -262,21 +262,6 @@ func (c *adaptCmd) check() error {
 		return usagef("--rank: %v", err)
 	}
 	return nil
-}
-
-// defaultTablePath is the lookup table shared by every run with the same
-// set-up: in the user cache folder, named after threads, optimisation
-// level and grid step (the header inside guards the rest: CPU, runtime).
-func defaultTablePath(l lutFlags) (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache folder for the lookup table (%v); give --lut FILE", err)
-	}
-	dir = filepath.Join(dir, "onnx-adapt")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, fmt.Sprintf("lut-t%d-%s-s%d.json", l.threads, l.opt, l.step)), nil
 }
 
 // reporter shows the search's progress on stderr: a line per iteration,

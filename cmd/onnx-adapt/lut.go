@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -163,21 +162,14 @@ func (c *lutCmd) run(e *env, args []string) error {
 // foreign table lacks (lut build --lut-foreign: "would this table from the
 // device serve this model?"). Missing keys are an error naming them.
 func (c *lutCmd) coverage(e *env, path string, t *lut.Table, g *onnxio.Graph) error {
-	units, err := lut.Units(g)
+	cov, err := t.Coverage(g)
 	if err != nil {
 		return err
 	}
-	reqs := lut.Lines(g, units, t.Header.Step, t.UsesNCHWc())
-	var missing []lut.Key
-	for _, r := range reqs {
-		if _, ok := t.Lookup(r.Key); !ok {
-			missing = append(missing, r.Key)
-		}
-	}
-	st := lut.BuildStats{Units: len(units), Keys: len(reqs), Cached: len(reqs) - len(missing), Entries: t.Len()}
+	st := lut.BuildStats{Units: cov.Units, Keys: cov.Keys, Cached: cov.Keys - len(cov.Missing), Entries: t.Len()}
 	if e.json {
 		out := lutBuildJSON{Model: path, Table: c.out, Header: t.Header, Stats: st}
-		for _, k := range missing {
+		for _, k := range cov.Missing {
 			out.Missing = append(out.Missing, k.String())
 		}
 		if err := e.writeJSON(out); err != nil {
@@ -187,17 +179,8 @@ func (c *lutCmd) coverage(e *env, path string, t *lut.Table, g *onnxio.Graph) er
 		fmt.Fprintf(e.stdout, "%s: foreign table %s (%s, onnxruntime %s, %d thread(s)) has %d of the %d keys on the model's lines\n",
 			path, c.out, t.Header.CPU, t.Header.Runtime, t.Header.Threads, st.Cached, st.Keys)
 	}
-	if len(missing) > 0 {
-		var names []string
-		for i, k := range missing {
-			if i == 5 {
-				names = append(names, fmt.Sprintf("and %d more", len(missing)-i))
-				break
-			}
-			names = append(names, k.String())
-		}
-		return fmt.Errorf("lut: the foreign table lacks %d of the %d keys on the model's lines (%s); run \"onnx-adapt lut build\" for this model on the device",
-			len(missing), len(reqs), strings.Join(names, "; "))
+	if err := cov.Err(); err != nil {
+		return fmt.Errorf("%w; run \"onnx-adapt lut build\" for this model on the device", err)
 	}
 	return nil
 }
