@@ -141,31 +141,39 @@ const (
 	defaultMaxIter     = 100
 )
 
-func (o *Options) defaults() error {
-	c := o.Constraints
-	if c.LatencyMS < 0 || c.MACs < 0 || c.Params < 0 || math.IsNaN(c.LatencyMS) {
-		return errors.New("search: constraints must not be negative")
+// OptionError is a setting of Options that Run refuses. Field names the
+// Options field (dotted for nested ones: "Constraints.LatencyFraction",
+// "Schedule.Decay"; "Constraints" alone for the set of targets), so that a
+// caller can point at its own name for the setting, such as a flag.
+type OptionError struct {
+	Field  string
+	Value  any    // the refused value; nil for a missing one and for "Constraints"
+	Reason string // e.g. "must be at least 1"
+}
+
+func (e *OptionError) Error() string {
+	if e.Value == nil {
+		return "search: " + e.Reason
 	}
-	if c.LatencyFraction < 0 || c.LatencyFraction >= 1 || math.IsNaN(c.LatencyFraction) {
-		return fmt.Errorf("search: latency fraction %v must be in (0, 1)", c.LatencyFraction)
-	}
-	if c.LatencyFraction > 0 && c.LatencyMS > 0 {
-		return errors.New("search: give a latency target in ms or as a fraction, not both")
-	}
-	if c.LatencyMS == 0 && c.LatencyFraction == 0 && c.MACs == 0 && c.Params == 0 {
-		return errors.New("search: no constraint: give a latency, MACs or parameter target")
-	}
-	if (c.LatencyMS > 0 || c.LatencyFraction > 0) && o.Table == nil {
-		return errors.New("search: a latency target needs a lookup table")
-	}
+	return fmt.Sprintf("search: %s %v %s", e.Field, e.Value, e.Reason)
+}
+
+// Validate reports, as an *OptionError, the first setting of o that Run
+// would refuse; zero fields stand for their defaults, as in Run. It checks
+// the settings only: Run also needs the data (Train, HeldOut) and, for a
+// latency target, a Table.
+func (o Options) Validate() error {
+	o.fill()
+	return o.validate()
+}
+
+// fill gives zero fields their defaults.
+func (o *Options) fill() {
 	if o.Schedule.Decay == 0 {
 		o.Schedule.Decay = DefaultDecay
 	}
 	if o.Schedule.Iterations == 0 {
 		o.Schedule.Iterations = DefaultIterations
-	}
-	if o.Schedule.Decay <= 0 || o.Schedule.Decay > 1 || o.Schedule.First < 0 || o.Schedule.First >= 1 || o.Schedule.Iterations < 1 {
-		return fmt.Errorf("search: schedule %+v: want 0 < decay ≤ 1, 0 ≤ first < 1, iterations ≥ 1", o.Schedule)
 	}
 	if o.MaxIterations == 0 {
 		o.MaxIterations = defaultMaxIter
@@ -173,29 +181,74 @@ func (o *Options) defaults() error {
 	if o.RoundTo == 0 {
 		o.RoundTo = DefaultRoundTo
 	}
-	if o.RoundTo < 1 {
-		return fmt.Errorf("search: round-to %d must be at least 1", o.RoundTo)
-	}
 	if o.Margin == 0 {
 		o.Margin = DefaultMargin
-	}
-	if o.Margin < 0 || o.Margin >= 0.5 {
-		return fmt.Errorf("search: margin %v must be in [0, 0.5)", o.Margin)
 	}
 	if o.MeasureRuns == 0 {
 		o.MeasureRuns = DefaultMeasureRuns
 	}
-	if o.Train == nil || o.HeldOut == nil {
-		return errors.New("search: training and held-out data are required")
-	}
-	if o.ShortTerm.Steps <= 0 && o.ShortTerm.Epochs <= 0 {
-		return errors.New("search: short-term fine-tuning needs steps or epochs")
-	}
-	if o.OutDir == "" {
-		return errors.New("search: no output folder")
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// validate checks the settings of filled options.
+func (o *Options) validate() error {
+	bad := func(field string, v any, reason string) error { return &OptionError{field, v, reason} }
+	c := o.Constraints
+	switch {
+	case c.LatencyMS < 0 || math.IsNaN(c.LatencyMS):
+		return bad("Constraints.LatencyMS", c.LatencyMS, "must be positive")
+	case c.MACs < 0:
+		return bad("Constraints.MACs", c.MACs, "must be positive")
+	case c.Params < 0:
+		return bad("Constraints.Params", c.Params, "must be positive")
+	case c.LatencyFraction < 0 || c.LatencyFraction >= 1 || math.IsNaN(c.LatencyFraction):
+		return bad("Constraints.LatencyFraction", c.LatencyFraction, "must be in (0, 1)")
+	case c.LatencyFraction > 0 && c.LatencyMS > 0:
+		return bad("Constraints", nil, "give a latency target in ms or as a fraction, not both")
+	case c.LatencyMS == 0 && c.LatencyFraction == 0 && c.MACs == 0 && c.Params == 0:
+		return bad("Constraints", nil, "no constraint: give a latency, MACs or parameter target")
+	case !(o.Schedule.Decay > 0 && o.Schedule.Decay <= 1):
+		return bad("Schedule.Decay", o.Schedule.Decay, "must be in (0, 1]")
+	case !(o.Schedule.First >= 0 && o.Schedule.First < 1):
+		return bad("Schedule.First", o.Schedule.First, "must be in [0, 1)")
+	case o.Schedule.Iterations < 1:
+		return bad("Schedule.Iterations", o.Schedule.Iterations, "must be at least 1")
+	case o.MaxIterations < 1:
+		return bad("MaxIterations", o.MaxIterations, "must be at least 1")
+	case o.RoundTo < 1:
+		return bad("RoundTo", o.RoundTo, "must be at least 1")
+	case !(o.Margin >= 0 && o.Margin < 0.5):
+		return bad("Margin", o.Margin, "must be in [0, 0.5)")
+	case o.MeasureRuns < 1:
+		return bad("MeasureRuns", o.MeasureRuns, "must be at least 1")
+	case o.ShortTerm.Steps <= 0 && !(o.ShortTerm.Epochs > 0):
+		return bad("ShortTerm.Steps", o.ShortTerm.Steps, "must be positive") // or Epochs
+	case o.LongTerm.Steps < 0 || !(o.LongTerm.Epochs >= 0):
+		return bad("LongTerm.Epochs", o.LongTerm.Epochs, "must not be negative")
+	case o.OutDir == "":
+		return bad("OutDir", nil, "no output folder")
+	}
+	if _, err := surgery.ParseRank(string(o.Rank)); err != nil {
+		return bad("Rank", o.Rank, "is not l2 or l1")
+	}
+	return nil
+}
+
+// defaults fills and validates o, and checks what Run needs besides the
+// settings.
+func (o *Options) defaults() error {
+	o.fill()
+	if err := o.validate(); err != nil {
+		return err
+	}
+	c := o.Constraints
+	if (c.LatencyMS > 0 || c.LatencyFraction > 0) && o.Table == nil {
+		return errors.New("search: a latency target needs a lookup table")
+	}
+	if o.Train == nil || o.HeldOut == nil {
+		return errors.New("search: training and held-out data are required")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -138,7 +139,11 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	default:
 		return usagef("expected one MODEL, got %d arguments", len(args))
 	}
-	if err := c.check(); err != nil {
+	if err := c.lut.check(); err != nil {
+		return err
+	}
+	opts := c.options(e)
+	if err := c.validate(opts); err != nil {
 		return err
 	}
 	if err := m.Graph.InferShapes(); err != nil {
@@ -150,59 +155,41 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	train, held, err := dataset.HoldOut(splits.Train, c.heldOut, c.seed)
-	if err != nil {
+	if opts.Train, opts.HeldOut, err = dataset.HoldOut(splits.Train, c.heldOut, c.seed); err != nil {
 		return err
 	}
+	opts.Test = splits.Test
 	var aug *dataset.Augment
 	if c.augment != "" {
 		if aug, err = dataset.ParseAugment(c.augment); err != nil {
 			return usagef("--augment: %v", err)
 		}
 	}
+	opts.ShortTerm.Preprocess, opts.ShortTerm.Augment = &pre, aug
+	opts.LongTerm.Preprocess, opts.LongTerm.Augment = &pre, aug
+	if c.distill {
+		opts.LongTerm.Teacher = m
+	}
+	opts.Eval = finetune.EvalOptions{Batch: 100, Threads: opts.Runtime.IntraOpThreads, Preprocess: &pre, Workers: c.data.workers}
 
-	rt := c.lut.options()
 	if err := ort.Init(); err != nil {
 		return err
 	}
 	tablePath := c.table
 	if tablePath == "" {
-		if tablePath, err = lut.CachePath(rt, c.lut.step); err != nil {
+		if tablePath, err = lut.CachePath(opts.Runtime, c.lut.step); err != nil {
 			return fmt.Errorf("%w; give --lut FILE", err)
 		}
 	}
-	table, _, err := c.lut.open(tablePath)
-	if err != nil {
+	if opts.Table, _, err = c.lut.open(tablePath); err != nil {
 		return err
 	}
 
-	cons := search.Constraints{LatencyMS: c.latencyMS, LatencyFraction: c.latencyFrac, MACs: c.macs, Params: c.params}
-
-	short := finetune.DefaultConfig()
-	short.Epochs, short.Steps, short.Batch, short.LR = 0, c.shortSteps, c.shortBatch, c.shortLR
-	short.Schedule = finetune.Schedule{Kind: finetune.Constant}
-	short.Preprocess, short.Augment, short.Seed, short.LoaderWorkers = &pre, aug, c.seed, c.data.workers
-	long := short
-	long.Steps, long.Epochs, long.LR = 0, c.longEpochs, c.longLR
-	long.Schedule = finetune.Schedule{Kind: finetune.Cosine}
-	if c.distill {
-		long.Teacher = m
-	}
 	rep := newReporter(e, c.out, c.latencyFrac)
-	opts := search.Options{
-		Constraints: cons, Schedule: c.schedule, MaxIterations: c.maxIter,
-		RoundTo: c.roundTo, Rank: surgery.Rank(c.rank),
-		Train: train, HeldOut: held, Test: splits.Test,
-		ShortTerm: short, LongTerm: long,
-		Eval:  finetune.EvalOptions{Batch: 100, Threads: rt.IntraOpThreads, Preprocess: &pre, Workers: c.data.workers},
-		Table: table, Runtime: rt, MeasureRuns: c.measureRuns, Margin: c.margin,
-		OutDir: c.out,
-		Log:    e.log.WithGroup("search"),
-		Event:  rep.event,
-	}
+	opts.Event = rep.event
 	res, err := search.Run(e.ctx, m, opts)
 	rep.finish()
-	if serr := table.Save(tablePath); serr != nil {
+	if serr := opts.Table.Save(tablePath); serr != nil {
 		e.log.Warn("could not save the lookup table", "path", tablePath, "err", serr)
 	}
 	if err != nil {
@@ -234,34 +221,83 @@ func (c *adaptCmd) targetString() string {
 	return fmt.Sprintf("%s params", cost.String(c.params))
 }
 
-func (c *adaptCmd) check() error {
-	if err := c.lut.check(); err != nil {
-		return err
+// options are the search options the flags give; the data, the table and
+// the preprocessing are added once they are open.
+func (c *adaptCmd) options(e *env) search.Options {
+	short := finetune.DefaultConfig()
+	short.Epochs, short.Steps, short.Batch, short.LR = 0, c.shortSteps, c.shortBatch, c.shortLR
+	short.Schedule = finetune.Schedule{Kind: finetune.Constant}
+	short.Seed, short.LoaderWorkers = c.seed, c.data.workers
+	long := short
+	long.Steps, long.Epochs, long.LR = 0, c.longEpochs, c.longLR
+	long.Schedule = finetune.Schedule{Kind: finetune.Cosine}
+	return search.Options{
+		Constraints:   search.Constraints{LatencyMS: c.latencyMS, LatencyFraction: c.latencyFrac, MACs: c.macs, Params: c.params},
+		Schedule:      c.schedule,
+		MaxIterations: c.maxIter,
+		RoundTo:       c.roundTo,
+		Rank:          surgery.Rank(c.rank),
+		ShortTerm:     short,
+		LongTerm:      long,
+		Runtime:       c.lut.options(),
+		MeasureRuns:   c.measureRuns,
+		Margin:        c.margin,
+		OutDir:        c.out,
+		Log:           e.log.WithGroup("search"),
 	}
-	n := 0
-	for _, set := range []bool{c.latencyMS > 0, c.latencyFrac > 0} {
-		if set {
-			n++
+}
+
+// adaptFlagOf names the flag of each search option that adapt sets.
+var adaptFlagOf = map[string]string{
+	"Constraints.LatencyMS":       "--latency-ms",
+	"Constraints.LatencyFraction": "--latency-fraction",
+	"Constraints.MACs":            "--macs",
+	"Constraints.Params":          "--params",
+	"Schedule.First":              "--reduction",
+	"Schedule.Decay":              "--decay",
+	"Schedule.Iterations":         "--iterations",
+	"MaxIterations":               "--max-iterations",
+	"RoundTo":                     "--round-to",
+	"Rank":                        "--rank",
+	"Margin":                      "--margin",
+	"MeasureRuns":                 "--measure-runs",
+	"ShortTerm.Steps":             "--short-steps",
+	"LongTerm.Epochs":             "--long-epochs",
+	"OutDir":                      "-o OUTDIR",
+	"Constraints":                 "--latency-ms, --latency-fraction, --macs, --params",
+}
+
+// validate has search check the options (search.Options.Validate) and
+// turns a refusal into a usage error naming the flag.
+func (c *adaptCmd) validate(opts search.Options) error {
+	// search reads 0 as "the default" for these; typed on the command
+	// line, 0 is a mistake.
+	for _, name := range []string{"iterations", "max-iterations", "round-to", "measure-runs"} {
+		if f := c.fs.Lookup(name); f.Changed && f.Value.String() == "0" {
+			return usagef("--%s 0: must be at least 1", name)
 		}
 	}
+	if c.shortBatch < 1 {
+		return usagef("--batch %d: must be at least 1", c.shortBatch)
+	}
+	return optionUsage(opts.Validate(), adaptFlagOf)
+}
+
+// optionUsage turns a *search.OptionError into a usage error that names the
+// flag of the refused option; other errors pass through.
+func optionUsage(err error, flagOf map[string]string) error {
+	var oe *search.OptionError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	flag, ok := flagOf[oe.Field]
 	switch {
-	case n > 1:
-		return usagef("give --latency-ms or --latency-fraction, not both")
-	case n == 0 && c.macs == 0 && c.params == 0:
-		return usagef("no target: give --latency-ms, --latency-fraction, --macs or --params")
-	case c.latencyMS < 0 || c.macs < 0 || c.params < 0 || c.latencyFrac < 0 || c.latencyFrac >= 1:
-		return usagef("targets must be positive, and --latency-fraction below 1")
-	case c.out == "":
-		return usagef("missing -o OUTDIR")
-	case c.shortSteps < 1 || c.shortBatch < 1 || c.longEpochs < 0 || c.measureRuns < 1:
-		return usagef("--short-steps, --batch and --measure-runs must be at least 1, --long-epochs at least 0")
-	case c.roundTo < 1:
-		return usagef("--round-to must be at least 1")
+	case ok && oe.Value != nil:
+		return usagef("%s %v: %s", flag, oe.Value, oe.Reason)
+	case ok:
+		return usagef("%s (%s)", oe.Reason, flag)
 	}
-	if _, err := surgery.ParseRank(c.rank); err != nil {
-		return usagef("--rank: %v", err)
-	}
-	return nil
+	return usagef("%s", oe.Reason)
 }
 
 // reporter shows the search's progress on stderr: a line per iteration,

@@ -62,10 +62,16 @@ func TestAdaptUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{model, "--data", "x", "-o", "o"}, "no target"},
+		// search.Options.Validate decides; the message names the flag.
+		{[]string{model, "--data", "x", "-o", "o"}, "no constraint: give a latency, MACs or parameter target (--latency-ms, --latency-fraction, --macs, --params)"},
 		{[]string{model, "--latency-ms", "1", "--latency-fraction", "0.5", "--data", "x", "-o", "o"}, "not both"},
-		{[]string{model, "--latency-fraction", "1.5", "--data", "x", "-o", "o"}, "below 1"},
-		{[]string{model, "--macs", "10", "--data", "x"}, "missing -o"},
+		{[]string{model, "--latency-fraction", "1.5", "--data", "x", "-o", "o"}, "--latency-fraction 1.5: must be in (0, 1)"},
+		{[]string{model, "--macs", "10", "--data", "x"}, "no output folder (-o OUTDIR)"},
+		{[]string{model, "--macs", "10", "--decay", "2", "-o", "o"}, "--decay 2: must be in (0, 1]"},
+		{[]string{model, "--macs", "10", "--rank", "l3", "-o", "o"}, "--rank l3: is not l2 or l1"},
+		{[]string{model, "--macs", "10", "--long-epochs", "-1", "-o", "o"}, "--long-epochs -1: must not be negative"},
+		// 0 means "the default" to search, but not on the command line.
+		{[]string{model, "--macs", "10", "--round-to", "0", "-o", "o"}, "--round-to 0: must be at least 1"},
 		{[]string{"adapt", model, model}, "expected one MODEL"},
 	} {
 		code, _, stderr := cli(t, tc.args...)
