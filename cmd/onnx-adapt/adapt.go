@@ -42,15 +42,12 @@ type adaptCmd struct {
 
 	heldOut     float64
 	shortSteps  int
-	shortBatch  int
 	shortLR     float64
 	longEpochs  float64
 	longLR      float64
-	distill     bool
-	augment     string
+	train       trainFlags
 	measureRuns int
 	margin      float64
-	seed        uint64
 }
 
 func (*adaptCmd) name() string { return "adapt" }
@@ -81,15 +78,14 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.rank, "rank", "l2", "filter ranking: l2 or l1 norm")
 	fs.Float64Var(&c.heldOut, "held-out", 0.1, "held-out part of the training data for choosing candidates (count, or fraction below 1)")
 	fs.IntVar(&c.shortSteps, "short-steps", 100, "short-term fine-tuning steps per candidate")
-	fs.IntVar(&c.shortBatch, "batch", 64, "fine-tuning batch size")
 	fs.Float64Var(&c.shortLR, "short-lr", 0.005, "short-term fine-tuning learning rate")
 	fs.Float64Var(&c.longEpochs, "long-epochs", 1, "long-term fine-tuning epochs of the final model (0: none)")
 	fs.Float64Var(&c.longLR, "long-lr", 0.01, "long-term fine-tuning learning rate (cosine schedule)")
-	fs.BoolVar(&c.distill, "distill", false, "long-term fine-tuning distils from the source model")
-	fs.StringVar(&c.augment, "augment", "", "train-time augmentation, e.g. pad=4:flip or rrc=0.25,1:flip")
+	c.train.register(fs)
+	fs.Lookup("distill").Usage = "the long-term fine-tuning distills from the source model (run in onnxruntime)"
+	fs.Lookup("seed").Usage = "seed of the data order, augmentation, dropout and held-out split"
 	fs.IntVar(&c.measureRuns, "measure-runs", search.DefaultMeasureRuns, "timed runs when measuring a whole model")
 	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
-	fs.Uint64Var(&c.seed, "seed", 1, "seed of data order, augmentation and held-out split")
 }
 
 // defaultDataset is where Debian's dataset-fashion-mnist installs the data
@@ -142,7 +138,10 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	if err := c.lut.check(); err != nil {
 		return err
 	}
-	opts := c.options(e)
+	opts, err := c.options(e)
+	if err != nil {
+		return err
+	}
 	if err := c.validate(opts); err != nil {
 		return err
 	}
@@ -155,19 +154,12 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if opts.Train, opts.HeldOut, err = dataset.HoldOut(splits.Train, c.heldOut, c.seed); err != nil {
+	if opts.Train, opts.HeldOut, err = dataset.HoldOut(splits.Train, c.heldOut, c.train.seed); err != nil {
 		return err
 	}
 	opts.Test = splits.Test
-	var aug *dataset.Augment
-	if c.augment != "" {
-		if aug, err = dataset.ParseAugment(c.augment); err != nil {
-			return usagef("--augment: %v", err)
-		}
-	}
-	opts.ShortTerm.Preprocess, opts.ShortTerm.Augment = &pre, aug
-	opts.LongTerm.Preprocess, opts.LongTerm.Augment = &pre, aug
-	if c.distill {
+	opts.ShortTerm.Preprocess, opts.LongTerm.Preprocess = &pre, &pre
+	if c.train.distill {
 		opts.LongTerm.Teacher = m
 	}
 	opts.Eval = finetune.EvalOptions{Batch: 100, Threads: opts.Runtime.IntraOpThreads, Preprocess: &pre, Workers: c.data.workers}
@@ -223,11 +215,14 @@ func (c *adaptCmd) targetString() string {
 
 // options are the search options the flags give; the data, the table and
 // the preprocessing are added once they are open.
-func (c *adaptCmd) options(e *env) search.Options {
-	short := finetune.DefaultConfig()
-	short.Epochs, short.Steps, short.Batch, short.LR = 0, c.shortSteps, c.shortBatch, c.shortLR
+func (c *adaptCmd) options(e *env) (search.Options, error) {
+	short, err := c.train.config()
+	if err != nil {
+		return search.Options{}, err
+	}
+	short.Epochs, short.Steps, short.LR = 0, c.shortSteps, c.shortLR
 	short.Schedule = finetune.Schedule{Kind: finetune.Constant}
-	short.Seed, short.LoaderWorkers = c.seed, c.data.workers
+	short.LoaderWorkers = c.data.workers
 	long := short
 	long.Steps, long.Epochs, long.LR = 0, c.longEpochs, c.longLR
 	long.Schedule = finetune.Schedule{Kind: finetune.Cosine}
@@ -244,7 +239,7 @@ func (c *adaptCmd) options(e *env) search.Options {
 		Margin:        c.margin,
 		OutDir:        c.out,
 		Log:           e.log.WithGroup("search"),
-	}
+	}, nil
 }
 
 // adaptFlagOf names the flag of each search option that adapt sets.
@@ -276,9 +271,6 @@ func (c *adaptCmd) validate(opts search.Options) error {
 		if f := c.fs.Lookup(name); f.Changed && f.Value.String() == "0" {
 			return usagef("--%s 0: must be at least 1", name)
 		}
-	}
-	if c.shortBatch < 1 {
-		return usagef("--batch %d: must be at least 1", c.shortBatch)
 	}
 	return optionUsage(opts.Validate(), adaptFlagOf)
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -18,99 +17,21 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
-// dataFlags are the data flags finetune and eval share.
-type dataFlags struct {
-	data    string
-	preset  string
-	workers int
-}
-
-func (d *dataFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&d.data, "data", "", "data set: an IDX folder (e.g. /usr/share/datasets/fashion-mnist), class folders (with train/ and val/ or test/), or a list file of \"PATH LABEL\" lines")
-	fs.StringVar(&d.preset, "preset", "auto", "preprocessing: "+strings.Join(dataset.PresetNames(), ", ")+
-		fmt.Sprintf(", with :KEY=VALUE overrides (resize, mean, std, norm, interp); auto is imagenet for 3-channel inputs of %d pixels or more, else none", dataset.AutoMinSide))
-	fs.IntVar(&d.workers, "loader-workers", 0, "image decoding goroutines (0: one per CPU)")
-}
-
-// open opens the data set and returns its splits.
-func (d *dataFlags) open() (*dataset.Splits, error) {
-	if d.data == "" {
-		return nil, usagef("--data is required")
-	}
-	return dataset.Open(d.data)
-}
-
-// openFor opens the data set and resolves --preset for the model's image
-// input.
-func (d *dataFlags) openFor(m *onnxio.Model) (*dataset.Splits, dataset.Preprocess, error) {
-	sp, err := d.open()
-	if err != nil {
-		return nil, dataset.Preprocess{}, err
-	}
-	shape, err := imageInputShape(m)
-	if err != nil {
-		return nil, dataset.Preprocess{}, err
-	}
-	in, err := dataset.InputOf(shape)
-	if err != nil {
-		return nil, dataset.Preprocess{}, err
-	}
-	pre, err := in.Preprocess(d.preset)
-	if err != nil {
-		return nil, dataset.Preprocess{}, usagef("--preset: %v", err)
-	}
-	return sp, pre, nil
-}
-
-// imageInputShape returns the shape of the model's first data input, with
-// the batch dimension (symbolic or not) reported as 1.
-func imageInputShape(m *onnxio.Model) ([]int64, error) {
-	for _, in := range m.Graph.Inputs {
-		if in.Const != nil {
-			continue
-		}
-		if !in.Type.HasShape {
-			return nil, fmt.Errorf("input %q has no shape; give it one with --input-shape", in.Name)
-		}
-		s := in.Type.Shape.Ints()
-		if len(s) > 0 {
-			s[0] = 1
-		}
-		for i, d := range s {
-			if d <= 0 {
-				return nil, fmt.Errorf("input %q has shape %v: dimension %d is unknown; fix it with --input-shape", in.Name, in.Type.Shape, i)
-			}
-		}
-		return s, nil
-	}
-	return nil, fmt.Errorf("the model has no data input")
-}
-
 type finetuneCmd struct {
 	model    modelFlags
 	data     dataFlags
+	train    trainFlags
 	out      string
 	epochs   float64
 	steps    int
-	batch    int
 	lr       float64
-	momentum float64
-	nesterov bool
-	wd       float64
 	schedule finetune.ScheduleKind
 	warmup   float64
 	stepEp   float64
 	gamma    float64
 	minLR    float64
-	smooth   float64
-	distill  bool
 	teacher  string
-	kdWeight float64
-	kdTemp   float64
-	seed     uint64
-	freezeBN bool
 	threads  int
-	augment  string
 	eval     string
 }
 
@@ -130,25 +51,15 @@ func (c *finetuneCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.out, "output", "o", "", "where to write the trained model (checked in onnxruntime before it appears)")
 	fs.Float64Var(&c.epochs, "epochs", d.Epochs, "passes over the training data (may be fractional)")
 	fs.IntVar(&c.steps, "steps", 0, "optimiser steps instead of --epochs")
-	fs.IntVar(&c.batch, "batch", d.Batch, "batch size")
 	fs.Float64Var(&c.lr, "lr", d.LR, "learning rate")
-	fs.Float64Var(&c.momentum, "momentum", d.Momentum, "SGD momentum")
-	fs.BoolVar(&c.nesterov, "nesterov", false, "Nesterov momentum")
-	fs.Float64Var(&c.wd, "wd", d.WeightDecay, "weight decay (not on biases or BatchNormalization parameters)")
 	fs.Var(&c.schedule, "schedule", "learning-rate schedule")
 	fs.Float64Var(&c.warmup, "warmup", 0, "linear warm-up, in epochs")
 	fs.Float64Var(&c.stepEp, "step-epochs", 0, "step schedule: decay every this many epochs (0: a third of the run)")
 	fs.Float64Var(&c.gamma, "gamma", 0.1, "step schedule: decay factor")
 	fs.Float64Var(&c.minLR, "min-lr", 0, "cosine schedule: final learning rate")
-	fs.Float64Var(&c.smooth, "label-smoothing", 0, "label smoothing ε")
-	fs.BoolVar(&c.distill, "distill", false, "distill from the original model (run in onnxruntime)")
+	c.train.register(fs)
 	fs.StringVar(&c.teacher, "teacher", "", "distill from this model instead of the original (implies --distill)")
-	fs.Float64Var(&c.kdWeight, "distill-weight", d.DistillWeight, "weight of the distillation loss against the label loss")
-	fs.Float64Var(&c.kdTemp, "temperature", d.Temperature, "distillation temperature")
-	fs.Uint64Var(&c.seed, "seed", 1, "seed of the data order, augmentation and dropout")
-	fs.BoolVar(&c.freezeBN, "freeze-bn", false, "keep BatchNormalization statistics fixed")
 	fs.IntVar(&c.threads, "threads", 0, "compute threads (0: one per CPU)")
-	fs.StringVar(&c.augment, "augment", "none", "train-time augmentation: none, or items joined by ':' among rrc, rrc=MIN,MAX, ratio=MIN,MAX, pad=N, flip (e.g. pad=4:flip)")
 	fs.StringVar(&c.eval, "eval", "final", "accuracy on the test split: final (engine and onnxruntime), epoch (also after every epoch), none")
 }
 
@@ -192,12 +103,12 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	if c.eval != "final" && c.eval != "epoch" && c.eval != "none" {
 		return usagef("--eval must be final, epoch or none")
 	}
-	if c.batch < 1 || c.threads < 0 || (c.steps <= 0 && !(c.epochs > 0)) {
-		return usagef("--batch must be at least 1, --threads at least 0, and --epochs or --steps positive")
+	if c.threads < 0 || (c.steps <= 0 && !(c.epochs > 0)) {
+		return usagef("--threads must be at least 0, and --epochs or --steps positive")
 	}
-	aug, err := dataset.ParseAugment(c.augment)
+	cfg, err := c.train.config()
 	if err != nil {
-		return usagef("--augment: %v", err)
+		return err
 	}
 	m, err := c.model.load(path)
 	if err != nil {
@@ -211,19 +122,14 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	cfg := finetune.Config{
-		Epochs: c.epochs, Steps: c.steps, Batch: c.batch,
-		LR: c.lr, Momentum: c.momentum, WeightDecay: c.wd, Nesterov: c.nesterov,
-		Schedule:       finetune.Schedule{Kind: c.schedule, WarmupEpochs: c.warmup, StepEpochs: c.stepEp, Gamma: c.gamma, MinLR: c.minLR},
-		LabelSmoothing: c.smooth, DistillWeight: c.kdWeight, Temperature: c.kdTemp,
-		FreezeBN: c.freezeBN, Seed: c.seed, Preprocess: &pre, Augment: aug,
-		Workers: threads, LoaderWorkers: c.data.workers,
-	}
+	cfg.Epochs, cfg.Steps, cfg.LR = c.epochs, c.steps, c.lr
+	cfg.Schedule = finetune.Schedule{Kind: c.schedule, WarmupEpochs: c.warmup, StepEpochs: c.stepEp, Gamma: c.gamma, MinLR: c.minLR}
+	cfg.Preprocess, cfg.Workers, cfg.LoaderWorkers = &pre, threads, c.data.workers
 	if c.teacher != "" {
 		if cfg.Teacher, err = onnxio.Load(c.teacher); err != nil {
 			return err
 		}
-	} else if c.distill {
+	} else if c.train.distill {
 		cfg.Teacher = m.Clone()
 	}
 	if c.eval != "none" && sp.Test == nil {
@@ -237,7 +143,7 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	}
 	prog := newTrainProgress(e)
 	cfg.Progress = prog.update
-	e.log.Info("fine-tuning", "model", path, "data", c.data.data, "samples", sp.Train.Len(), "batch", c.batch,
+	e.log.Info("fine-tuning", "model", path, "data", c.data.data, "samples", sp.Train.Len(), "batch", cfg.Batch,
 		"threads", threads, "gemm", kernels.GEMMBackend)
 	res, err := finetune.Train(e.ctx, m, sp.Train, cfg)
 	prog.finish()
@@ -248,7 +154,7 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 		Epochs: res.Epochs, Images: res.Images, Seconds: res.Duration.Seconds(), ImagesPerSec: res.ImagesPerSec,
 		EpochLoss: res.EpochLoss, Threads: threads, EvalEngine: accOf(res.Eval)}
 	if c.eval != "none" && sp.Test != nil && res.Eval == nil {
-		eng, err := engineAccuracy(e.ctx, m, sp.Test, pre, c.batch, c.data.workers)
+		eng, err := engineAccuracy(e.ctx, m, sp.Test, pre, cfg.Batch, c.data.workers)
 		if err != nil {
 			return err
 		}
@@ -275,7 +181,7 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 		return e.writeJSON(out)
 	}
 	fmt.Fprintf(e.stdout, "%s: %d steps (%.2f epochs) of batch %d in %s, %.1f img/s; final loss %.4f\n",
-		c.out, res.Steps, res.Epochs, c.batch, res.Duration.Round(time.Second), res.ImagesPerSec, res.EpochLoss[len(res.EpochLoss)-1])
+		c.out, res.Steps, res.Epochs, cfg.Batch, res.Duration.Round(time.Second), res.ImagesPerSec, res.EpochLoss[len(res.EpochLoss)-1])
 	if a := out.EvalEngine; a != nil {
 		fmt.Fprintf(e.stdout, "test accuracy (trainer):     top-1 %.2f%%, top-5 %.2f%% (%d images)\n", 100*a.Top1, 100*a.Top5, a.N)
 	}
