@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
 	"github.com/onnx-adapt/onnx-adapt/finetune"
@@ -293,70 +292,47 @@ func optionUsage(err error, flagOf map[string]string) error {
 }
 
 // reporter shows the search's progress on stderr: a line per iteration,
-// and a progress bar over candidates when stderr is a terminal.
+// and a bar over each iteration's candidates on a terminal.
 type reporter struct {
 	e    *env
 	out  string
 	frac float64 // --latency-fraction
-	bar  *progressbar.ProgressBar
+	p    *progress
 }
 
 func newReporter(e *env, out string, frac float64) *reporter {
-	return &reporter{e: e, out: out, frac: frac}
-}
-
-func (r *reporter) printf(format string, args ...any) {
-	if r.e.quiet {
-		return
-	}
-	if r.bar != nil {
-		r.bar.Clear()
-	}
-	fmt.Fprintf(r.e.stderr, format, args...)
+	return &reporter{e: e, out: out, frac: frac, p: e.progress()}
 }
 
 func (r *reporter) event(ev search.Event) {
 	switch ev.Kind {
 	case search.SourceMeasured:
 		f := ev.Figures
-		r.printf("source: %.3f ms measured (p10 %.3f, p90 %.3f), %s MACs, %s params, held-out top-1 %.2f%%\n",
+		r.p.Line("source: %.3f ms measured (p10 %.3f, p90 %.3f), %s MACs, %s params, held-out top-1 %.2f%%",
 			f.MeasuredMS, f.P10MS, f.P90MS, cost.String(f.MACs), cost.String(f.Params), 100*f.HeldOut.Top1)
 		if r.frac > 0 {
-			r.printf("latency target %.3f ms: %.0f%% of the source's, which is timed again alongside the model at every check\n",
+			r.p.Line("latency target %.3f ms: %.0f%% of the source's, which is timed again alongside the model at every check",
 				r.frac*f.MeasuredMS, 100*r.frac)
 		}
 	case search.IterationStart:
-		r.printf("iteration %d: %s budget %s\n", ev.Iteration, ev.Resource, budgetString(ev.Resource, ev.Budget))
-	case search.CandidatePriced:
-		if ev.Index == 0 && r.e.interactive() {
-			r.bar = progressbar.NewOptions(ev.Count, progressbar.OptionSetWriter(r.e.stderr),
-				progressbar.OptionSetDescription(fmt.Sprintf("iteration %d: fine-tuning candidates", ev.Iteration)),
-				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
-		}
+		r.p.Line("iteration %d: %s budget %s", ev.Iteration, ev.Resource, budgetString(ev.Resource, ev.Budget))
 	case search.CandidateTuned:
 		c := ev.Candidate
-		if r.bar != nil {
-			r.bar.Set(ev.Index + 1)
-		}
+		r.p.Step(ev.Index+1, ev.Count, fmt.Sprintf("iteration %d: fine-tuning candidates", ev.Iteration))
 		r.e.log.Info("candidate", "iteration", ev.Iteration, "group", c.Group, "keep", c.Keep, "size", c.Size,
 			"estimated_ms", c.EstimatedMS, "held_out_top1", c.HeldOutTop1)
 	case search.IterationDone:
-		r.finish()
+		r.p.Finish()
 		f := ev.Figures
-		r.printf("iteration %d: %.3f ms measured (estimate %.3f), %s MACs, held-out top-1 %.2f%% → %s\n",
+		r.p.Line("iteration %d: %.3f ms measured (estimate %.3f), %s MACs, held-out top-1 %.2f%% → %s",
 			ev.Iteration, f.MeasuredMS, f.EstimatedMS, cost.String(f.MACs), 100*f.HeldOut.Top1,
 			filepath.Join(r.out, fmt.Sprintf("iter_%03d.onnx", ev.Iteration)))
 	case search.LongTermStart:
-		r.printf("long-term fine-tuning\n")
+		r.p.Line("long-term fine-tuning")
 	}
 }
 
-func (r *reporter) finish() {
-	if r.bar != nil {
-		r.bar.Finish()
-		r.bar = nil
-	}
-}
+func (r *reporter) finish() { r.p.Finish() }
 
 func budgetString(r search.Resource, b float64) string {
 	if r == search.Latency {

@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 )
 
 // Exit codes: the CLI has one exit point (main), and run maps every outcome
@@ -68,15 +67,6 @@ type env struct {
 	json     bool
 	quiet    bool
 	logLevel slog.Level
-}
-
-// interactive reports whether progress should be drawn on stderr.
-func (e *env) interactive() bool {
-	if e.quiet {
-		return false
-	}
-	f, ok := e.stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // writeJSON prints v as indented JSON on stdout.

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
 	"github.com/onnx-adapt/onnx-adapt/finetune"
@@ -200,37 +199,16 @@ func engineAccuracy(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, pr
 	return finetune.EvaluateEngine(ctx, eng, ds, finetune.EvalOptions{Preprocess: &pre, Workers: workers})
 }
 
-// trainProgress shows training progress on stderr: a bar when stderr is a
-// terminal, else one log line per epoch.
-type trainProgress struct {
-	e    *env
-	bar  *progressbar.ProgressBar
-	last time.Time
-}
+// trainProgress shows training progress on stderr: a bar over the steps
+// on a terminal, and a line per epoch.
+type trainProgress struct{ p *progress }
 
-func newTrainProgress(e *env) *trainProgress { return &trainProgress{e: e} }
+func newTrainProgress(e *env) *trainProgress { return &trainProgress{e.progress()} }
 
-func (p *trainProgress) update(pr finetune.Progress) {
-	if p.e.quiet {
-		return
-	}
-	if p.e.interactive() {
-		if p.bar == nil {
-			p.bar = progressbar.NewOptions(pr.Steps, progressbar.OptionSetWriter(p.e.stderr),
-				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true),
-				progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())
-		}
-		desc := fmt.Sprintf("epoch %d/%d loss %.4f %.0f img/s", pr.Epoch, pr.Epochs, pr.Loss, pr.ImagesPerSec)
-		p.bar.Describe(desc)
-		p.bar.Set(pr.Step)
-		if pr.EpochEnd {
-			p.bar.Clear()
-			fmt.Fprintf(p.e.stderr, "\r%s\n", epochLine(pr))
-		}
-		return
-	}
+func (t *trainProgress) update(pr finetune.Progress) {
+	t.p.Step(pr.Step, pr.Steps, fmt.Sprintf("epoch %d/%d loss %.4f %.0f img/s", pr.Epoch, pr.Epochs, pr.Loss, pr.ImagesPerSec))
 	if pr.EpochEnd {
-		fmt.Fprintln(p.e.stderr, epochLine(pr))
+		t.p.Line("%s", epochLine(pr))
 	}
 }
 
@@ -243,8 +221,4 @@ func epochLine(pr finetune.Progress) string {
 	return s
 }
 
-func (p *trainProgress) finish() {
-	if p.bar != nil {
-		p.bar.Finish()
-	}
-}
+func (t *trainProgress) finish() { t.p.Finish() }

@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
@@ -120,24 +118,11 @@ func (c *lutCmd) run(e *env, args []string) error {
 	if t.Foreign() {
 		return c.coverage(e, path, t, m.Graph)
 	}
-	var bar *progressbar.ProgressBar
-	progress := func(done, total int) {
-		if !e.interactive() {
-			return
-		}
-		if bar == nil {
-			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(e.stderr),
-				progressbar.OptionSetDescription("measuring"), progressbar.OptionShowCount(),
-				progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
-				progressbar.OptionThrottle(100*time.Millisecond))
-		}
-		_ = bar.Set(done)
-	}
+	p := e.progress()
+	progress := func(done, total int) { p.Step(done, total, "measuring") }
 	e.log.Info("building latency table", "model", path, "table", c.out, "threads", c.lut.threads, "step", c.lut.step)
 	st, buildErr := t.Build(e.ctx, m.Graph, progress)
-	if bar != nil {
-		_ = bar.Finish()
-	}
+	p.Finish()
 	// Keep whatever was measured, even when interrupted.
 	if st.Measured > 0 || buildErr == nil {
 		if err := t.Save(c.out); err != nil {
