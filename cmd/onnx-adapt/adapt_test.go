@@ -78,6 +78,7 @@ func TestAdaptUsage(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want usage error with %q", tc.args, code, stderr, tc.want)
 		}
+		checkUsageMistake(t, stderr)
 	}
 	// A data set whose classes do not fit the model is an error, not a
 	// usage mistake, and leaves no output folder content.

@@ -76,8 +76,8 @@ func (e *env) writeJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// usageError is a mistake in how the command was called: exit code 2 and
-// the command's usage.
+// usageError is a mistake in how the command was called: exit code 2, the
+// message on one line and where the help is (not the help itself).
 type usageError struct{ msg string }
 
 func (u *usageError) Error() string { return u.msg }
@@ -147,9 +147,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		if a := find(cmds, "adapt"); a != nil && !strings.HasPrefix(args[0], "-") {
 			c, rest = a, args // "onnx-adapt MODEL ..." runs adapt
 		} else {
-			fmt.Fprintf(stderr, "onnx-adapt: unknown command %q\n\n", args[0])
-			printHelp(stderr, cmds)
-			return exitUsage
+			return usageMistake(stderr, "", fmt.Sprintf("unknown command %q", args[0]))
 		}
 	}
 
@@ -160,9 +158,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			printCommandHelp(stdout, c, fs)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "onnx-adapt %s: %v\n\n", c.name(), err)
-		printCommandHelp(stderr, c, fs)
-		return exitUsage
+		return usageMistake(stderr, c.name(), err.Error())
 	}
 	level := new(slog.LevelVar)
 	level.Set(e.logLevel)
@@ -174,9 +170,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "onnx-adapt %s: %v\n\n", c.name(), ue.msg)
-		printCommandHelp(stderr, c, fs)
-		return exitUsage
+		return usageMistake(stderr, c.name(), ue.msg)
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "onnx-adapt %s: interrupted\n", c.name())
 		return exitError
@@ -184,6 +178,17 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "onnx-adapt %s: %s\n", c.name(), oneLine(err.Error()))
 		return exitError
 	}
+}
+
+// usageMistake reports a usage mistake as one line, and where the full
+// help is, and returns exitUsage. cmd is empty for the program itself.
+func usageMistake(w io.Writer, cmd, msg string) int {
+	prog := "onnx-adapt"
+	if cmd != "" {
+		prog += " " + cmd
+	}
+	fmt.Fprintf(w, "%s: %s\nsee '%s --help'\n", prog, oneLine(msg), prog)
+	return exitUsage
 }
 
 func oneLine(s string) string {

@@ -70,10 +70,58 @@ func TestExitCodes(t *testing.T) {
 			if code == exitError && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 				t.Errorf("error message is not one line:\n%s", stderr)
 			}
+			if code == exitUsage && len(tc.args) > 0 {
+				checkUsageMistake(t, stderr)
+			}
 			if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine") {
 				t.Errorf("panic output:\n%s", stderr)
 			}
 		})
+	}
+}
+
+// checkUsageMistake asserts the form of a usage mistake on stderr: one
+// line that says what is wrong, and one that says where the help is, not
+// the help itself.
+func checkUsageMistake(t *testing.T, stderr string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "onnx-adapt") ||
+		!strings.HasPrefix(lines[1], "see 'onnx-adapt ") || !strings.HasSuffix(lines[1], " --help'") ||
+		strings.Contains(stderr, "Flags:") {
+		t.Errorf("a usage mistake is not one line and where the help is:\n%s", stderr)
+	}
+}
+
+// TestUsageMistakes: the exact two lines of usage mistakes, whichever
+// part of the program finds them (the flag parser, the command, search's
+// option check), and --help still prints the whole help.
+func TestUsageMistakes(t *testing.T) {
+	model := zooModel(t, "mobilenetv1")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--frobnicate"}, "onnx-adapt: unknown command \"--frobnicate\"\nsee 'onnx-adapt --help'\n"},
+		{[]string{"inspect"}, "onnx-adapt inspect: missing MODEL\nsee 'onnx-adapt inspect --help'\n"},
+		{[]string{"measure", model, "--runs", "x"}, "onnx-adapt measure: invalid argument \"x\" for \"--runs\" flag: must be an integer\nsee 'onnx-adapt measure --help'\n"},
+		{[]string{"prune", model, "-o", "x.onnx"}, "onnx-adapt prune: give exactly one of --plan, --group or --fraction\nsee 'onnx-adapt prune --help'\n"},
+		{[]string{"finetune", model, "-o", "x.onnx", "--batch", "0"}, "onnx-adapt finetune: --batch 0: must be at least 1\nsee 'onnx-adapt finetune --help'\n"},
+		{[]string{model, "--macs", "10", "--margin", "0.7", "-o", "o"}, "onnx-adapt adapt: --margin 0.7: must be in [0, 0.5)\nsee 'onnx-adapt adapt --help'\n"},
+		{[]string{model, "--macs", "10", "--data", "/usr/share/datasets/fashion-mnist", "-o", "o", "--augment", "spin"},
+			"onnx-adapt adapt: --augment: dataset: augment spec \"spin\": unknown item \"spin\" (want rrc, rrc=MIN,MAX, ratio=MIN,MAX, pad=N or flip)\nsee 'onnx-adapt adapt --help'\n"},
+	}
+	for _, tc := range tests {
+		code, stdout, stderr := cli(t, tc.args...)
+		if code != exitUsage || stderr != tc.want || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr\n%s\nwant exit 2 and\n%s", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	for _, args := range [][]string{{"adapt", "--help"}, {"prune", "-h"}, {"help", "finetune"}} {
+		code, stdout, _ := cli(t, args...)
+		if code != exitOK || !strings.Contains(stdout, "Usage:") || !strings.Contains(stdout, "Flags:") || !strings.Contains(stdout, "--json") {
+			t.Errorf("%v: exit %d, want 0 and the whole help:\n%s", args, code, stdout)
+		}
 	}
 }
 
