@@ -328,7 +328,7 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 	// Refuse what cannot run before anything else (shape inference would
 	// stop at an unknown op with a less useful message).
 	for _, n := range order {
-		if !neededNode[n] || (n.Op == "Constant" && n.Domain == "") {
+		if !neededNode[n] || (n.Op == "Constant" && n.DefaultDomain()) {
 			continue
 		}
 		if err := checkNode(n); err != nil {
@@ -392,7 +392,7 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 		if !neededNode[n] {
 			continue
 		}
-		if n.Op == "Constant" && n.Domain == "" {
+		if n.Op == "Constant" && n.DefaultDomain() {
 			continue // its output becomes a constant slot when read
 		}
 		if b.fused[n] {
@@ -487,8 +487,9 @@ type builder[T Float] struct {
 	outputs map[*onnxio.Value]bool // values the engine exposes
 }
 
-// constTensor returns the tensor of v when it is an initializer or the
-// output of a Constant node.
+// constTensor returns the tensor of v when the engine holds v in a constant
+// slot: an initializer, or the output of a Constant node. (An Identity of a
+// constant runs as a view step.)
 func constTensor(v *onnxio.Value) *onnxio.Tensor {
 	if v == nil {
 		return nil
@@ -496,32 +497,7 @@ func constTensor(v *onnxio.Value) *onnxio.Tensor {
 	if v.Const != nil {
 		return v.Const
 	}
-	p := v.Producer()
-	if p == nil || p.Op != "Constant" || p.Domain != "" {
-		return nil
-	}
-	if t := p.AttrTensor("value"); t != nil {
-		return t
-	}
-	if a := p.Attr("value_float"); a != nil && a.F != nil {
-		t, _ := onnxio.NewFloat32Tensor(nil, []float32{a.GetF()})
-		return t
-	}
-	if a := p.Attr("value_floats"); a != nil {
-		f := a.GetFloats()
-		t, _ := onnxio.NewFloat32Tensor([]int64{int64(len(f))}, f)
-		return t
-	}
-	if a := p.Attr("value_int"); a != nil && a.I != nil {
-		t, _ := onnxio.NewInt64Tensor(nil, []int64{a.GetI()})
-		return t
-	}
-	if a := p.Attr("value_ints"); a != nil {
-		ints := a.GetInts()
-		t, _ := onnxio.NewInt64Tensor([]int64{int64(len(ints))}, ints)
-		return t
-	}
-	return nil
+	return onnxio.ConstantValue(v.Producer())
 }
 
 func shapeInts(s onnxio.Shape) ([]int, bool) {
@@ -657,7 +633,7 @@ func CheckSupported(m *onnxio.Model) error {
 
 // checkNode refuses a node whose op the engine does not know.
 func checkNode(n *onnxio.Node) error {
-	if n.Domain != "" && n.Domain != "ai.onnx" {
+	if !n.DefaultDomain() {
 		return unsupported(n, "domain %q", n.Domain)
 	}
 	if n.HasSubgraph() {

@@ -69,7 +69,7 @@ func (b *builder[T]) fusedAct(n *onnxio.Node) *onnxio.Node {
 		}
 	}
 	a := out.Consumers()[0]
-	if a.Domain != "" || a.Input(0) != out || a.Output(0) == nil {
+	if !a.DefaultDomain() || a.Input(0) != out || a.Output(0) == nil {
 		return nil
 	}
 	switch a.Op {

@@ -70,63 +70,23 @@ type window struct {
 	begin, end                 []int
 }
 
-func intsAttr(n *onnxio.Node, name string, r, def int) ([]int, error) {
-	a := n.AttrInts(name)
-	if a == nil {
-		out := make([]int, r)
-		for i := range out {
-			out[i] = def
-		}
-		return out, nil
-	}
-	if len(a) != r {
-		return nil, unsupported(n, "%s has %d values for %d spatial axes", name, len(a), r)
-	}
-	out := make([]int, r)
-	for i, v := range a {
-		out[i] = int(v)
-	}
-	return out, nil
-}
-
-// readWindow reads strides, dilations, pads and auto_pad for an input of
-// the given spatial size.
+// readWindow reads the window of n (onnxio.ReadWindow) and resolves its
+// padding for an input of the given spatial size.
 func readWindow(n *onnxio.Node, spatial, kernel []int) (window, error) {
+	k64 := make([]int64, len(kernel))
+	for i, k := range kernel {
+		k64[i] = int64(k)
+	}
+	ow, err := onnxio.ReadWindow(n, k64)
+	if err != nil {
+		return window{}, unsupported(n, "%v", err)
+	}
 	r := len(spatial)
-	w := window{kernel: kernel}
-	var err error
-	if w.strides, err = intsAttr(n, "strides", r, 1); err != nil {
-		return w, err
-	}
-	if w.dilations, err = intsAttr(n, "dilations", r, 1); err != nil {
-		return w, err
-	}
-	w.begin, w.end = make([]int, r), make([]int, r)
-	switch ap := n.AttrString("auto_pad", "NOTSET"); ap {
-	case "NOTSET", "":
-		if p := n.AttrInts("pads"); p != nil {
-			if len(p) != 2*r {
-				return w, unsupported(n, "pads has %d values for %d spatial axes", len(p), r)
-			}
-			for i := 0; i < r; i++ {
-				w.begin[i], w.end[i] = int(p[i]), int(p[r+i])
-			}
-		}
-	case "VALID":
-	case "SAME_UPPER", "SAME_LOWER":
-		for i := 0; i < r; i++ {
-			s := w.strides[i]
-			out := (spatial[i] + s - 1) / s
-			total := max(0, (out-1)*s+(kernel[i]-1)*w.dilations[i]+1-spatial[i])
-			if ap == "SAME_UPPER" {
-				w.begin[i] = total / 2
-			} else {
-				w.begin[i] = (total + 1) / 2
-			}
-			w.end[i] = total - w.begin[i]
-		}
-	default:
-		return w, unsupported(n, "auto_pad %q", ap)
+	w := window{kernel: kernel, strides: make([]int, r), dilations: make([]int, r), begin: make([]int, r), end: make([]int, r)}
+	for i := range r {
+		begin, end := ow.Padding(i, int64(spatial[i]))
+		w.strides[i], w.dilations[i] = int(ow.Strides[i]), int(ow.Dilations[i])
+		w.begin[i], w.end[i] = int(begin), int(end)
 	}
 	return w, nil
 }
@@ -490,7 +450,7 @@ func scalarConst(n *onnxio.Node, i int) (float64, bool, error) {
 	if v == nil {
 		return 0, false, nil
 	}
-	t := constTensor(v)
+	t := onnxio.ConstValue(v)
 	if t == nil {
 		return 0, false, unsupported(n, "input %d (%s) must be a constant", i, v.Name)
 	}
@@ -1184,7 +1144,7 @@ func newPad[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 	if b.opset < 11 {
 		pads = n.AttrInts("pads")
 	} else {
-		t := constTensor(n.Input(1))
+		t := onnxio.ConstValue(n.Input(1))
 		if t == nil {
 			return nil, unsupported(n, "pads must be a constant")
 		}

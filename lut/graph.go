@@ -459,7 +459,7 @@ func (b *builder) node(k Key, tmpl *onnxio.Node) error {
 	if tmpl.HasSubgraph() {
 		return fmt.Errorf("%v has subgraphs", tmpl)
 	}
-	if tmpl.Domain != "" && tmpl.Domain != "ai.onnx" {
+	if !tmpl.DefaultDomain() {
 		return fmt.Errorf("%v is in domain %q", tmpl, tmpl.Domain)
 	}
 	var ins []*onnxio.Value
@@ -467,8 +467,8 @@ func (b *builder) node(k Key, tmpl *onnxio.Node) error {
 		switch {
 		case in == nil:
 			ins = append(ins, nil)
-		case constOf(in) != nil:
-			ins = append(ins, b.g.AddInitializer("c"+strconv.Itoa(i), constOf(in)))
+		case onnxio.ConstValue(in) != nil:
+			ins = append(ins, b.g.AddInitializer("c"+strconv.Itoa(i), onnxio.ConstValue(in)))
 		default:
 			d, err := dims(in)
 			if err != nil {

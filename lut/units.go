@@ -142,36 +142,8 @@ func (p *partitioner) sole(v *onnxio.Value) *onnxio.Node {
 	return c[0]
 }
 
-// constOf returns the constant held by v: an initializer, the value of a
-// Constant node, looking through Identity nodes (torch exports shared
-// weights as Identity of an initializer).
-func constOf(v *onnxio.Value) *onnxio.Tensor {
-	for depth := 0; v != nil && depth < 8; depth++ {
-		if v.Const != nil {
-			return v.Const
-		}
-		p := v.Producer()
-		switch {
-		case p == nil || p.Domain != "":
-			return nil
-		case p.Op == "Constant":
-			if t := p.AttrTensor("value"); t != nil {
-				return t
-			}
-			if a := p.Attr("value_float"); a != nil && a.F != nil {
-				t, _ := onnxio.NewFloat32Tensor(nil, []float32{a.GetF()})
-				return t
-			}
-			return nil
-		case p.Op != "Identity":
-			return nil
-		}
-		v = p.Input(0)
-	}
-	return nil
-}
-
-func isConstLike(v *onnxio.Value) bool { return v == nil || constOf(v) != nil }
+// isConstLike reports whether v is absent or a constant (onnxio.ConstValue).
+func isConstLike(v *onnxio.Value) bool { return v == nil || onnxio.ConstValue(v) != nil }
 
 // dims returns v's shape with a symbolic batch dimension taken as 1.
 func dims(v *onnxio.Value) ([]int, error) {
@@ -209,7 +181,7 @@ func isFloat(t onnxio.DataType) bool {
 }
 
 func (p *partitioner) unit(n *onnxio.Node) (*Unit, error) {
-	if n.Domain != "" && n.Domain != "ai.onnx" {
+	if !n.DefaultDomain() {
 		return p.nodeUnit(n)
 	}
 	out := n.Output(0)
@@ -293,40 +265,17 @@ func spatial(x []int) (h, w int) {
 	return 1, 1
 }
 
-// window reads kernel, strides, pads and dilations of a 2-D Conv or pool.
+// window reads strides, pads (resolved for auto_pad) and dilations of a
+// 2-D Conv or pool on input x (NCHW).
 func window(n *onnxio.Node, x []int, kernel [2]int) (stride [2]int, pads [4]int, dil [2]int, err error) {
-	stride, dil = [2]int{1, 1}, [2]int{1, 1}
-	if s := n.AttrInts("strides"); len(s) == 2 {
-		stride = [2]int{int(s[0]), int(s[1])}
-	} else if len(s) != 0 {
-		return stride, pads, dil, fmt.Errorf("strides %v: want 2 values", s)
+	w, err := onnxio.ReadWindow(n, []int64{int64(kernel[0]), int64(kernel[1])})
+	if err != nil {
+		return stride, pads, dil, err
 	}
-	if d := n.AttrInts("dilations"); len(d) == 2 {
-		dil = [2]int{int(d[0]), int(d[1])}
-	} else if len(d) != 0 {
-		return stride, pads, dil, fmt.Errorf("dilations %v: want 2 values", d)
-	}
-	switch ap := n.AttrString("auto_pad", "NOTSET"); ap {
-	case "NOTSET", "":
-		if pp := n.AttrInts("pads"); len(pp) == 4 {
-			pads = [4]int{int(pp[0]), int(pp[1]), int(pp[2]), int(pp[3])}
-		} else if len(pp) != 0 {
-			return stride, pads, dil, fmt.Errorf("pads %v: want 4 values", pp)
-		}
-	case "VALID":
-	case "SAME_UPPER", "SAME_LOWER":
-		for i := 0; i < 2; i++ {
-			in := x[2+i]
-			o := (in + stride[i] - 1) / stride[i]
-			total := max(0, (o-1)*stride[i]+(kernel[i]-1)*dil[i]+1-in)
-			begin := total / 2
-			if ap == "SAME_LOWER" {
-				begin = total - total/2
-			}
-			pads[i], pads[2+i] = begin, total-begin
-		}
-	default:
-		return stride, pads, dil, fmt.Errorf("unknown auto_pad %q", ap)
+	for i := range 2 {
+		begin, end := w.Padding(i, int64(x[2+i]))
+		stride[i], dil[i] = int(w.Strides[i]), int(w.Dilations[i])
+		pads[i], pads[2+i] = int(begin), int(end)
 	}
 	return stride, pads, dil, nil
 }
@@ -336,7 +285,7 @@ func (p *partitioner) convUnit(n *onnxio.Node) (*Unit, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	w := constOf(n.Input(1))
+	w := onnxio.ConstValue(n.Input(1))
 	if len(x) != 4 || w == nil || len(w.Dims) != 4 || (n.Input(2) != nil && !isConstLike(n.Input(2))) {
 		return nil, false, nil // dynamic weights or not 2-D: measured as a plain node
 	}
@@ -359,13 +308,13 @@ func (p *partitioner) convUnit(n *onnxio.Node) (*Unit, bool, error) {
 	}
 	u := &Unit{Nodes: []*onnxio.Node{n}, Inputs: []*onnxio.Value{n.Input(0)}}
 	cur := n.Output(0)
-	if c := p.sole(cur); c != nil && c.Op == "BatchNormalization" && c.Domain == "" && c.Input(0) == cur &&
+	if c := p.sole(cur); c != nil && c.Op == "BatchNormalization" && c.DefaultDomain() && c.Input(0) == cur &&
 		len(c.Outputs()) == 1 && allConst(c.Inputs()[1:]) {
 		u.Nodes = append(u.Nodes, c)
 		cur = c.Output(0)
 		k.BN = true
 	}
-	if c := p.sole(cur); c != nil && c.Op == "Add" && c.Domain == "" && len(c.Inputs()) == 2 {
+	if c := p.sole(cur); c != nil && c.Op == "Add" && c.DefaultDomain() && len(c.Inputs()) == 2 {
 		other := c.Input(0)
 		if other == cur {
 			other = c.Input(1)
@@ -466,7 +415,7 @@ func (p *partitioner) absorbAct(u *Unit, cur *onnxio.Value) (*onnxio.Value, stri
 // actOf returns the canonical activation string of n when it is an
 // activation that onnxruntime can fuse (or HardSwish).
 func actOf(n *onnxio.Node) (string, bool) {
-	if n.Domain != "" || len(n.Outputs()) != 1 {
+	if !n.DefaultDomain() || len(n.Outputs()) != 1 {
 		return "", false
 	}
 	f := func(v float32) string { return strconv.FormatFloat(float64(v), 'g', -1, 32) }
@@ -487,7 +436,7 @@ func actOf(n *onnxio.Node) (string, bool) {
 			if v == nil {
 				continue
 			}
-			t := constOf(v)
+			t := onnxio.ConstValue(v)
 			if t == nil {
 				return "", false
 			}
@@ -526,7 +475,7 @@ func (p *partitioner) gemmUnit(n, flatten *onnxio.Node) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := constOf(n.Input(1))
+	b := onnxio.ConstValue(n.Input(1))
 	if b == nil || len(b.Dims) != 2 {
 		return nil, nil
 	}
@@ -571,7 +520,7 @@ func (p *partitioner) gemmUnit(n, flatten *onnxio.Node) (*Unit, error) {
 			if bias == cur {
 				bias = c.Input(0)
 			}
-			if t := constOf(bias); t != nil && t.NumElements() == int64(cout) {
+			if t := onnxio.ConstValue(bias); t != nil && t.NumElements() == int64(cout) {
 				u.Nodes = append(u.Nodes, c)
 				cur = c.Output(0)
 				extra = append(extra, "bias")
@@ -653,7 +602,7 @@ func (p *partitioner) binaryUnit(n *onnxio.Node) (*Unit, bool, error) {
 	for _, in := range n.Inputs() {
 		d, err := dims(in)
 		if err != nil {
-			if t := constOf(in); t != nil {
+			if t := onnxio.ConstValue(in); t != nil {
 				d = make([]int, len(t.Dims))
 				for i, v := range t.Dims {
 					d[i] = int(v)
@@ -743,7 +692,7 @@ func (p *partitioner) nodeUnit(n *onnxio.Node) (*Unit, error) {
 			b.WriteString(" _")
 			continue
 		}
-		if t := constOf(in); t != nil {
+		if t := onnxio.ConstValue(in); t != nil {
 			fmt.Fprintf(&b, " const%v", t.Dims)
 			continue
 		}

@@ -248,282 +248,308 @@ func in(n *Node, i int) (*Value, Shape, error) {
 	return v, v.Type.Shape, nil
 }
 
-var unaryOps = map[string]bool{
-	"Relu": true, "Clip": true, "HardSigmoid": true, "HardSwish": true, "Sigmoid": true,
-	"Tanh": true, "LeakyRelu": true, "Elu": true, "Selu": true, "Celu": true, "Exp": true,
-	"Log": true, "Sqrt": true, "Neg": true, "Abs": true, "Reciprocal": true, "Erf": true,
-	"Softplus": true, "Softsign": true, "Gelu": true, "Mish": true, "Floor": true, "Ceil": true,
-	"Round": true, "Sign": true, "Not": true, "Identity": true, "Softmax": true,
-	"LogSoftmax": true, "LRN": true, "InstanceNormalization": true, "ThresholdedRelu": true,
-	"Sin": true, "Cos": true, "IsNaN": true, "IsInf": true, "Hardmax": true,
+// shapeFuncs infers the outputs of the operators that need more than their
+// class (ClassOf) says.
+var shapeFuncs = map[string]func(*inferer, *Node) error{
+	"ArgMax":             (*inferer).argMax,
+	"ArgMin":             (*inferer).argMax,
+	"BatchNormalization": (*inferer).batchNorm,
+	"Cast":               (*inferer).cast,
+	"Concat":             (*inferer).concat,
+	"Constant":           (*inferer).constant,
+	"ConstantOfShape":    (*inferer).constantOfShape,
+	"Conv":               (*inferer).conv,
+	"ConvTranspose":      (*inferer).convTranspose,
+	"DepthToSpace":       (*inferer).depthToSpace,
+	"Dropout":            (*inferer).dropout,
+	"Expand":             (*inferer).expand,
+	"Flatten":            (*inferer).flatten,
+	"Gather":             (*inferer).gather,
+	"Gemm":               (*inferer).gemm,
+	"MatMul":             (*inferer).matmul,
+	"Pad":                (*inferer).pad,
+	"Reshape":            (*inferer).reshape,
+	"Resize":             (*inferer).resize,
+	"Shape":              (*inferer).shapeOp,
+	"Size":               (*inferer).size,
+	"Slice":              (*inferer).slice,
+	"SpaceToDepth":       (*inferer).depthToSpace,
+	"Split":              (*inferer).split,
+	"Squeeze":            (*inferer).squeeze,
+	"Transpose":          (*inferer).transpose,
+	"Unsqueeze":          (*inferer).unsqueeze,
+	"Upsample":           (*inferer).resize,
 }
 
-var broadcastOps = map[string]bool{
-	"Add": true, "Sub": true, "Mul": true, "Div": true, "Pow": true, "Max": true, "Min": true,
-	"Sum": true, "Mean": true, "Equal": true, "Less": true, "Greater": true, "LessOrEqual": true,
-	"GreaterOrEqual": true, "And": true, "Or": true, "Xor": true, "Where": true, "PRelu": true,
-	"Mod": true, "BitShift": true,
-}
-
+// node infers the types of n's outputs: by operator where shapeFuncs has
+// it, else by its class.
 func (inf *inferer) node(n *Node) error {
-	if n.Domain != "" && n.Domain != "ai.onnx" {
+	if !n.DefaultDomain() {
 		return inf.declaredOnly(n)
 	}
-	switch {
-	case n.Op == "Identity" && n.Input(0) != nil && !n.Input(0).Type.HasShape:
+	if n.Op == "Identity" && n.Input(0) != nil && !n.Input(0).Type.HasShape {
 		n.Output(0).Type = cloneType(n.Input(0).Type) // optional or sequence values
 		return nil
-	case unaryOps[n.Op]:
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		set(n.Output(0), x.Type.Elem, s)
-		switch k := inf.known[x]; {
-		case k == nil:
-		case n.Op == "Identity":
-			inf.known[n.Output(0)] = k
-		case n.Op == "Neg" && k.ints != nil:
-			c := &knownVal{shape: k.shape, ints: make([]sym, len(k.ints))}
-			for i, d := range k.ints {
-				c.ints[i] = sym{unknown: true}
-				if d.known() {
-					c.ints[i] = sym{v: -d.v}
-				}
-			}
-			inf.known[n.Output(0)] = c
-		}
-		return nil
-	case broadcastOps[n.Op]:
-		return inf.broadcast(n)
 	}
-	switch n.Op {
-	case "Conv":
-		return inf.conv(n)
-	case "ConvTranspose":
-		return inf.convTranspose(n)
-	case "DepthToSpace", "SpaceToDepth":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		b := n.AttrInt("blocksize", 0)
-		if len(s) != 4 || b <= 0 {
-			return fmt.Errorf("%s needs a rank-4 input and a positive blocksize", n.Op)
-		}
-		out := append(Shape{}, s...)
-		scale := func(d Dim, up bool) Dim {
-			switch {
-			case !d.Known():
-				return Dim{Value: -1}
-			case up:
-				return Dim{Value: d.Value * b}
-			case d.Value%b != 0:
-				return Dim{Value: -1}
-			}
-			return Dim{Value: d.Value / b}
-		}
-		d2s := n.Op == "DepthToSpace"
-		if s[1].Known() && d2s && s[1].Value%(b*b) != 0 {
-			return fmt.Errorf("%d channels do not divide by blocksize² %d", s[1].Value, b*b)
-		}
-		if d2s {
-			out[1] = scale(scale(s[1], false), false)
-		} else {
-			out[1] = scale(scale(s[1], true), true)
-		}
-		out[2], out[3] = scale(s[2], d2s), scale(s[3], d2s)
-		set(n.Output(0), x.Type.Elem, out)
-		return nil
-	case "BatchNormalization":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		if len(s) < 2 {
-			return fmt.Errorf("input has rank %d; BatchNormalization needs rank ≥ 2", len(s))
-		}
-		for i := 1; i < 5; i++ {
-			if p := n.Input(i); p != nil && p.Type.HasShape && len(p.Type.Shape) == 1 &&
-				p.Type.Shape[0].Known() && s[1].Known() && p.Type.Shape[0].Value != s[1].Value {
-				return &ShapeError{Node: n, Value: p.Name, Reason: fmt.Sprintf("has %d channels, input has %d", p.Type.Shape[0].Value, s[1].Value)}
-			}
-		}
-		set(n.Output(0), x.Type.Elem, s)
-		for i := 1; i < len(n.outputs); i++ {
-			set(n.Output(i), x.Type.Elem, Shape{s[1]})
-		}
-		return nil
-	case "AveragePool", "MaxPool", "LpPool":
+	if f := shapeFuncs[n.Op]; f != nil {
+		return f(inf, n)
+	}
+	switch ClassOf(n.Op) {
+	case OpUnary, OpNormalize:
+		return inf.unary(n)
+	case OpBroadcast:
+		return inf.broadcast(n)
+	case OpPool:
 		return inf.pool(n)
-	case "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		out := append(Shape{}, s...)
-		for i := 2; i < len(out); i++ {
-			out[i] = Dim{Value: 1}
-		}
-		set(n.Output(0), x.Type.Elem, out)
-		return nil
-	case "Flatten":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		axis := n.AttrInt("axis", 1)
-		if axis < 0 {
-			axis += int64(len(s))
-		}
-		if axis < 0 || axis > int64(len(s)) {
-			return fmt.Errorf("axis %d is out of range for rank %d", n.AttrInt("axis", 1), len(s))
-		}
-		set(n.Output(0), x.Type.Elem, Shape{product(s[:axis]), product(s[axis:])})
-		return nil
-	case "Reshape":
-		return inf.reshape(n)
-	case "Gemm":
-		return inf.gemm(n)
-	case "MatMul":
-		return inf.matmul(n)
-	case "Transpose":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		perm := n.AttrInts("perm")
-		if perm == nil {
-			for i := len(s) - 1; i >= 0; i-- {
-				perm = append(perm, int64(i))
-			}
-		}
-		if len(perm) != len(s) {
-			return fmt.Errorf("perm %v does not fit rank %d", perm, len(s))
-		}
-		out := make(Shape, len(s))
-		for i, p := range perm {
-			if p < 0 || int(p) >= len(s) {
-				return fmt.Errorf("perm %v is out of range", perm)
-			}
-			out[i] = s[p]
-		}
-		set(n.Output(0), x.Type.Elem, out)
-		return nil
-	case "Squeeze":
-		return inf.squeeze(n)
-	case "Unsqueeze":
-		return inf.unsqueeze(n)
-	case "Concat":
-		return inf.concat(n)
-	case "Split":
-		return inf.split(n)
-	case "Pad":
-		return inf.pad(n)
-	case "Resize", "Upsample":
-		return inf.resize(n)
-	case "Dropout":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		set(n.Output(0), x.Type.Elem, s)
-		set(n.Output(1), Bool, s)
-		return nil
-	case "Constant":
-		return inf.constant(n)
-	case "Shape":
-		return inf.shapeOp(n)
-	case "Size":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		_ = x
-		set(n.Output(0), Int64, Shape{})
-		inf.known[n.Output(0)] = &knownVal{ints: []sym{symOf(product(s))}}
-		return nil
-	case "Gather":
-		return inf.gather(n)
-	case "Cast":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		to := DataType(n.AttrInt("to", int64(Float)))
-		set(n.Output(0), to, s)
-		if k := inf.known[x]; k != nil {
-			inf.known[n.Output(0)] = castKnown(k, to)
-		}
-		return nil
-	case "Slice":
-		return inf.slice(n)
-	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1", "ReduceLogSumExp", "ReduceSumSquare":
+	case OpGlobalPool:
+		return inf.globalPool(n)
+	case OpReduce:
 		return inf.reduce(n)
-	case "ConstantOfShape":
-		dims, ok := inf.intsOf(n.Input(0))
-		if !ok {
-			return errors.New("shape input is not a known constant")
-		}
-		elem := Float
-		fill := &knownVal{flts: []float64{0}}
-		if t := n.AttrTensor("value"); t != nil {
-			elem = t.DataType
-			inf.learnConst(n.Output(0), t)
-			fill = inf.known[n.Output(0)]
-		}
-		out := ShapeOf(dims...)
-		set(n.Output(0), elem, out)
-		delete(inf.known, n.Output(0))
-		if cnt, err := NumElements(dims); err == nil && cnt <= maxKnown && fill != nil {
-			k := &knownVal{shape: dims}
-			for range cnt {
-				if fill.ints != nil {
-					k.ints = append(k.ints, fill.ints[0])
-				} else {
-					k.flts = append(k.flts, fill.flts[0])
-				}
-			}
-			if cnt == 0 && fill.ints != nil {
-				k.ints = []sym{}
-			}
-			inf.known[n.Output(0)] = k
-		}
-		return nil
-	case "Expand":
-		x, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		k := inf.known[n.Input(1)]
-		if k == nil || k.ints == nil {
-			return errors.New("shape input is not a known constant")
-		}
-		out, err := broadcastShapes(s, dimsOf(k.ints))
-		if err != nil {
-			return err
-		}
-		set(n.Output(0), x.Type.Elem, out)
-		return nil
-	case "ArgMax", "ArgMin":
-		_, s, err := in(n, 0)
-		if err != nil {
-			return err
-		}
-		axis, err := normAxis(n.AttrInt("axis", 0), len(s))
-		if err != nil {
-			return err
-		}
-		out := append(Shape{}, s...)
-		if n.AttrInt("keepdims", 1) == 1 {
-			out[axis] = Dim{Value: 1}
-		} else {
-			out = append(out[:axis], out[axis+1:]...)
-		}
-		set(n.Output(0), Int64, out)
-		return nil
 	}
 	return inf.declaredOnly(n)
+}
+
+// unary: output 0 has input 0's shape (OpUnary, OpNormalize). Known values
+// pass through Identity and Neg.
+func (inf *inferer) unary(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	elem := x.Type.Elem
+	switch {
+	case boolResult[n.Op]:
+		elem = Bool
+	case n.Op == "CastLike" && n.Input(1) != nil && n.Input(1).Type.Elem != Undefined:
+		elem = n.Input(1).Type.Elem
+	}
+	set(n.Output(0), elem, s)
+	switch k := inf.known[x]; {
+	case k == nil:
+	case n.Op == "Identity":
+		inf.known[n.Output(0)] = k
+	case n.Op == "Neg" && k.ints != nil:
+		c := &knownVal{shape: k.shape, ints: make([]sym, len(k.ints))}
+		for i, d := range k.ints {
+			c.ints[i] = sym{unknown: true}
+			if d.known() {
+				c.ints[i] = sym{v: -d.v}
+			}
+		}
+		inf.known[n.Output(0)] = c
+	}
+	return nil
+}
+
+func (inf *inferer) depthToSpace(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	b := n.AttrInt("blocksize", 0)
+	if len(s) != 4 || b <= 0 {
+		return fmt.Errorf("%s needs a rank-4 input and a positive blocksize", n.Op)
+	}
+	out := append(Shape{}, s...)
+	scale := func(d Dim, up bool) Dim {
+		switch {
+		case !d.Known():
+			return Dim{Value: -1}
+		case up:
+			return Dim{Value: d.Value * b}
+		case d.Value%b != 0:
+			return Dim{Value: -1}
+		}
+		return Dim{Value: d.Value / b}
+	}
+	d2s := n.Op == "DepthToSpace"
+	if s[1].Known() && d2s && s[1].Value%(b*b) != 0 {
+		return fmt.Errorf("%d channels do not divide by blocksize² %d", s[1].Value, b*b)
+	}
+	if d2s {
+		out[1] = scale(scale(s[1], false), false)
+	} else {
+		out[1] = scale(scale(s[1], true), true)
+	}
+	out[2], out[3] = scale(s[2], d2s), scale(s[3], d2s)
+	set(n.Output(0), x.Type.Elem, out)
+	return nil
+}
+
+func (inf *inferer) batchNorm(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	if len(s) < 2 {
+		return fmt.Errorf("input has rank %d; BatchNormalization needs rank ≥ 2", len(s))
+	}
+	for i := 1; i < 5; i++ {
+		if p := n.Input(i); p != nil && p.Type.HasShape && len(p.Type.Shape) == 1 &&
+			p.Type.Shape[0].Known() && s[1].Known() && p.Type.Shape[0].Value != s[1].Value {
+			return &ShapeError{Node: n, Value: p.Name, Reason: fmt.Sprintf("has %d channels, input has %d", p.Type.Shape[0].Value, s[1].Value)}
+		}
+	}
+	set(n.Output(0), x.Type.Elem, s)
+	for i := 1; i < len(n.outputs); i++ {
+		set(n.Output(i), x.Type.Elem, Shape{s[1]})
+	}
+	return nil
+}
+
+func (inf *inferer) globalPool(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	out := append(Shape{}, s...)
+	for i := 2; i < len(out); i++ {
+		out[i] = Dim{Value: 1}
+	}
+	set(n.Output(0), x.Type.Elem, out)
+	return nil
+}
+
+func (inf *inferer) flatten(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	axis := n.AttrInt("axis", 1)
+	if axis < 0 {
+		axis += int64(len(s))
+	}
+	if axis < 0 || axis > int64(len(s)) {
+		return fmt.Errorf("axis %d is out of range for rank %d", n.AttrInt("axis", 1), len(s))
+	}
+	set(n.Output(0), x.Type.Elem, Shape{product(s[:axis]), product(s[axis:])})
+	return nil
+}
+
+func (inf *inferer) transpose(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	perm := n.AttrInts("perm")
+	if perm == nil {
+		for i := len(s) - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	if len(perm) != len(s) {
+		return fmt.Errorf("perm %v does not fit rank %d", perm, len(s))
+	}
+	out := make(Shape, len(s))
+	for i, p := range perm {
+		if p < 0 || int(p) >= len(s) {
+			return fmt.Errorf("perm %v is out of range", perm)
+		}
+		out[i] = s[p]
+	}
+	set(n.Output(0), x.Type.Elem, out)
+	return nil
+}
+
+func (inf *inferer) dropout(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	set(n.Output(0), x.Type.Elem, s)
+	set(n.Output(1), Bool, s)
+	return nil
+}
+
+func (inf *inferer) size(n *Node) error {
+	_, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	set(n.Output(0), Int64, Shape{})
+	inf.known[n.Output(0)] = &knownVal{ints: []sym{symOf(product(s))}}
+	return nil
+}
+
+func (inf *inferer) cast(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	to := DataType(n.AttrInt("to", int64(Float)))
+	set(n.Output(0), to, s)
+	if k := inf.known[x]; k != nil {
+		inf.known[n.Output(0)] = castKnown(k, to)
+	}
+	return nil
+}
+
+func (inf *inferer) constantOfShape(n *Node) error {
+	dims, ok := inf.intsOf(n.Input(0))
+	if !ok {
+		return errors.New("shape input is not a known constant")
+	}
+	elem := Float
+	fill := &knownVal{flts: []float64{0}}
+	if t := n.AttrTensor("value"); t != nil {
+		elem = t.DataType
+		inf.learnConst(n.Output(0), t)
+		fill = inf.known[n.Output(0)]
+	}
+	out := ShapeOf(dims...)
+	set(n.Output(0), elem, out)
+	delete(inf.known, n.Output(0))
+	if cnt, err := NumElements(dims); err == nil && cnt <= maxKnown && fill != nil {
+		k := &knownVal{shape: dims}
+		for range cnt {
+			if fill.ints != nil {
+				k.ints = append(k.ints, fill.ints[0])
+			} else {
+				k.flts = append(k.flts, fill.flts[0])
+			}
+		}
+		if cnt == 0 && fill.ints != nil {
+			k.ints = []sym{}
+		}
+		inf.known[n.Output(0)] = k
+	}
+	return nil
+}
+
+func (inf *inferer) expand(n *Node) error {
+	x, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	k := inf.known[n.Input(1)]
+	if k == nil || k.ints == nil {
+		return errors.New("shape input is not a known constant")
+	}
+	out, err := broadcastShapes(s, dimsOf(k.ints))
+	if err != nil {
+		return err
+	}
+	set(n.Output(0), x.Type.Elem, out)
+	return nil
+}
+
+func (inf *inferer) argMax(n *Node) error {
+	_, s, err := in(n, 0)
+	if err != nil {
+		return err
+	}
+	axis, err := normAxis(n.AttrInt("axis", 0), len(s))
+	if err != nil {
+		return err
+	}
+	out := append(Shape{}, s...)
+	if n.AttrInt("keepdims", 1) == 1 {
+		out[axis] = Dim{Value: 1}
+	} else {
+		out = append(out[:axis], out[axis+1:]...)
+	}
+	set(n.Output(0), Int64, out)
+	return nil
 }
 
 // declaredOnly handles an operator the inference does not know: its outputs
@@ -638,8 +664,7 @@ func (inf *inferer) broadcast(n *Node) error {
 			return &ShapeError{Node: n, Reason: err.Error()}
 		}
 	}
-	switch n.Op {
-	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor":
+	if boolResult[n.Op] {
 		elem = Bool
 	}
 	set(n.Output(0), elem, out)
@@ -694,95 +719,6 @@ func (inf *inferer) foldArith(n *Node) {
 	inf.known[n.Output(0)] = &knownVal{shape: shape, ints: out}
 }
 
-// spatialAttrs reads the windowed-op attributes for k spatial dims.
-type window struct {
-	kernel, strides, dilations, pads []int64
-	autoPad                          string
-}
-
-func readWindow(n *Node, kernel []int64) (window, error) {
-	k := len(kernel)
-	w := window{kernel: kernel, autoPad: n.AttrString("auto_pad", "NOTSET")}
-	w.strides = n.AttrInts("strides")
-	if w.strides == nil {
-		w.strides = ones(k)
-	}
-	w.dilations = n.AttrInts("dilations")
-	if w.dilations == nil {
-		w.dilations = ones(k)
-	}
-	w.pads = n.AttrInts("pads")
-	if w.pads == nil {
-		w.pads = make([]int64, 2*k)
-	}
-	if len(w.strides) != k || len(w.dilations) != k || len(w.pads) != 2*k {
-		return w, fmt.Errorf("kernel %v, strides %v, dilations %v and pads %v do not agree in rank", kernel, w.strides, w.dilations, w.pads)
-	}
-	for i := range k {
-		if w.strides[i] <= 0 || w.dilations[i] <= 0 || kernel[i] <= 0 {
-			return w, fmt.Errorf("kernel %v, strides %v and dilations %v must be positive", kernel, w.strides, w.dilations)
-		}
-		if w.pads[i] < 0 || w.pads[i+k] < 0 {
-			return w, fmt.Errorf("pads %v must not be negative", w.pads)
-		}
-	}
-	return w, nil
-}
-
-func ones(k int) []int64 {
-	s := make([]int64, k)
-	for i := range s {
-		s[i] = 1
-	}
-	return s
-}
-
-// outSize returns the output extent of spatial dim i for input extent x.
-func (w window) outSize(i int, x int64, ceil bool) (int64, error) {
-	k := len(w.kernel)
-	s := w.strides[i]
-	ek := (w.kernel[i]-1)*w.dilations[i] + 1
-	var out int64
-	switch w.autoPad {
-	case "SAME_UPPER", "SAME_LOWER":
-		out = (x + s - 1) / s
-	case "VALID":
-		if x < ek {
-			return 0, fmt.Errorf("input extent %d is smaller than the kernel extent %d", x, ek)
-		}
-		out = (x-ek)/s + 1
-	case "NOTSET", "":
-		span := x + w.pads[i] + w.pads[i+k] - ek
-		if span < 0 {
-			return 0, fmt.Errorf("padded input extent %d is smaller than the kernel extent %d", x+w.pads[i]+w.pads[i+k], ek)
-		}
-		if ceil {
-			out = (span+s-1)/s + 1
-			// The last window must start inside the input or left padding.
-			if (out-1)*s >= x+w.pads[i] {
-				out--
-			}
-		} else {
-			out = span/s + 1
-		}
-	default:
-		return 0, fmt.Errorf("unknown auto_pad %q", w.autoPad)
-	}
-	return out, nil
-}
-
-// SamePads returns the begin and end padding auto_pad SAME_UPPER/LOWER
-// implies for spatial dim i of extent x.
-func (w window) samePads(i int, x int64) (begin, end int64) {
-	out := (x + w.strides[i] - 1) / w.strides[i]
-	ek := (w.kernel[i]-1)*w.dilations[i] + 1
-	total := max(0, (out-1)*w.strides[i]+ek-x)
-	if w.autoPad == "SAME_LOWER" {
-		return total - total/2, total / 2
-	}
-	return total / 2, total - total/2
-}
-
 func (inf *inferer) conv(n *Node) error {
 	x, s, err := in(n, 0)
 	if err != nil {
@@ -833,7 +769,7 @@ func (inf *inferer) conv(n *Node) error {
 			out = append(out, Dim{Value: -1})
 			continue
 		}
-		o, err := w.outSize(i, d.Value, false)
+		o, err := w.OutSize(i, d.Value, false)
 		if err != nil {
 			return err
 		}
@@ -894,15 +830,12 @@ func (inf *inferer) convTranspose(n *Node) error {
 		case !s[i+2].Known() || kernel[i] <= 0 || i >= len(outPad):
 			out = append(out, Dim{Value: -1})
 		default:
-			total := w.strides[i]*(s[i+2].Value-1) + outPad[i] + (kernel[i]-1)*w.dilations[i] + 1
-			if w.autoPad == "SAME_UPPER" || w.autoPad == "SAME_LOWER" {
-				out = append(out, Dim{Value: s[i+2].Value * w.strides[i]})
+			if w.same() {
+				out = append(out, Dim{Value: s[i+2].Value * w.Strides[i]})
 				continue
 			}
-			if w.autoPad != "VALID" {
-				total -= w.pads[i] + w.pads[i+k]
-			}
-			out = append(out, Dim{Value: total})
+			begin, end := w.Padding(i, s[i+2].Value)
+			out = append(out, Dim{Value: w.Strides[i]*(s[i+2].Value-1) + outPad[i] + w.extent(i) - begin - end})
 		}
 	}
 	set(n.Output(0), x.Type.Elem, out)
@@ -929,7 +862,7 @@ func (inf *inferer) pool(n *Node) error {
 			out = append(out, Dim{Value: -1})
 			continue
 		}
-		o, err := w.outSize(i, d.Value, ceil)
+		o, err := w.OutSize(i, d.Value, ceil)
 		if err != nil {
 			return err
 		}
@@ -1418,41 +1351,13 @@ func (inf *inferer) resize(n *Node) error {
 }
 
 func (inf *inferer) constant(n *Node) error {
-	o := n.Output(0)
-	if t := n.AttrTensor("value"); t != nil {
-		set(o, t.DataType, ShapeOf(t.Dims...))
-		inf.learnConst(o, t)
-		return nil
+	t := ConstantValue(n)
+	if t == nil {
+		return inf.declaredOnly(n)
 	}
-	if a := n.Attr("value_int"); a != nil {
-		set(o, Int64, Shape{})
-		inf.known[o] = &knownVal{ints: []sym{{v: a.GetI()}}}
-		return nil
-	}
-	if a := n.Attr("value_ints"); a != nil {
-		set(o, Int64, ShapeOf(int64(len(a.Ints))))
-		k := &knownVal{shape: []int64{int64(len(a.Ints))}}
-		for _, x := range a.Ints {
-			k.ints = append(k.ints, sym{v: x})
-		}
-		inf.known[o] = k
-		return nil
-	}
-	if a := n.Attr("value_float"); a != nil {
-		set(o, Float, Shape{})
-		inf.known[o] = &knownVal{flts: []float64{float64(a.GetF())}}
-		return nil
-	}
-	if a := n.Attr("value_floats"); a != nil {
-		set(o, Float, ShapeOf(int64(len(a.Floats))))
-		k := &knownVal{shape: []int64{int64(len(a.Floats))}}
-		for _, x := range a.Floats {
-			k.flts = append(k.flts, float64(x))
-		}
-		inf.known[o] = k
-		return nil
-	}
-	return inf.declaredOnly(n)
+	set(n.Output(0), t.DataType, ShapeOf(t.Dims...))
+	inf.learnConst(n.Output(0), t)
+	return nil
 }
 
 func (inf *inferer) shapeOp(n *Node) error {
@@ -1683,18 +1588,4 @@ func (inf *inferer) reduce(n *Node) error {
 
 // KnowsOp reports whether shape inference handles the default-domain
 // operator op.
-func KnowsOp(op string) bool {
-	if unaryOps[op] || broadcastOps[op] {
-		return true
-	}
-	switch op {
-	case "Conv", "ConvTranspose", "DepthToSpace", "SpaceToDepth", "BatchNormalization", "AveragePool", "MaxPool", "LpPool", "GlobalAveragePool",
-		"GlobalMaxPool", "GlobalLpPool", "Flatten", "Reshape", "Gemm", "MatMul", "Transpose",
-		"Squeeze", "Unsqueeze", "Concat", "Split", "Pad", "Resize", "Upsample", "Dropout",
-		"Constant", "Shape", "Size", "Gather", "Cast", "Slice", "ReduceMean", "ReduceSum",
-		"ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1", "ReduceLogSumExp",
-		"ReduceSumSquare", "ConstantOfShape", "Expand", "ArgMax", "ArgMin":
-		return true
-	}
-	return false
-}
+func KnowsOp(op string) bool { return shapeFuncs[op] != nil || ClassOf(op) != OpOther }

@@ -247,9 +247,23 @@ func (t *Tensor) Int64s() ([]int64, error) {
 }
 
 // Float64s returns a tensor's values converted to float64. It accepts
-// float32, float64 and the integer types.
+// float32, float64, float16, bfloat16 and the integer types.
 func (t *Tensor) Float64s() ([]float64, error) {
 	switch t.DataType {
+	case Float16, BFloat16:
+		raw, err := t.rawView()
+		if err != nil {
+			return nil, err
+		}
+		decode := Float16ToFloat32
+		if t.DataType == BFloat16 {
+			decode = BFloat16ToFloat32
+		}
+		out := make([]float64, len(raw)/2)
+		for i := range out {
+			out[i] = float64(decode(binary.LittleEndian.Uint16(raw[2*i:])))
+		}
+		return out, nil
 	case Float:
 		f, err := t.Float32()
 		if err != nil {

@@ -373,7 +373,7 @@ func (a *analyzer) visit(n *onnxio.Node) {
 }
 
 func (a *analyzer) outKind(n *onnxio.Node) vkind {
-	if n.Domain == "" || n.Domain == "ai.onnx" {
+	if n.DefaultDomain() {
 		switch n.Op {
 		case "Constant":
 			return kConst
@@ -537,23 +537,10 @@ func (a *analyzer) setAct(v *onnxio.Value, axis int, l Layout) {
 // Identity of one.
 func (a *analyzer) isConst(v *onnxio.Value) bool { return v != nil && a.kind[v] == kConst }
 
-// source follows Identity aliases back to the initializer or Constant
-// output.
-func source(v *onnxio.Value) *onnxio.Value {
-	for i := 0; i < 64 && v != nil && !v.IsConst(); i++ {
-		p := v.Producer()
-		if p == nil || p.Op != "Identity" || p.Input(0) == nil {
-			break
-		}
-		v = p.Input(0)
-	}
-	return v
-}
-
 // mapConst records that the constant read at input slot of the current
 // node carries layout l on axis.
 func (a *analyzer) mapConst(slot, axis int, l Layout, kind string) {
-	src := source(a.cur.Input(slot))
+	src := onnxio.ConstSource(a.cur.Input(slot))
 	var u *constUse
 	for _, x := range a.cuses[src] {
 		if x.node == a.cur && x.slot == slot {
@@ -572,21 +559,6 @@ func (a *analyzer) mapConst(slot, axis int, l Layout, kind string) {
 	a.mems = append(a.mems, rawMember{tensor: src.Name, kind: kind, node: a.cur.Name, axis: axis, l: l})
 }
 
-// constTensor returns the tensor behind a constant value.
-func constTensor(v *onnxio.Value) *onnxio.Tensor {
-	v = source(v)
-	if v == nil {
-		return nil
-	}
-	if v.IsConst() {
-		return v.Const
-	}
-	if p := v.Producer(); p != nil && p.Op == "Constant" {
-		return p.AttrTensor("value")
-	}
-	return nil
-}
-
 // ---------------------------------------------------------------------------
 // Symbolic integer vectors (shape arithmetic).
 
@@ -600,7 +572,7 @@ func (a *analyzer) symOf(v *onnxio.Value) []symElem {
 	}
 	var s []symElem
 	if a.kind[v] == kConst {
-		if t := constTensor(v); t != nil && len(t.Dims) <= 1 && t.NumElements() <= maxSym && isInt(t.DataType) {
+		if t := onnxio.ConstValue(v); t != nil && len(t.Dims) <= 1 && t.NumElements() <= maxSym && isInt(t.DataType) {
 			if ints, err := t.Int64s(); err == nil {
 				s = make([]symElem, len(ints))
 				for i, x := range ints {
@@ -696,7 +668,7 @@ func (a *analyzer) needCount(e symElem, l Layout, why string) bool {
 
 // sym handles a node that computes shape-like or constant values.
 func (a *analyzer) sym(n *onnxio.Node) {
-	if n.Domain != "" && n.Domain != "ai.onnx" {
+	if !n.DefaultDomain() {
 		return
 	}
 	out := n.Output(0)
@@ -891,7 +863,7 @@ func (a *analyzer) finish() {
 	// A constant whose axes follow channels must be a tensor surgery can
 	// write.
 	for _, src := range a.constSources() {
-		t := constTensor(src)
+		t := onnxio.ConstValue(src)
 		if t != nil && t.DataType.ByteSize(1) >= 1 && t.DataType != onnxio.String {
 			continue
 		}
@@ -914,7 +886,7 @@ func (a *analyzer) finish() {
 		if len(r.fixed) > 0 {
 			a.freezeLayout(*r.layout, fmt.Sprintf("shape constant %q holds a channel count but %s needs it unchanged", k.v.Name, r.fixed[0]))
 		}
-		if t := constTensor(k.v); t == nil {
+		if t := onnxio.ConstValue(k.v); t == nil {
 			a.freezeLayout(*r.layout, fmt.Sprintf("shape constant %q cannot be rewritten", k.v.Name))
 		}
 	}

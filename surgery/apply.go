@@ -48,19 +48,22 @@ func (e *editor) rollback() {
 
 // setConst replaces the tensor of an initializer or a Constant node.
 func (e *editor) setConst(v *onnxio.Value, t *onnxio.Tensor) error {
-	if v.IsConst() {
-		old, oldType := v.Const, v.Type
-		v.Const = t
-		v.Type = onnxio.Type{Elem: t.DataType, Shape: onnxio.ShapeOf(t.Dims...), HasShape: true}
-		e.undo = append(e.undo, func() { v.Const, v.Type = old, oldType })
-		return nil
+	old, oldType := v.Const, v.Type
+	var oldAttrs []*onnxpb.AttributeProto
+	p := v.Producer()
+	if p != nil {
+		oldAttrs = slices.Clone(p.Attrs)
 	}
-	if p := v.Producer(); p != nil && p.Op == "Constant" && p.Attr("value") != nil {
-		e.snapshotAttrs(p)
-		p.SetAttr(onnxio.AttrTensor("value", t))
-		return nil
+	if !onnxio.SetConst(v, t) {
+		return fmt.Errorf("surgery: %q is not a constant surgery can rewrite", v.Name)
 	}
-	return fmt.Errorf("surgery: %q is not a constant surgery can rewrite", v.Name)
+	e.undo = append(e.undo, func() {
+		v.Const, v.Type = old, oldType
+		if p != nil {
+			p.Attrs = oldAttrs
+		}
+	})
+	return nil
 }
 
 func (e *editor) snapshotAttrs(n *onnxio.Node) {
@@ -78,7 +81,7 @@ func (e *editor) setAttr(n *onnxio.Node, a *onnxpb.AttributeProto) {
 func (e *editor) setParam(n *onnxio.Node, i int, t *onnxio.Tensor) error {
 	v := n.Input(i)
 	if len(v.Consumers()) == 1 && !slices.Contains(e.g.Outputs, v) && !slices.Contains(e.g.Inputs, v) {
-		if v.IsConst() || (v.Producer() != nil && v.Producer().Op == "Constant" && v.Producer().Attr("value") != nil) {
+		if v.IsConst() || onnxio.ConstantValue(v.Producer()) != nil {
 			return e.setConst(v, t)
 		}
 	}
@@ -131,7 +134,7 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 	var redirects []redirect
 	for _, ce := range a.edits {
 		v := g.Value(ce.tensor)
-		t := constTensor(v)
+		t := onnxio.ConstValue(v)
 		if t == nil {
 			return fmt.Errorf("surgery: tensor %q is not a constant in this graph", ce.tensor)
 		}
@@ -204,7 +207,7 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 	}
 	for _, name := range shapeNames {
 		v := g.Value(name)
-		t := constTensor(v)
+		t := onnxio.ConstValue(v)
 		if t == nil {
 			return fmt.Errorf("surgery: shape tensor %q is not a constant in this graph", name)
 		}
@@ -265,7 +268,7 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 				e.setAttr(n, onnxio.AttrInts("split", sizes))
 				continue
 			}
-			t := constTensor(n.Input(1))
+			t := onnxio.ConstValue(n.Input(1))
 			if t == nil {
 				return fail(fmt.Errorf("surgery: the split sizes of %v are not a constant", n))
 			}
@@ -294,7 +297,7 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 				continue
 			}
 			for i, x := range []int64{int64(lo), int64(lo + cnt)} {
-				t := constTensor(n.Input(1 + i))
+				t := onnxio.ConstValue(n.Input(1 + i))
 				if t == nil {
 					return fail(fmt.Errorf("surgery: the bounds of %v are not constants", n))
 				}
@@ -321,7 +324,7 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 		if v == nil || v.Producer() == nil || !al.Layout.Touches(sel) {
 			continue
 		}
-		if p := v.Producer(); (p.Domain == "" || p.Domain == "ai.onnx") && onnxio.KnowsOp(p.Op) {
+		if p := v.Producer(); p.DefaultDomain() && onnxio.KnowsOp(p.Op) {
 			continue
 		}
 		if v.Type.HasShape && al.Axis < len(v.Type.Shape) {

@@ -7,42 +7,9 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
-// Operators that keep every element where it is (one input feeds each
-// output element): the channel axis passes through unchanged.
-var unary = map[string]bool{
-	"Relu": true, "Clip": true, "HardSigmoid": true, "HardSwish": true, "Sigmoid": true,
-	"Tanh": true, "LeakyRelu": true, "Elu": true, "Selu": true, "Celu": true, "Exp": true,
-	"Log": true, "Sqrt": true, "Neg": true, "Abs": true, "Reciprocal": true, "Erf": true,
-	"Softplus": true, "Softsign": true, "Gelu": true, "Mish": true, "Floor": true, "Ceil": true,
-	"Round": true, "Sign": true, "Not": true, "Identity": true, "ThresholdedRelu": true,
-	"Sin": true, "Cos": true, "Tan": true, "IsNaN": true, "IsInf": true, "Cast": true,
-	"CastLike": true, "Dropout": true, "Shrink": true, "Swish": true,
-}
-
-// Element-wise operators with NumPy broadcasting between their inputs.
-var broadcast = map[string]bool{
-	"Add": true, "Sub": true, "Mul": true, "Div": true, "Pow": true, "Max": true, "Min": true,
-	"Sum": true, "Mean": true, "PRelu": true, "Where": true, "Equal": true, "Less": true,
-	"Greater": true, "LessOrEqual": true, "GreaterOrEqual": true, "And": true, "Or": true,
-	"Xor": true, "Mod": true, "BitShift": true, "BitwiseAnd": true, "BitwiseOr": true,
-	"BitwiseXor": true,
-}
-
-// Pooling: spatial windows per channel; channels must be on axis 1.
-var pooling = map[string]bool{
-	"AveragePool": true, "MaxPool": true, "LpPool": true, "GlobalAveragePool": true,
-	"GlobalMaxPool": true, "GlobalLpPool": true,
-}
-
-var reduce = map[string]bool{
-	"ReduceMean": true, "ReduceSum": true, "ReduceMax": true, "ReduceMin": true, "ReduceProd": true,
-	"ReduceL1": true, "ReduceL2": true, "ReduceLogSum": true, "ReduceLogSumExp": true,
-	"ReduceSumSquare": true,
-}
-
 // act handles a node that computes activations.
 func (a *analyzer) act(n *onnxio.Node) {
-	if n.Domain != "" && n.Domain != "ai.onnx" {
+	if !n.DefaultDomain() {
 		a.opaque(n, fmt.Sprintf("operator %s of domain %q", n.Op, n.Domain))
 		return
 	}
@@ -50,17 +17,17 @@ func (a *analyzer) act(n *onnxio.Node) {
 		a.opaque(n, "an operator with subgraphs")
 		return
 	}
-	switch {
-	case unary[n.Op]:
-		a.pass(n, n.Input(0))
+	switch onnxio.ClassOf(n.Op) {
+	case onnxio.OpUnary:
+		a.pass(n, n.Input(0)) // the channel axis passes through unchanged
 		return
-	case broadcast[n.Op]:
+	case onnxio.OpBroadcast:
 		a.elementwise(n)
 		return
-	case pooling[n.Op]:
-		a.spatial(n)
+	case onnxio.OpPool, onnxio.OpGlobalPool:
+		a.spatial(n) // spatial windows per channel: channels must be on axis 1
 		return
-	case reduce[n.Op]:
+	case onnxio.OpReduce:
 		a.reduce(n)
 		return
 	}
@@ -507,7 +474,7 @@ func (a *analyzer) resize(n *onnxio.Node) {
 		scales, sizes = n.Input(2), n.Input(3)
 	}
 	if scales != nil && pos >= 0 {
-		if t := constTensor(scales); t != nil {
+		if t := onnxio.ConstValue(scales); t != nil {
 			if t.NumElements() > 0 {
 				f, err := t.Float64s()
 				if err != nil || pos >= len(f) || f[pos] != 1 {

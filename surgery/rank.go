@@ -1,7 +1,6 @@
 package surgery
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"sort"
@@ -35,11 +34,11 @@ func ParseRank(s string) (Rank, error) {
 func scores(filters []filterRef, size int) (l2, l1 []float64) {
 	l2, l1 = make([]float64, size), make([]float64, size)
 	for _, f := range filters {
-		t := constTensor(f.tensor)
+		t := onnxio.ConstValue(f.tensor)
 		if t == nil || f.axis >= len(t.Dims) || int(t.Dims[f.axis]) != size {
 			continue
 		}
-		vals, err := floats(t)
+		vals, err := t.Float64s()
 		if err != nil {
 			continue
 		}
@@ -70,41 +69,6 @@ func scores(filters []filterRef, size int) (l2, l1 []float64) {
 		}
 	}
 	return l2, l1
-}
-
-// floats reads a tensor's values as float64, float16 included.
-func floats(t *onnxio.Tensor) ([]float64, error) {
-	if t.DataType == onnxio.Float16 {
-		raw, err := t.Raw()
-		if err != nil {
-			return nil, err
-		}
-		out := make([]float64, len(raw)/2)
-		for i := range out {
-			out[i] = half(binary.LittleEndian.Uint16(raw[2*i:]))
-		}
-		return out, nil
-	}
-	return t.Float64s()
-}
-
-func half(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp := int(h>>10) & 0x1f
-	frac := float64(h & 0x3ff)
-	switch exp {
-	case 0:
-		return sign * frac * math.Pow(2, -24)
-	case 31:
-		if frac == 0 {
-			return sign * math.Inf(1)
-		}
-		return math.NaN()
-	}
-	return sign * (1 + frac/1024) * math.Pow(2, float64(exp-15))
 }
 
 // order returns the group's channels from least to most important; among

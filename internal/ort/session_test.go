@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
 func addModel(t testing.TB) []byte {
@@ -261,7 +262,7 @@ func TestScalarOutputs(t *testing.T) {
 	}
 }
 
-// TestCastFloat16 checks Float32ToFloat16 against onnxruntime's own Cast,
+// TestCastFloat16 checks onnxio.Float32ToFloat16 against onnxruntime's own Cast,
 // and that a float16 output comes back whole (onnxruntime_go alone would
 // copy one byte per element).
 func TestCastFloat16(t *testing.T) {
@@ -287,10 +288,10 @@ func TestCastFloat16(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, v := range vals {
-		if want := Float32ToFloat16(v); got[i] != want {
+		if want := onnxio.Float32ToFloat16(v); got[i] != want {
 			t.Errorf("float16(%g): onnxruntime %#04x, Float32ToFloat16 %#04x", v, got[i], want)
 		}
-		if back := Float16ToFloat32(got[i]); !math.IsInf(float64(back), 0) && math.Abs(float64(back-v)) > math.Abs(float64(v))/1024+3e-8 {
+		if back := onnxio.Float16ToFloat32(got[i]); !math.IsInf(float64(back), 0) && math.Abs(float64(back-v)) > math.Abs(float64(v))/1024+3e-8 {
 			t.Errorf("float16 %#04x decodes to %g, far from %g", got[i], back, v)
 		}
 	}

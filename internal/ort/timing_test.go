@@ -162,49 +162,6 @@ func TestRandomInputs(t *testing.T) {
 	}
 }
 
-func TestFloat16Conversions(t *testing.T) {
-	tests := []struct {
-		f float32
-		h uint16
-	}{
-		{0, 0}, {float32(math.Copysign(0, -1)), 0x8000}, {1, 0x3c00}, {-2, 0xc000}, {0.5, 0x3800},
-		{65504, 0x7bff}, {65520, 0x7c00}, {1e9, 0x7c00}, {float32(math.Inf(-1)), 0xfc00},
-		{5.960464477539063e-08, 0x0001}, // smallest subnormal
-		{6.097555160522461e-05, 0x03ff}, // largest subnormal
-		{6.103515625e-05, 0x0400},       // smallest normal
-		{2.9802322387695312e-08, 0},     // half the smallest subnormal: tie to even (0)
-		{1 + 1.0/2048, 0x3c00},          // tie between 1 and 1+2^-10: even is 1
-		{1 + 3.0/2048, 0x3c02},          // tie: even is 1+2^-9
-		{0.333251953125, 0x3555},
-	}
-	for _, tc := range tests {
-		if got := Float32ToFloat16(tc.f); got != tc.h {
-			t.Errorf("Float32ToFloat16(%g) = %#04x, want %#04x", tc.f, got, tc.h)
-		}
-	}
-	if h := Float32ToFloat16(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
-		t.Errorf("NaN -> %#04x, want a NaN", h)
-	}
-	// Every finite half round-trips through float32 exactly.
-	for h := 0; h < 1<<16; h++ {
-		if h&0x7c00 == 0x7c00 {
-			continue
-		}
-		if got := Float32ToFloat16(Float16ToFloat32(uint16(h))); got != uint16(h) {
-			t.Fatalf("half %#04x -> %g -> %#04x", h, Float16ToFloat32(uint16(h)), got)
-		}
-	}
-	bf := []struct {
-		f float32
-		h uint16
-	}{{1, 0x3f80}, {-2, 0xc000}, {1 + 1.0/256, 0x3f80}, {1 + 3.0/256, 0x3f82}, {3.14159, 0x4049}}
-	for _, tc := range bf {
-		if got := Float32ToBFloat16(tc.f); got != tc.h {
-			t.Errorf("Float32ToBFloat16(%g) = %#04x, want %#04x", tc.f, got, tc.h)
-		}
-	}
-}
-
 func BenchmarkRun(b *testing.B) {
 	// A 3×3 conv, 16 -> 16 channels on 32×32, batch 1: a typical LUT entry.
 	const c, hw, m, k = 16, 32, 16, 3
