@@ -150,3 +150,33 @@ func TestTorchExportsMatchORT(t *testing.T) {
 		})
 	}
 }
+
+// TestConstantFormsMatchORT compiles compile-time inputs given in every way
+// ONNX allows a constant (onnxio.ConstValue): Pad's pads as value_ints
+// behind an Identity, its value as value_float, Clip's bounds as an Identity
+// of an initializer and as value_float, and checks the forward pass against
+// onnxruntime.
+func TestConstantFormsMatchORT(t *testing.T) {
+	b := newGB(13, 5)
+	x := b.input("x", 2, 3, 6, 6)
+	pads := b.node("Identity", vals(b.node("Constant", nil, aInts("value_ints", []int64{0, 0, 1, 1, 0, 0, 1, 1}))))
+	y := b.node("Pad", vals(x, pads, b.node("Constant", nil, aFloat("value_float", 0.5))))
+	lo := b.node("Identity", vals(b.initVals("lo", nil, []float32{-0.25})))
+	y = b.node("Clip", vals(y, lo, b.node("Constant", nil, aFloat("value_float", 1.5))))
+	y = b.node("Conv", vals(y, b.init("w", 0, 0.3, 4, 3, 3, 3)), aInts("kernel_shape", []int64{3, 3}))
+	b.output(y)
+	if err := b.g.InferShapes(); err != nil { // declares the output's type for onnxruntime
+		t.Fatal(err)
+	}
+	e := mustCompile[float32](t, b.m, Options{})
+	in := e.Input(0)
+	r := newRNG(9)
+	for i := range in {
+		in[i] = float32(r.NormFloat64())
+	}
+	e.Forward(false)
+	want := ortRun(t, b.m, []int64{2, 3, 6, 6}, in)
+	if d := maxRelDiff(e.Output(0), want); !(d <= modelTol) {
+		t.Errorf("engine and onnxruntime differ by %.3g > %g", d, modelTol)
+	}
+}

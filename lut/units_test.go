@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
 	"github.com/onnx-adapt/onnx-adapt/models"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
@@ -334,5 +335,50 @@ func TestUnitModelRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		runOnce(t, data)
+	}
+}
+
+// TestUnitsConstantForms checks that a Conv unit fuses as usual when its
+// parameters are constants in ONNX's other forms (onnxio.ConstValue): a bias
+// given as Constant value_floats, BatchNormalization parameters behind
+// Identity, Clip bounds as an Identity of an initializer and as
+// value_float.
+func TestUnitsConstantForms(t *testing.T) {
+	m := onnxio.NewModel(13)
+	g := m.Graph
+	x := g.AddInput("x", onnxio.Type{Elem: onnxio.Float, Shape: onnxio.ShapeOf(1, 3, 8, 8), HasShape: true})
+	init := func(name string, dims []int64, v float32) *onnxio.Value {
+		n := int64(1)
+		for _, d := range dims {
+			n *= d
+		}
+		f := make([]float32, n)
+		for i := range f {
+			f[i] = v
+		}
+		t, _ := onnxio.NewFloat32Tensor(dims, f)
+		return g.AddInitializer(name, t)
+	}
+	node := func(op string, ins []*onnxio.Value, attrs ...*onnxpb.AttributeProto) *onnxio.Value {
+		return g.AddNode(op, op+fmt.Sprint(len(g.Nodes)), ins, []string{op}, attrs...).Output(0)
+	}
+	id := func(v *onnxio.Value) *onnxio.Value { return node("Identity", []*onnxio.Value{v}) }
+	bias := node("Constant", nil, onnxio.AttrFloats("value_floats", []float32{0, 1, 2, 3}))
+	y := node("Conv", []*onnxio.Value{x, init("w", []int64{4, 3, 3, 3}, 0.1), bias}, onnxio.AttrInts("pads", []int64{1, 1, 1, 1}))
+	y = node("BatchNormalization", []*onnxio.Value{y, id(init("s", []int64{4}, 1)), id(init("b", []int64{4}, 0)), init("m", []int64{4}, 0), id(id(init("v", []int64{4}, 1)))})
+	y = node("Clip", []*onnxio.Value{y, id(init("lo", nil, 0)), node("Constant", nil, onnxio.AttrFloat("value_float", 6))})
+	g.Outputs = append(g.Outputs, y)
+	units, err := Units(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range units {
+		if !u.Free() {
+			got = append(got, fmt.Sprintf("%s bn=%v act=%s", u.Key().Op, u.Key().BN, u.Key().Act))
+		}
+	}
+	if want := []string{"conv bn=true act=Clip(0,6)"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("units %v, want %v", got, want)
 	}
 }

@@ -237,6 +237,20 @@ func init() {
 		}, func(tb testingTB, a *Analysis) {
 			wantGroups(tb, a, []int{8, 6, 3}, []string{"mixes the channel axis", "", "graph output"})
 		}},
+		smallNet{"constant-forms", func(b *tg) *onnxio.Model {
+			// Constants in ONNX's attribute forms other than value, one
+			// behind an Identity: surgery reads and rewrites them as it does
+			// initializers (onnxio.ConstValue, onnxio.SetConst).
+			x := b.input(2, 3, 8, 8)
+			x = b.relu(b.conv(x, 6, 3, 1, 1, true))
+			shape := b.op("Identity", []*onnxio.Value{b.op("Constant", nil, onnxio.AttrInts("value_ints", []int64{2, 6}))})
+			r := b.op("Reshape", []*onnxio.Value{b.gap(x), shape})
+			scale := b.op("Constant", nil, onnxio.AttrFloats("value_floats", []float32{0.5, 1, 1.5, 2, 2.5}))
+			h := b.op("Mul", []*onnxio.Value{b.gemm(r, 5), scale})
+			return b.output(b.gemm(b.relu(h), 3))
+		}, func(tb testingTB, a *Analysis) {
+			wantGroups(tb, a, []int{6, 5, 3}, []string{"", "", "graph output"})
+		}},
 		smallNet{"unet-decoder", func(b *tg) *onnxio.Model {
 			// Encoder, ConvTranspose upsampling, skip Concat, Resize, Expand.
 			in := b.input(2, 3, 8, 8)
