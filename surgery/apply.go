@@ -93,6 +93,9 @@ func (e *editor) setParam(n *onnxio.Node, i int, t *onnxio.Tensor) error {
 	return nil
 }
 
+// apply edits g by sel in two phases: every new tensor is computed first,
+// so that an invalid plan changes nothing; then the edits are made, each
+// with its undo, and rolled back if the pruned graph does not verify.
 func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 	if len(g.Nodes) != a.nodes {
 		return fmt.Errorf("surgery: the graph has %d nodes, the analysis was made for %d", len(g.Nodes), a.nodes)
@@ -100,12 +103,71 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 	if len(sel) == 0 {
 		return g.Verify()
 	}
-	// Refuse to leave any tensor without channels.
+	names := a.actNames()
+	if err := a.checkKeepsChannels(g, names, sel); err != nil {
+		return err
+	}
+	consts, redirects, err := a.slicedConsts(g, sel)
+	if err != nil {
+		return err
+	}
+	shapeConsts, err := a.rewrittenShapes(g, sel)
+	if err != nil {
+		return err
+	}
+	consts = append(consts, shapeConsts...)
+
+	e := &editor{g: g}
+	fail := func(err error) error {
+		e.rollback()
+		return err
+	}
+	for _, c := range consts {
+		if err := e.setConst(c.v, c.t); err != nil {
+			return fail(err)
+		}
+	}
+	aliases := e.redirect(redirects)
+	for _, r := range a.recs {
+		if err := e.rewriteRec(r, sel); err != nil {
+			return fail(err)
+		}
+	}
+	e.declareChannels(a, names, sel)
+	if err := g.Verify(); err != nil {
+		return fail(fmt.Errorf("surgery: the pruned graph does not verify: %w", err))
+	}
+	removeDeadAliases(g, aliases)
+	return nil
+}
+
+// newConst is the new tensor of a constant.
+type newConst struct {
+	v *onnxio.Value
+	t *onnxio.Tensor
+}
+
+// redirect is a sliced copy of a constant for the uses that read it
+// differently from the rest.
+type redirect struct {
+	t    *onnxio.Tensor
+	name string
+	uses []useAxes
+}
+
+// actNames returns the names of the activations the analysis tracks, sorted.
+func (a *Analysis) actNames() []string {
 	names := make([]string, 0, len(a.acts))
 	for name := range a.acts {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	return names
+}
+
+// checkKeepsChannels refuses a selection that would leave any tensor
+// without channels.
+func (a *Analysis) checkKeepsChannels(g *onnxio.Graph, names []string, sel Selection) error {
 	for _, name := range names {
 		al := a.acts[name]
 		if al.Layout.Touches(sel) && al.Layout.KeptLen(sel) == 0 {
@@ -119,62 +181,28 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 			}
 		}
 	}
+	return nil
+}
 
-	// Compute every new tensor before changing anything.
-	type newConst struct {
-		v *onnxio.Value
-		t *onnxio.Tensor
-	}
+// slicedConsts computes the sliced constants: in place when every reader
+// slices alike (and nobody else sees the tensor), else a copy per way of
+// slicing for the readers that differ.
+func (a *Analysis) slicedConsts(g *onnxio.Graph, sel Selection) ([]newConst, []redirect, error) {
 	var consts []newConst
-	type redirect struct {
-		t    *onnxio.Tensor
-		name string
-		uses []useAxes
-	}
 	var redirects []redirect
 	for _, ce := range a.edits {
 		v := g.Value(ce.tensor)
 		t := onnxio.ConstValue(v)
 		if t == nil {
-			return fmt.Errorf("surgery: tensor %q is not a constant in this graph", ce.tensor)
+			return nil, nil, fmt.Errorf("surgery: tensor %q is not a constant in this graph", ce.tensor)
 		}
-		// Uses that slice the tensor alike share one copy.
-		type variant struct {
-			keep map[int][]int
-			uses []useAxes
-		}
-		var variants []*variant
-		byKey := map[string]*variant{}
-		identity := false
-		for _, u := range ce.uses {
-			keep := map[int][]int{}
-			key := ""
-			for _, al := range u.axes {
-				if al.Axis >= len(t.Dims) || t.Dims[al.Axis] != int64(al.Layout.Len()) {
-					return fmt.Errorf("surgery: tensor %q has shape %v, the analysis expected %d channels on axis %d", ce.tensor, t.Dims, al.Layout.Len(), al.Axis)
-				}
-				if al.Layout.Touches(sel) {
-					keep[al.Axis] = al.Layout.Positions(sel)
-					key += fmt.Sprintf("%d:%v;", al.Axis, al.Layout)
-				}
-			}
-			if key == "" {
-				identity = true
-				continue
-			}
-			vr := byKey[key]
-			if vr == nil {
-				vr = &variant{keep: keep}
-				byKey[key] = vr
-				variants = append(variants, vr)
-			}
-			vr.uses = append(vr.uses, u)
+		variants, identity, err := sliceVariants(ce, t, sel)
+		if err != nil {
+			return nil, nil, err
 		}
 		if len(variants) == 0 {
 			continue
 		}
-		// Slice the tensor in place when every reader agrees (and nobody
-		// else sees it); otherwise give the other readers their copies.
 		inPlace := -1
 		if !identity && !slices.Contains(g.Inputs, v) && onlyReaders(g, v, ce.uses) {
 			for i, vr := range variants {
@@ -186,7 +214,7 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 		for i, vr := range variants {
 			nt, err := sliceTensor(t, vr.keep)
 			if err != nil {
-				return fmt.Errorf("surgery: tensor %q: %w", ce.tensor, err)
+				return nil, nil, fmt.Errorf("surgery: tensor %q: %w", ce.tensor, err)
 			}
 			if i == inPlace {
 				consts = append(consts, newConst{v, nt})
@@ -195,6 +223,50 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 			}
 		}
 	}
+	return consts, redirects, nil
+}
+
+// variant is one way of slicing a constant, and the uses that slice it so.
+type variant struct {
+	keep map[int][]int
+	uses []useAxes
+}
+
+// sliceVariants groups the uses of a constant by how sel slices them (uses
+// that slice it alike share one copy). identity reports a use that keeps
+// the tensor whole.
+func sliceVariants(ce constEdit, t *onnxio.Tensor, sel Selection) (variants []*variant, identity bool, err error) {
+	byKey := map[string]*variant{}
+	for _, u := range ce.uses {
+		keep := map[int][]int{}
+		key := ""
+		for _, al := range u.axes {
+			if al.Axis >= len(t.Dims) || t.Dims[al.Axis] != int64(al.Layout.Len()) {
+				return nil, false, fmt.Errorf("surgery: tensor %q has shape %v, the analysis expected %d channels on axis %d", ce.tensor, t.Dims, al.Layout.Len(), al.Axis)
+			}
+			if al.Layout.Touches(sel) {
+				keep[al.Axis] = al.Layout.Positions(sel)
+				key += fmt.Sprintf("%d:%v;", al.Axis, al.Layout)
+			}
+		}
+		if key == "" {
+			identity = true
+			continue
+		}
+		vr := byKey[key]
+		if vr == nil {
+			vr = &variant{keep: keep}
+			byKey[key] = vr
+			variants = append(variants, vr)
+		}
+		vr.uses = append(vr.uses, u)
+	}
+	return variants, identity, nil
+}
+
+// rewrittenShapes computes the shape constants whose elements name a
+// channel count sel changes.
+func (a *Analysis) rewrittenShapes(g *onnxio.Graph, sel Selection) ([]newConst, error) {
 	byTensor := map[string][]shapeEntry{}
 	var shapeNames []string
 	for _, se := range a.shapes {
@@ -205,44 +277,39 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 			byTensor[se.tensor] = append(byTensor[se.tensor], se)
 		}
 	}
+	var consts []newConst
 	for _, name := range shapeNames {
 		v := g.Value(name)
 		t := onnxio.ConstValue(v)
 		if t == nil {
-			return fmt.Errorf("surgery: shape tensor %q is not a constant in this graph", name)
+			return nil, fmt.Errorf("surgery: shape tensor %q is not a constant in this graph", name)
 		}
 		vals, err := t.Int64s()
 		if err != nil {
-			return fmt.Errorf("surgery: shape tensor %q: %w", name, err)
+			return nil, fmt.Errorf("surgery: shape tensor %q: %w", name, err)
 		}
 		for _, se := range byTensor[name] {
 			if se.index >= len(vals) {
-				return fmt.Errorf("surgery: shape tensor %q has no element %d", name, se.index)
+				return nil, fmt.Errorf("surgery: shape tensor %q has no element %d", name, se.index)
 			}
 			vals[se.index] = int64(se.layout.KeptLen(sel))
 		}
 		nt, err := intTensor(t.DataType, t.Dims, vals)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		consts = append(consts, newConst{v, nt})
 	}
+	return consts, nil
+}
 
-	e := &editor{g: g}
-	fail := func(err error) error {
-		e.rollback()
-		return err
-	}
-	for _, c := range consts {
-		if err := e.setConst(c.v, c.t); err != nil {
-			return fail(err)
-		}
-	}
-	var aliases []*onnxio.Node // Identity nodes some readers no longer go through
+// redirect adds each copy as a new initializer and points its uses at it.
+// It returns the Identity nodes some readers no longer go through.
+func (e *editor) redirect(redirects []redirect) (aliases []*onnxio.Node) {
 	for _, r := range redirects {
-		nv := g.AddInitializer(g.UniqueName(r.name), r.t)
+		nv := e.g.AddInitializer(e.g.UniqueName(r.name), r.t)
 		for _, u := range r.uses {
-			n := g.Nodes[u.node]
+			n := e.g.Nodes[u.node]
 			old := n.Input(u.slot)
 			if p := old.Producer(); p != nil && p.Op == "Identity" {
 				aliases = append(aliases, p)
@@ -251,76 +318,92 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 			e.undo = append(e.undo, func() { n.SetInput(u.slot, old) })
 		}
 	}
-	for _, r := range a.recs {
-		if !r.in.Touches(sel) {
-			continue
-		}
-		n := g.Nodes[r.node]
-		switch r.kind {
-		case recDepthwise:
-			e.setAttr(n, onnxio.AttrInt("group", int64(r.in.KeptLen(sel))))
-		case recSplit:
-			sizes := make([]int64, len(r.outs))
-			for i, o := range r.outs {
-				sizes[i] = int64(o.KeptLen(sel))
-			}
-			if r.attr {
-				e.setAttr(n, onnxio.AttrInts("split", sizes))
-				continue
-			}
-			t := onnxio.ConstValue(n.Input(1))
-			if t == nil {
-				return fail(fmt.Errorf("surgery: the split sizes of %v are not a constant", n))
-			}
-			nt, err := intTensor(t.DataType, t.Dims, sizes)
-			if err != nil {
-				return fail(err)
-			}
-			if err := e.setParam(n, 1, nt); err != nil {
-				return fail(err)
-			}
-		case recSlice:
-			lo, cnt := 0, 0
-			for _, p := range r.in.Positions(sel) {
-				switch {
-				case p < r.lo:
-					lo++
-				case p < r.hi:
-					cnt++
-				}
-			}
-			if r.attr {
-				starts, ends := slices.Clone(n.AttrInts("starts")), slices.Clone(n.AttrInts("ends"))
-				starts[r.index], ends[r.index] = int64(lo), int64(lo+cnt)
-				e.setAttr(n, onnxio.AttrInts("starts", starts))
-				e.setAttr(n, onnxio.AttrInts("ends", ends))
-				continue
-			}
-			for i, x := range []int64{int64(lo), int64(lo + cnt)} {
-				t := onnxio.ConstValue(n.Input(1 + i))
-				if t == nil {
-					return fail(fmt.Errorf("surgery: the bounds of %v are not constants", n))
-				}
-				vals, err := t.Int64s()
-				if err != nil || r.index >= len(vals) {
-					return fail(fmt.Errorf("surgery: the bounds of %v cannot be read", n))
-				}
-				vals[r.index] = x
-				nt, err := intTensor(t.DataType, t.Dims, vals)
-				if err != nil {
-					return fail(err)
-				}
-				if err := e.setParam(n, 1+i, nt); err != nil {
-					return fail(err)
-				}
-			}
+	return aliases
+}
+
+// rewriteRec rewrites the parameters of a node record for sel: a depthwise
+// Conv's group, Split sizes, Slice bounds on the channel axis.
+func (e *editor) rewriteRec(r nodeRec, sel Selection) error {
+	if !r.in.Touches(sel) {
+		return nil
+	}
+	n := e.g.Nodes[r.node]
+	switch r.kind {
+	case recDepthwise:
+		e.setAttr(n, onnxio.AttrInt("group", int64(r.in.KeptLen(sel))))
+	case recSplit:
+		return e.rewriteSplit(n, r, sel)
+	case recSlice:
+		return e.rewriteSlice(n, r, sel)
+	}
+	return nil
+}
+
+func (e *editor) rewriteSplit(n *onnxio.Node, r nodeRec, sel Selection) error {
+	sizes := make([]int64, len(r.outs))
+	for i, o := range r.outs {
+		sizes[i] = int64(o.KeptLen(sel))
+	}
+	if r.attr {
+		e.setAttr(n, onnxio.AttrInts("split", sizes))
+		return nil
+	}
+	t := onnxio.ConstValue(n.Input(1))
+	if t == nil {
+		return fmt.Errorf("surgery: the split sizes of %v are not a constant", n)
+	}
+	nt, err := intTensor(t.DataType, t.Dims, sizes)
+	if err != nil {
+		return err
+	}
+	return e.setParam(n, 1, nt)
+}
+
+func (e *editor) rewriteSlice(n *onnxio.Node, r nodeRec, sel Selection) error {
+	lo, cnt := 0, 0
+	for _, p := range r.in.Positions(sel) {
+		switch {
+		case p < r.lo:
+			lo++
+		case p < r.hi:
+			cnt++
 		}
 	}
-	// Shape inference keeps the declared types of operators it does not
-	// know (ConvTranspose, say): give them their new channel counts.
+	if r.attr {
+		starts, ends := slices.Clone(n.AttrInts("starts")), slices.Clone(n.AttrInts("ends"))
+		starts[r.index], ends[r.index] = int64(lo), int64(lo+cnt)
+		e.setAttr(n, onnxio.AttrInts("starts", starts))
+		e.setAttr(n, onnxio.AttrInts("ends", ends))
+		return nil
+	}
+	for i, x := range []int64{int64(lo), int64(lo + cnt)} {
+		t := onnxio.ConstValue(n.Input(1 + i))
+		if t == nil {
+			return fmt.Errorf("surgery: the bounds of %v are not constants", n)
+		}
+		vals, err := t.Int64s()
+		if err != nil || r.index >= len(vals) {
+			return fmt.Errorf("surgery: the bounds of %v cannot be read", n)
+		}
+		vals[r.index] = x
+		nt, err := intTensor(t.DataType, t.Dims, vals)
+		if err != nil {
+			return err
+		}
+		if err := e.setParam(n, 1+i, nt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// declareChannels gives the outputs of operators that shape inference does
+// not know (ConvTranspose, say), which keep their declared types, their new
+// channel counts.
+func (e *editor) declareChannels(a *Analysis, names []string, sel Selection) {
 	for _, name := range names {
 		al := a.acts[name]
-		v := g.Value(name)
+		v := e.g.Value(name)
 		if v == nil || v.Producer() == nil || !al.Layout.Touches(sel) {
 			continue
 		}
@@ -334,10 +417,11 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 			e.undo = append(e.undo, func() { v.Type = old })
 		}
 	}
-	if err := g.Verify(); err != nil {
-		return fail(fmt.Errorf("surgery: the pruned graph does not verify: %w", err))
-	}
-	// Identity aliases nobody reads any more go (chains from the end).
+}
+
+// removeDeadAliases removes the Identity aliases nobody reads any more
+// (chains from the end).
+func removeDeadAliases(g *onnxio.Graph, aliases []*onnxio.Node) {
 	removed := map[*onnxio.Node]bool{}
 	for changed := true; changed; {
 		changed = false
@@ -351,7 +435,6 @@ func (a *Analysis) apply(g *onnxio.Graph, sel Selection) error {
 			}
 		}
 	}
-	return nil
 }
 
 // onlyReaders reports whether the given uses are everything that reads v,
