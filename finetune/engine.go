@@ -272,8 +272,66 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	outs, err := compiledOutputs(g, opts)
+	if err != nil {
+		return nil, err
+	}
+	needed, neededNode := neededBy(order, outs)
+	// Refuse what cannot run before anything else (shape inference would
+	// stop at an unknown op with a less useful message).
+	for _, n := range order {
+		if !neededNode[n] || (n.Op == "Constant" && n.DefaultDomain()) {
+			continue
+		}
+		if err := checkNode(n); err != nil {
+			return nil, err
+		}
+	}
+	dataInputs, err := fixInputShapes(g, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.InferShapes(); err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
+	}
+	if order, err = g.Topo(); err != nil {
+		return nil, err
+	}
+	frozen := map[string]bool{}
+	for _, f := range opts.Frozen {
+		frozen[f] = true
+	}
+	b := &builder[T]{e: e, frozen: frozen, opset: c.Opset(""), fused: map[*onnxio.Node]bool{}, outputs: map[*onnxio.Value]bool{}}
+	for _, v := range outs {
+		b.outputs[v] = true
+	}
+	for _, in := range dataInputs {
+		if !needed[in] {
+			continue
+		}
+		if _, err := b.slot(in); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.buildSteps(order, neededNode); err != nil {
+		return nil, err
+	}
+	if err := b.bindIO(dataInputs, outs); err != nil {
+		return nil, err
+	}
+	if err := e.plan(); err != nil {
+		return nil, err
+	}
+	if opts.ProfileLabels {
+		e.setProfileLabels()
+	}
+	return e, nil
+}
 
-	// The values to produce.
+// compiledOutputs returns the values the engine computes: the graph outputs
+// or Options.Outputs; in training only the logits (the input of a final
+// Softmax or LogSoftmax, which is then not computed).
+func compiledOutputs(g *onnxio.Graph, opts Options) ([]*onnxio.Value, error) {
 	var outs []*onnxio.Value
 	if opts.Outputs == nil {
 		outs = g.Outputs
@@ -289,18 +347,21 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 	if len(outs) == 0 {
 		return nil, errors.New("finetune: model has no outputs")
 	}
-	var logits *onnxio.Value
 	if opts.Train {
-		logits = outs[0]
+		logits := outs[0]
 		if p := logits.Producer(); p != nil && (p.Op == "Softmax" || p.Op == "LogSoftmax") && p.Input(0) != nil {
 			logits = p.Input(0)
 		}
 		outs = []*onnxio.Value{logits}
 	}
+	return outs, nil
+}
 
-	// Which nodes are needed: walk back from the outputs through run-time
-	// inputs only (the integer chains that compute Reshape targets are not
-	// needed: the engine uses the shapes inference computed).
+// neededBy walks back from outs through run-time inputs only and returns
+// the values and nodes the engine needs. The integer chains that compute
+// Reshape targets are not needed: the engine uses the shapes inference
+// computed.
+func neededBy(order []*onnxio.Node, outs []*onnxio.Value) (map[*onnxio.Value]bool, map[*onnxio.Node]bool) {
 	needed := map[*onnxio.Value]bool{}
 	for _, v := range outs {
 		needed[v] = true
@@ -324,18 +385,13 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 			}
 		}
 	}
+	return needed, neededNode
+}
 
-	// Refuse what cannot run before anything else (shape inference would
-	// stop at an unknown op with a less useful message).
-	for _, n := range order {
-		if !neededNode[n] || (n.Op == "Constant" && n.DefaultDomain()) {
-			continue
-		}
-		if err := checkNode(n); err != nil {
-			return nil, err
-		}
-	}
-	// Fix the data inputs' shapes and infer every other shape.
+// fixInputShapes gives every data input of g a fully known shape: from
+// Options.InputShapes, else its declared shape with the batch dimension set
+// to Options.Batch. It returns the data inputs in graph order.
+func fixInputShapes(g *onnxio.Graph, opts Options) ([]*onnxio.Value, error) {
 	var dataInputs []*onnxio.Value
 	for _, in := range g.Inputs {
 		if in.Const != nil {
@@ -364,30 +420,13 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 			return nil, err
 		}
 	}
-	if err := g.InferShapes(); err != nil {
-		return nil, fmt.Errorf("finetune: %w", err)
-	}
-	if order, err = g.Topo(); err != nil {
-		return nil, err
-	}
-	frozen := map[string]bool{}
-	for _, f := range opts.Frozen {
-		frozen[f] = true
-	}
-	b := &builder[T]{e: e, frozen: frozen, opset: c.Opset(""), fused: map[*onnxio.Node]bool{}, outputs: map[*onnxio.Value]bool{}}
-	for _, v := range outs {
-		b.outputs[v] = true
-	}
-	for _, in := range dataInputs {
-		if !needed[in] {
-			continue
-		}
-		s, err := b.slot(in)
-		if err != nil {
-			return nil, err
-		}
-		_ = s
-	}
+	return dataInputs, nil
+}
+
+// buildSteps compiles every needed node, in topological order, into the
+// engine's step list.
+func (b *builder[T]) buildSteps(order []*onnxio.Node, neededNode map[*onnxio.Node]bool) error {
+	e := b.e
 	for _, n := range order {
 		if !neededNode[n] {
 			continue
@@ -400,7 +439,7 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 		}
 		st, err := b.build(n)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		nd := st.base()
 		nd.t = len(e.steps)
@@ -411,6 +450,12 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 		}
 		e.steps = append(e.steps, st)
 	}
+	return nil
+}
+
+// bindIO sets the engine's input, output and logits slots and its batch.
+func (b *builder[T]) bindIO(dataInputs, outs []*onnxio.Value) error {
+	e := b.e
 	for _, in := range dataInputs {
 		if s := e.slots[in]; s != nil {
 			e.inputs = append(e.inputs, s)
@@ -419,48 +464,48 @@ func Compile[T Float](m *onnxio.Model, opts Options) (*Engine[T], error) {
 	for _, v := range outs {
 		s, err := b.slot(v)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.outputs = append(e.outputs, s)
 	}
-	if opts.Train {
+	if e.opts.Train {
 		e.logits = e.outputs[0]
 		if e.logits.kind != kAct {
-			return nil, fmt.Errorf("finetune: the logits %q are not computed by the graph", e.logits.name)
+			return fmt.Errorf("finetune: the logits %q are not computed by the graph", e.logits.name)
 		}
 		if len(e.logits.shape) < 1 {
-			return nil, fmt.Errorf("finetune: the logits %q have no batch dimension", e.logits.name)
+			return fmt.Errorf("finetune: the logits %q have no batch dimension", e.logits.name)
 		}
 	}
 	if len(e.inputs) > 0 && len(e.inputs[0].shape) > 0 {
 		e.batch = e.inputs[0].shape[0]
 	}
-	if err := e.plan(); err != nil {
-		return nil, err
-	}
-	if opts.ProfileLabels {
-		for _, st := range e.steps {
-			op := st.base().n.Op
-			if c, ok := st.(*convStep[T]); ok {
-				switch {
-				case c.s.IsDepthwise():
-					op += " depthwise"
-				case c.s.KH == 1 && c.s.KW == 1:
-					op += " 1×1"
-				default:
-					op += fmt.Sprintf(" %d×%d", c.s.KH, c.s.KW)
-				}
+	return nil
+}
+
+// setProfileLabels makes each step's pprof label contexts
+// (Options.ProfileLabels): op=<op type, kernel, fused activation>.
+func (e *Engine[T]) setProfileLabels() {
+	for _, st := range e.steps {
+		op := st.base().n.Op
+		if c, ok := st.(*convStep[T]); ok {
+			switch {
+			case c.s.IsDepthwise():
+				op += " depthwise"
+			case c.s.KH == 1 && c.s.KW == 1:
+				op += " 1×1"
+			default:
+				op += fmt.Sprintf(" %d×%d", c.s.KH, c.s.KW)
 			}
-			if f, ok := st.(*bnActStep[T]); ok && !f.identity {
-				op += "+" + [...]string{uRelu: "Relu", uSigmoid: "Sigmoid", uHardSigmoid: "HardSigmoid", uHardSwish: "HardSwish", uClip: "Clip"}[f.act]
-			}
-			e.labels = append(e.labels, [2]context.Context{
-				pprof.WithLabels(context.Background(), pprof.Labels("op", op, "pass", "forward")),
-				pprof.WithLabels(context.Background(), pprof.Labels("op", op, "pass", "backward")),
-			})
 		}
+		if f, ok := st.(*bnActStep[T]); ok && !f.identity {
+			op += "+" + [...]string{uRelu: "Relu", uSigmoid: "Sigmoid", uHardSigmoid: "HardSigmoid", uHardSwish: "HardSwish", uClip: "Clip"}[f.act]
+		}
+		e.labels = append(e.labels, [2]context.Context{
+			pprof.WithLabels(context.Background(), pprof.Labels("op", op, "pass", "forward")),
+			pprof.WithLabels(context.Background(), pprof.Labels("op", op, "pass", "backward")),
+		})
 	}
-	return e, nil
 }
 
 // runtimeInputs lists the inputs of n that the engine reads while running;
@@ -687,14 +732,30 @@ func (b *builder[T]) build(n *onnxio.Node) (step[T], error) {
 }
 
 // plan decides gradient flow, lays out the arena and binds every slice.
+// On the planner's clock, forward step k runs at time k, the loss at S (the
+// number of steps) and backward step k at 2S−k.
 func (e *Engine[T]) plan() error {
-	S := len(e.steps)
-	fwd := func(k int) int { return k }
-	bwd := func(k int) int { return 2*S - k }
-	lossT, horizon := S, 2*S+1
+	if err := e.planGradients(); err != nil {
+		return err
+	}
 	p := &planner{}
+	e.planActivations(p)
+	e.planInPlace(p)
+	if e.train {
+		e.planBackward(p)
+	}
+	e.bindArena(p, 2*len(e.steps)+1)
+	return nil
+}
 
-	// Gradient requirements, forward.
+// lossTime and bwdTime are the planner times of the loss and of step k's
+// backward pass.
+func (e *Engine[T]) lossTime() int     { return len(e.steps) }
+func (e *Engine[T]) bwdTime(k int) int { return 2*len(e.steps) - k }
+
+// planGradients marks, forward, the slots that need gradients and the
+// steps whose backward pass runs.
+func (e *Engine[T]) planGradients() error {
 	for _, s := range e.inputs {
 		s.needGrad = e.opts.InputGrad && e.train
 	}
@@ -717,8 +778,13 @@ func (e *Engine[T]) plan() error {
 			nd.active = true
 		}
 	}
+	return nil
+}
 
-	// Activation buffers; views share their source's.
+// planActivations gives every output a buffer (views share their source's)
+// and records when each buffer is read and written, backward reads
+// included.
+func (e *Engine[T]) planActivations(p *planner) {
 	for _, st := range e.steps {
 		nd := st.base()
 		for j, o := range nd.out {
@@ -742,32 +808,35 @@ func (e *Engine[T]) plan() error {
 	for _, st := range e.steps {
 		nd := st.base()
 		for _, in := range nd.in {
-			useData(in, fwd(nd.t))
+			useData(in, nd.t)
 		}
 		for _, o := range nd.out {
-			useData(o, fwd(nd.t))
+			useData(o, nd.t)
 		}
 		if sv, ok := st.(saver); ok && nd.active {
 			ins, outs := sv.saved()
 			for _, i := range ins {
-				useData(nd.in[i], bwd(nd.t))
+				useData(nd.in[i], e.bwdTime(nd.t))
 			}
 			for _, j := range outs {
-				useData(nd.out[j], bwd(nd.t))
+				useData(nd.out[j], e.bwdTime(nd.t))
 			}
 		}
 	}
 	for _, o := range e.outputs {
 		if o.buf >= 0 {
 			if e.train {
-				p.use(o.buf, lossT)
+				p.use(o.buf, e.lossTime())
 			} else {
 				p.pin(o.buf)
 			}
 		}
 	}
-	// In-place forward execution: an output takes over an input's buffer
-	// when that buffer is not read afterwards.
+}
+
+// planInPlace lets an output take over an input's buffer when that buffer
+// is not read afterwards (in-place forward execution).
+func (e *Engine[T]) planInPlace(p *planner) {
 	for _, st := range e.steps {
 		nd := st.base()
 		o := nd.out[0]
@@ -776,7 +845,7 @@ func (e *Engine[T]) plan() error {
 		}
 		for _, i := range nd.inplace {
 			in := nd.in[i]
-			if in == nil || in.buf < 0 || in.n != o.n || p.pinned(in.buf) || p.end(in.buf) != fwd(nd.t) {
+			if in == nil || in.buf < 0 || in.n != o.n || p.pinned(in.buf) || p.end(in.buf) != nd.t {
 				continue
 			}
 			o.buf = p.merge(in.buf, o.buf)
@@ -784,78 +853,89 @@ func (e *Engine[T]) plan() error {
 			break
 		}
 	}
+}
 
-	// Gradient flow, backward.
-	if e.train {
-		if e.logits.needGrad {
-			e.logits.gbuf = p.newBuf(e.logits.n)
-			p.use(e.logits.gbuf, lossT)
-			e.logits.contribs = 1
+// planBackward decides, step by step in reverse, how each input's gradient
+// is delivered (written, accumulated, or shared with the output's) and
+// gives gradients and accumulation scratch their buffers.
+func (e *Engine[T]) planBackward(p *planner) {
+	if e.logits.needGrad {
+		e.logits.gbuf = p.newBuf(e.logits.n)
+		p.use(e.logits.gbuf, e.lossTime())
+		e.logits.contribs = 1
+	}
+	for k := len(e.steps) - 1; k >= 0; k-- {
+		nd := e.steps[k].base()
+		nd.gin = make([]gradTarget[T], len(nd.in))
+		for i := range nd.gin {
+			nd.gin[i].scratch = -1
 		}
-		for k := S - 1; k >= 0; k-- {
-			nd := e.steps[k].base()
-			nd.gin = make([]gradTarget[T], len(nd.in))
-			for i := range nd.gin {
-				nd.gin[i].scratch = -1
-			}
-			o := nd.out[0]
-			if !nd.active || o.contribs == 0 {
-				nd.active = false
+		o := nd.out[0]
+		if !nd.active || o.contribs == 0 {
+			nd.active = false
+			continue
+		}
+		t := e.bwdTime(k)
+		p.use(o.gbuf, t)
+		aliased := false
+		for i, in := range nd.in {
+			if in == nil || !nd.diff[i] || !in.needGrad {
 				continue
 			}
-			t := bwd(k)
-			p.use(o.gbuf, t)
-			aliased := false
-			for i, in := range nd.in {
-				if in == nil || !nd.diff[i] || !in.needGrad {
-					continue
-				}
-				g := &nd.gin[i]
-				if in.contribs == 0 {
-					if in.kind == kAct {
-						if nd.alias[i] != aliasNone && !aliased && in.n == o.n {
-							in.gbuf = o.gbuf
-							aliased = true
-							if nd.alias[i] == aliasIdentity {
-								g.mode = gradSkip
-							} else {
-								g.mode = gradWrite
-							}
-						} else {
-							in.gbuf = p.newBuf(in.n)
-							g.mode = gradWrite
-						}
-						p.use(in.gbuf, t)
-					} else {
-						g.mode = gradWrite
-					}
-				} else {
-					g.mode = gradAccum
-					if nd.alias[i] != aliasIdentity || in.n != o.n {
-						g.scratch = p.newBuf(in.n)
-						p.use(g.scratch, t)
-					}
-					if in.gbuf >= 0 {
-						p.use(in.gbuf, t)
-					}
-				}
-				in.contribs++
-			}
-		}
-		// An activation's gradient lives until its producer has read it.
-		for _, st := range e.steps {
-			nd := st.base()
-			if nd.out[0].gbuf >= 0 {
-				p.use(nd.out[0].gbuf, bwd(nd.t))
-			}
-		}
-		for _, s := range e.inputs {
-			if s.needGrad {
-				s.grad = make([]T, s.n)
-			}
+			aliased = planInputGrad(p, nd, i, t, aliased)
+			in.contribs++
 		}
 	}
+	// An activation's gradient lives until its producer has read it.
+	for _, st := range e.steps {
+		nd := st.base()
+		if nd.out[0].gbuf >= 0 {
+			p.use(nd.out[0].gbuf, e.bwdTime(nd.t))
+		}
+	}
+	for _, s := range e.inputs {
+		if s.needGrad {
+			s.grad = make([]T, s.n)
+		}
+	}
+}
 
+// planInputGrad plans how step nd delivers the gradient of its input i at
+// time t. aliased says whether an input already shares the output's
+// gradient buffer; it returns the new value.
+func planInputGrad[T Float](p *planner, nd *node[T], i, t int, aliased bool) bool {
+	in, o, g := nd.in[i], nd.out[0], &nd.gin[i]
+	if in.contribs > 0 {
+		g.mode = gradAccum
+		if nd.alias[i] != aliasIdentity || in.n != o.n {
+			g.scratch = p.newBuf(in.n)
+			p.use(g.scratch, t)
+		}
+		if in.gbuf >= 0 {
+			p.use(in.gbuf, t)
+		}
+		return aliased
+	}
+	g.mode = gradWrite
+	if in.kind != kAct {
+		return aliased
+	}
+	if nd.alias[i] != aliasNone && !aliased && in.n == o.n {
+		in.gbuf = o.gbuf
+		aliased = true
+		if nd.alias[i] == aliasIdentity {
+			g.mode = gradSkip
+		}
+	} else {
+		in.gbuf = p.newBuf(in.n)
+	}
+	p.use(in.gbuf, t)
+	return aliased
+}
+
+// bindArena lays the buffers out in one arena and binds every slot's data
+// and gradient, every gradient target and every step to it.
+func (e *Engine[T]) bindArena(p *planner, horizon int) {
 	n := p.assign(horizon)
 	e.arena = make([]T, n)
 	at := func(id, size int) []T {
@@ -908,7 +988,6 @@ func (e *Engine[T]) plan() error {
 			b.bind(e)
 		}
 	}
-	return nil
 }
 
 // Inputs returns the names of the data inputs, in graph order.
