@@ -34,25 +34,37 @@ func bn(b *gb, x *onnxio.Value, name string, c int64) *onnxio.Value {
 		b.init(name+".mean", 0, 0.3, c), b.initU(name+".var", 0.5, 2, c)), aFloat("epsilon", 1e-3))
 }
 
+// gradCases are the gradient checks, by kind of operator.
 func gradCases() []gradCase {
-	convCase := func(name string, c, m, k, group int64, hw int64, bias bool, attrs ...*onnxpb.AttributeProto) gradCase {
-		return gradCase{name: name, build: func(b *gb) {
-			x := b.input("x", 2, c, hw, hw)
-			b.output(conv(b, x, "c", c, m, k, group, bias, attrs...))
-		}}
-	}
-	unary := func(name string, opset int64, f func(b *gb, x *onnxio.Value) *onnxio.Value) gradCase {
-		return gradCase{name: name, opset: opset, build: func(b *gb) {
-			x := b.input("x", 2, 3, 4, 5)
-			b.output(f(b, x))
-		}}
-	}
-	pool := func(name, op string, hw int64, attrs ...*onnxpb.AttributeProto) gradCase {
-		return gradCase{name: name, build: func(b *gb) {
-			x := b.input("x", 2, 3, hw, hw)
-			b.output(b.node(op, vals(x), attrs...))
-		}}
-	}
+	return slices.Concat(convGradCases(), bnGradCases(), unaryGradCases(), mixGradCases(), poolGradCases(), graphGradCases())
+}
+
+// convCase is one Conv on a 2×c×hw×hw input.
+func convCase(name string, c, m, k, group int64, hw int64, bias bool, attrs ...*onnxpb.AttributeProto) gradCase {
+	return gradCase{name: name, build: func(b *gb) {
+		x := b.input("x", 2, c, hw, hw)
+		b.output(conv(b, x, "c", c, m, k, group, bias, attrs...))
+	}}
+}
+
+// unaryCase applies f to a 2×3×4×5 input.
+func unaryCase(name string, opset int64, f func(b *gb, x *onnxio.Value) *onnxio.Value) gradCase {
+	return gradCase{name: name, opset: opset, build: func(b *gb) {
+		x := b.input("x", 2, 3, 4, 5)
+		b.output(f(b, x))
+	}}
+}
+
+// poolCase is one pooling op on a 2×3×hw×hw input.
+func poolCase(name, op string, hw int64, attrs ...*onnxpb.AttributeProto) gradCase {
+	return gradCase{name: name, build: func(b *gb) {
+		x := b.input("x", 2, 3, hw, hw)
+		b.output(b.node(op, vals(x), attrs...))
+	}}
+}
+
+// convGradCases: convolutions, every padding and grouping form.
+func convGradCases() []gradCase {
 	return []gradCase{
 		convCase("conv/3x3-bias", 3, 4, 3, 1, 6, true, aInts("pads", []int64{1, 1, 1, 1})),
 		convCase("conv/3x3-nobias-valid", 3, 4, 3, 1, 6, false),
@@ -73,6 +85,12 @@ func gradCases() []gradCase {
 			w := b.init("w", 0, 0.5, 4, 3, 3)
 			b.output(b.node("Conv", vals(x, w, b.init("b", 0, 0.5, 4)), aInts("strides", []int64{2}), aInts("pads", []int64{1, 0})))
 		}},
+	}
+}
+
+// bnGradCases: BatchNormalization, alone and fused with its activation.
+func bnGradCases() []gradCase {
+	return []gradCase{
 		{name: "batchnorm/train", build: func(b *gb) {
 			x := b.input("x", 3, 4, 3, 3)
 			b.output(bn(b, x, "bn", 4))
@@ -120,36 +138,48 @@ func gradCases() []gradCase {
 			y := bn(b, conv(b, x, "c", 3, 4, 3, 1, false, aInts("pads", []int64{1, 1, 1, 1})), "bn", 4)
 			b.output(b.node("Clip", vals(y, b.initVals("lo", nil, []float32{0}), b.initVals("hi", nil, []float32{6}))))
 		}},
-		unary("relu", 17, func(b *gb, x *onnxio.Value) *onnxio.Value { return b.node("Relu", vals(x)) }),
-		unary("sigmoid", 17, func(b *gb, x *onnxio.Value) *onnxio.Value { return b.node("Sigmoid", vals(x)) }),
-		unary("hardsigmoid/default", 17, func(b *gb, x *onnxio.Value) *onnxio.Value { return b.node("HardSigmoid", vals(x)) }),
-		unary("hardsigmoid/torch", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
+	}
+}
+
+// unaryGradCases: activations and element-wise ops with a constant.
+func unaryGradCases() []gradCase {
+	return []gradCase{
+		unaryCase("relu", 17, func(b *gb, x *onnxio.Value) *onnxio.Value { return b.node("Relu", vals(x)) }),
+		unaryCase("sigmoid", 17, func(b *gb, x *onnxio.Value) *onnxio.Value { return b.node("Sigmoid", vals(x)) }),
+		unaryCase("hardsigmoid/default", 17, func(b *gb, x *onnxio.Value) *onnxio.Value { return b.node("HardSigmoid", vals(x)) }),
+		unaryCase("hardsigmoid/torch", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			return b.node("HardSigmoid", vals(x), aFloat("alpha", 1.0/6), aFloat("beta", 0.5))
 		}),
-		unary("hardswish", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
+		unaryCase("hardswish", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			return b.node("HardSwish", vals(b.node("Mul", vals(x, b.initVals("three", nil, []float32{3})))))
 		}),
-		unary("clip/attrs-opset9", 9, func(b *gb, x *onnxio.Value) *onnxio.Value {
+		unaryCase("clip/attrs-opset9", 9, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			return b.node("Clip", vals(x), aFloat("min", -0.5), aFloat("max", 0.7))
 		}),
-		unary("clip/inputs", 13, func(b *gb, x *onnxio.Value) *onnxio.Value {
+		unaryCase("clip/inputs", 13, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			return b.node("Clip", vals(x, b.initVals("lo", nil, []float32{-0.5}), b.initVals("hi", nil, []float32{0.7})))
 		}),
-		unary("clip/min-only", 13, func(b *gb, x *onnxio.Value) *onnxio.Value {
+		unaryCase("clip/min-only", 13, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			return b.node("Clip", vals(x, b.initVals("lo", nil, []float32{-0.2})))
 		}),
-		unary("clip/constant-node-bounds", 13, func(b *gb, x *onnxio.Value) *onnxio.Value {
+		unaryCase("clip/constant-node-bounds", 13, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			lo := b.node("Constant", nil, &onnxpb.AttributeProto{Name: ptr("value_float"), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: ptr(float32(0))})
 			hi := b.node("Constant", nil, &onnxpb.AttributeProto{Name: ptr("value_float"), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: ptr(float32(0.6))})
 			return b.node("Clip", vals(x, lo, hi))
 		}),
-		unary("sub-div-by-constant", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
+		unaryCase("sub-div-by-constant", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			y := b.node("Sub", vals(x, b.init("s", 0, 1, 5)))
 			return b.node("Div", vals(y, b.initU("d", 1, 2, 4, 1)))
 		}),
-		unary("mul-by-constant", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
+		unaryCase("mul-by-constant", 17, func(b *gb, x *onnxio.Value) *onnxio.Value {
 			return b.node("Mul", vals(b.init("k", 0, 1, 3, 1, 1), x))
 		}),
+	}
+}
+
+// mixGradCases: Add and Mul of activations, and gradients that accumulate.
+func mixGradCases() []gradCase {
+	return []gradCase{
 		{name: "add/residual-accumulate", build: func(b *gb) {
 			x := b.input("x", 2, 3, 5, 5)
 			y := b.node("Relu", vals(conv(b, x, "c1", 3, 4, 3, 1, true, aInts("pads", []int64{1, 1, 1, 1}))))
@@ -186,20 +216,32 @@ func gradCases() []gradCase {
 			y := b.node("Sigmoid", vals(x))
 			b.output(b.node("Mul", vals(y, y)))
 		}},
-		pool("globalaveragepool", "GlobalAveragePool", 5),
-		pool("averagepool/3x3-s2-pads", "AveragePool", 7, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInts("pads", []int64{1, 1, 1, 1})),
-		pool("averagepool/count-include-pad", "AveragePool", 6, aInts("kernel_shape", []int64{3, 3}), aInts("pads", []int64{1, 0, 1, 2}), aInt("count_include_pad", 1)),
-		pool("averagepool/ceil", "AveragePool", 6, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInt("ceil_mode", 1)),
-		pool("averagepool/same-upper", "AveragePool", 5, aInts("kernel_shape", []int64{2, 2}), aInts("strides", []int64{2, 2}), aString("auto_pad", "SAME_UPPER")),
+	}
+}
+
+// poolGradCases: pooling.
+func poolGradCases() []gradCase {
+	return []gradCase{
+		poolCase("globalaveragepool", "GlobalAveragePool", 5),
+		poolCase("averagepool/3x3-s2-pads", "AveragePool", 7, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInts("pads", []int64{1, 1, 1, 1})),
+		poolCase("averagepool/count-include-pad", "AveragePool", 6, aInts("kernel_shape", []int64{3, 3}), aInts("pads", []int64{1, 0, 1, 2}), aInt("count_include_pad", 1)),
+		poolCase("averagepool/ceil", "AveragePool", 6, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInt("ceil_mode", 1)),
+		poolCase("averagepool/same-upper", "AveragePool", 5, aInts("kernel_shape", []int64{2, 2}), aInts("strides", []int64{2, 2}), aString("auto_pad", "SAME_UPPER")),
 		{name: "averagepool/1d", build: func(b *gb) {
 			x := b.input("x", 2, 3, 8)
 			b.output(b.node("AveragePool", vals(x), aInts("kernel_shape", []int64{3}), aInts("strides", []int64{2}), aInts("pads", []int64{1, 1})))
 		}},
-		pool("maxpool/2x2", "MaxPool", 6, aInts("kernel_shape", []int64{2, 2}), aInts("strides", []int64{2, 2})),
-		pool("maxpool/3x3-s2-pads", "MaxPool", 7, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInts("pads", []int64{1, 1, 1, 1})),
-		pool("maxpool/dilations", "MaxPool", 7, aInts("kernel_shape", []int64{2, 2}), aInts("dilations", []int64{2, 2})),
-		pool("maxpool/ceil", "MaxPool", 6, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInt("ceil_mode", 1)),
-		pool("maxpool/same-lower", "MaxPool", 5, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aString("auto_pad", "SAME_LOWER")),
+		poolCase("maxpool/2x2", "MaxPool", 6, aInts("kernel_shape", []int64{2, 2}), aInts("strides", []int64{2, 2})),
+		poolCase("maxpool/3x3-s2-pads", "MaxPool", 7, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInts("pads", []int64{1, 1, 1, 1})),
+		poolCase("maxpool/dilations", "MaxPool", 7, aInts("kernel_shape", []int64{2, 2}), aInts("dilations", []int64{2, 2})),
+		poolCase("maxpool/ceil", "MaxPool", 6, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aInt("ceil_mode", 1)),
+		poolCase("maxpool/same-lower", "MaxPool", 5, aInts("kernel_shape", []int64{3, 3}), aInts("strides", []int64{2, 2}), aString("auto_pad", "SAME_LOWER")),
+	}
+}
+
+// graphGradCases: Gemm, MatMul, views, Dropout, Concat, Pad, Softmax and a whole block.
+func graphGradCases() []gradCase {
+	return []gradCase{
 		{name: "flatten-gemm/transB-bias", build: func(b *gb) {
 			x := b.input("x", 3, 2, 3, 3)
 			f := b.node("Flatten", vals(x), aInt("axis", 1))
