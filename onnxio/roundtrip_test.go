@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
@@ -76,5 +77,51 @@ func TestRoundTripTestdata(t *testing.T) {
 		if !proto.Equal(got2, want) {
 			t.Errorf("%s: reloaded model differs", path)
 		}
+	}
+}
+
+// TestUnknownFieldsRoundTrip: fields this build's onnx.proto does not know
+// (written by a newer ONNX) survive Decode → Encode on every message the
+// IR takes apart: model, opset import, graph, node, attribute, initializer
+// and value info.
+func TestUnknownFieldsRoundTrip(t *testing.T) {
+	m := onnxio.NewModel(17)
+	g := m.Graph
+	x := g.AddInput("x", onnxio.Type{Elem: onnxio.Float, Shape: onnxio.ShapeOf(1, 4), HasShape: true})
+	w, _ := onnxio.NewFloat32Tensor([]int64{4}, []float32{1, 2, 3, 4})
+	y := g.AddNode("Mul", "mul", []*onnxio.Value{x, g.AddInitializer("w", w)}, []string{"y"}, onnxio.AttrString("note", "n")).Output(0)
+	y.Type = x.Type
+	g.Outputs = append(g.Outputs, y)
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(data, want); err != nil {
+		t.Fatal(err)
+	}
+	unknown := func(msg proto.Message, field protowire.Number) {
+		r := msg.ProtoReflect()
+		b := protowire.AppendTag(r.GetUnknown(), field, protowire.BytesType)
+		r.SetUnknown(protowire.AppendString(b, "from a newer ONNX"))
+	}
+	gp := want.Graph
+	for i, msg := range []proto.Message{want, want.OpsetImport[0], gp, gp.Node[0], gp.Node[0].Attribute[0], gp.Initializer[0], gp.Input[0], gp.Output[0]} {
+		unknown(msg, protowire.Number(900+i))
+	}
+	data, err = proto.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := onnxio.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := got.Proto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(out, want) {
+		t.Errorf("unknown fields did not survive the round trip:\n got %v\nwant %v", out, want)
 	}
 }
