@@ -905,22 +905,15 @@ type concatStep[T Float] struct {
 	total int
 }
 
-func normAxis(a int64, r int) (int, bool) {
-	if a < 0 {
-		a += int64(r)
-	}
-	return int(a), a >= 0 && a < int64(r)
-}
-
 func newConcat[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 	n := nd.n
 	if len(nd.in) == 0 {
 		return nil, unsupported(n, "no inputs")
 	}
 	r := len(nd.out[0].shape)
-	axis, ok := normAxis(n.AttrInt("axis", 0), r)
-	if !ok {
-		return nil, unsupported(n, "axis %d for rank %d", n.AttrInt("axis", 0), r)
+	axis, err := onnxio.NormAxis(n.AttrInt("axis", 0), r)
+	if err != nil {
+		return nil, unsupported(n, "%v", err)
 	}
 	c := &concatStep[T]{outer: prod(nd.out[0].shape[:axis])}
 	for i, s := range nd.in {
@@ -1075,9 +1068,9 @@ func newSoftmax[T Float](b *builder[T], nd *node[T]) (step[T], error) {
 	if b.opset < 13 {
 		def = 1
 	}
-	axis, ok := normAxis(n.AttrInt("axis", def), r)
-	if !ok {
-		return nil, unsupported(n, "axis %d for rank %d", n.AttrInt("axis", def), r)
+	axis, err := onnxio.NormAxis(n.AttrInt("axis", def), r)
+	if err != nil {
+		return nil, unsupported(n, "%v", err)
 	}
 	s := &softmaxStep[T]{log: n.Op == "LogSoftmax", outer: prod(shape[:axis])}
 	if b.opset < 13 {

@@ -90,3 +90,49 @@ func TestOpTable(t *testing.T) {
 		t.Errorf("only %d single-node tests of classified operators", checked)
 	}
 }
+
+// TestNormAxis checks ONNX's axis convention: [-rank, rank), negative
+// counted from the end.
+func TestNormAxis(t *testing.T) {
+	tests := []struct {
+		a    int64
+		rank int
+		want int // -1: error
+	}{{0, 4, 0}, {3, 4, 3}, {-1, 4, 3}, {-4, 4, 0}, {4, 4, -1}, {-5, 4, -1}, {0, 0, -1}}
+	for _, tc := range tests {
+		got, err := NormAxis(tc.a, tc.rank)
+		if tc.want < 0 && err == nil || tc.want >= 0 && (err != nil || got != tc.want) {
+			t.Errorf("NormAxis(%d, %d) = %d, %v; want %d", tc.a, tc.rank, got, err, tc.want)
+		}
+	}
+}
+
+// TestShapeRange checks Shape's start and end attributes (opset 15):
+// negative counted from the end, clamped to [0, rank], never end < start.
+func TestShapeRange(t *testing.T) {
+	tests := []struct {
+		start, end *int64
+		want       [2]int
+	}{
+		{nil, nil, [2]int{0, 4}},
+		{ptr(1), nil, [2]int{1, 4}},
+		{nil, ptr(-1), [2]int{0, 3}},
+		{ptr(-10), ptr(10), [2]int{0, 4}},
+		{ptr(3), ptr(1), [2]int{3, 3}},
+	}
+	for _, tc := range tests {
+		g := NewGraph("g")
+		n := g.AddNode("Shape", "", nil, []string{"s"})
+		if tc.start != nil {
+			n.SetAttrInt("start", *tc.start)
+		}
+		if tc.end != nil {
+			n.SetAttrInt("end", *tc.end)
+		}
+		if s, e := ShapeRange(n, 4); [2]int{s, e} != tc.want {
+			t.Errorf("start %v end %v: ShapeRange = [%d, %d), want %v", tc.start, tc.end, s, e, tc.want)
+		}
+	}
+}
+
+func ptr(v int64) *int64 { return &v }

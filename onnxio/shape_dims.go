@@ -7,7 +7,9 @@ import (
 	"math"
 )
 
-func normAxis(a int64, rank int) (int, error) {
+// NormAxis returns the axis a of a rank-r tensor as ONNX counts it: a
+// negative axis counts from the end. It is an error outside [-rank, rank).
+func NormAxis(a int64, rank int) (int, error) {
 	if a < 0 {
 		a += int64(rank)
 	}

@@ -125,7 +125,7 @@ func (inf *inferer) squeeze(n *Node) error {
 	drop := map[int]bool{}
 	if given {
 		for _, a := range axes {
-			ax, err := normAxis(a, len(s))
+			ax, err := NormAxis(a, len(s))
 			if err != nil {
 				return err
 			}
@@ -174,7 +174,7 @@ func (inf *inferer) unsqueeze(n *Node) error {
 	r := len(s) + len(axes)
 	ins := map[int]bool{}
 	for _, a := range axes {
-		ax, err := normAxis(a, r)
+		ax, err := NormAxis(a, r)
 		if err != nil {
 			return err
 		}
@@ -224,7 +224,7 @@ func (inf *inferer) concat(n *Node) error {
 		}
 		if out == nil {
 			elem = v.Type.Elem
-			if axis, err = normAxis(n.AttrInt("axis", 0), len(s)); err != nil {
+			if axis, err = NormAxis(n.AttrInt("axis", 0), len(s)); err != nil {
 				return err
 			}
 			out = append(Shape{}, s...)
@@ -265,7 +265,7 @@ func (inf *inferer) split(n *Node) error {
 	if err != nil {
 		return err
 	}
-	axis, err := normAxis(n.AttrInt("axis", 0), len(s))
+	axis, err := NormAxis(n.AttrInt("axis", 0), len(s))
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (inf *inferer) pad(n *Node) error {
 		}
 		axes = axes[:0]
 		for _, a := range ax {
-			i, err := normAxis(a, len(s))
+			i, err := NormAxis(a, len(s))
 			if err != nil {
 				return err
 			}
@@ -449,7 +449,7 @@ func (inf *inferer) slice(n *Node) error {
 	type rng struct{ start, end, step int64 }
 	ranges := map[int]rng{}
 	for i, a := range axes {
-		ax, err := normAxis(a, len(s))
+		ax, err := NormAxis(a, len(s))
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ func (inf *inferer) argMax(n *Node) error {
 	if err != nil {
 		return err
 	}
-	axis, err := normAxis(n.AttrInt("axis", 0), len(s))
+	axis, err := NormAxis(n.AttrInt("axis", 0), len(s))
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (inf *inferer) reduce(n *Node) error {
 		}
 	}
 	for _, a := range axes {
-		ax, err := normAxis(a, len(s))
+		ax, err := NormAxis(a, len(s))
 		if err != nil {
 			return err
 		}

@@ -235,22 +235,30 @@ func (inf *inferer) constant(n *Node) error {
 	return nil
 }
 
+// ShapeRange returns the dimensions [start, end) of a rank-r input that the
+// Shape node n outputs: its start and end attributes (opset 15), negative
+// ones counted from the end, clamped to [0, rank]; end is never below
+// start.
+func ShapeRange(n *Node, rank int) (start, end int) {
+	r := int64(rank)
+	clamp := func(a int64) int {
+		if a < 0 {
+			a += r
+		}
+		return int(max(0, min(a, r)))
+	}
+	start, end = clamp(n.AttrInt("start", 0)), clamp(n.AttrInt("end", r))
+	return start, max(start, end)
+}
+
 func (inf *inferer) shapeOp(n *Node) error {
 	_, s, err := in(n, 0)
 	if err != nil {
 		return err
 	}
-	r := int64(len(s))
-	start, end := n.AttrInt("start", 0), n.AttrInt("end", r)
-	clamp := func(a int64) int64 {
-		if a < 0 {
-			a += r
-		}
-		return max(0, min(a, r))
-	}
-	start, end = clamp(start), clamp(end)
+	start, end := ShapeRange(n, len(s))
 	var dims []sym
-	for _, d := range s[start:max(start, end)] {
+	for _, d := range s[start:end] {
 		dims = append(dims, symOf(d))
 	}
 	set(n.Output(0), Int64, ShapeOf(int64(len(dims))))
@@ -267,7 +275,7 @@ func (inf *inferer) gather(n *Node) error {
 	if err != nil {
 		return err
 	}
-	axis, err := normAxis(n.AttrInt("axis", 0), len(s))
+	axis, err := NormAxis(n.AttrInt("axis", 0), len(s))
 	if err != nil {
 		return err
 	}

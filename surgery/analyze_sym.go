@@ -133,18 +133,10 @@ func (a *analyzer) sym(n *onnxio.Node) {
 		if d == nil {
 			return
 		}
-		r := int64(len(d))
-		start, end := n.AttrInt("start", 0), n.AttrInt("end", r)
-		clamp := func(v int64) int64 {
-			if v < 0 {
-				v += r
-			}
-			return max(0, min(v, r))
-		}
-		start, end = clamp(start), clamp(end)
+		start, end := onnxio.ShapeRange(n, len(d))
 		var s []symElem
 		for i := start; i < end; i++ {
-			s = append(s, symElem{val: d[i], known: d[i] >= 0, dimOf: x, dimAx: int(i)})
+			s = append(s, symElem{val: d[i], known: d[i] >= 0, dimOf: x, dimAx: i})
 		}
 		a.syms[out] = s
 	case "Size":

@@ -130,11 +130,14 @@ func (a *analyzer) pass(n *onnxio.Node, x *onnxio.Value) {
 	}
 }
 
+// normAxis is onnxio.NormAxis, with −1 for an axis out of range (which
+// names no channel axis).
 func normAxis(ax int64, r int) int {
-	if ax < 0 {
-		ax += int64(r)
+	a, err := onnxio.NormAxis(ax, r)
+	if err != nil {
+		return -1
 	}
-	return int(ax)
+	return a
 }
 
 // axisOp passes channels through an operator that is channel-wise unless
