@@ -2,6 +2,7 @@ package finetune
 
 import (
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/kernels"
@@ -134,7 +135,7 @@ func newBNAct[T Float](b *builder[T], st *bnStep[T], act *onnxio.Node) (step[T],
 		}
 		f.lo, f.hi = T(lo), T(hi)
 	}
-	if !sameShape(y.shape, st.in[0].shape) {
+	if !slices.Equal(y.shape, st.in[0].shape) {
 		return nil, unsupported(act, "output shape %v differs from its input %v", y.shape, st.in[0].shape)
 	}
 	b.fused[act] = true
@@ -159,18 +160,6 @@ func (f *bnActStep[T]) finish(b *builder[T], y *slot[T]) (step[T], error) {
 			make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
 	}
 	return f, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (f *bnActStep[T]) saved() (ins, outs []int) { return []int{0}, nil }

@@ -2,6 +2,7 @@ package surgery
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,22 +129,10 @@ func FuzzRandomNet(f *testing.F) {
 		}
 		for _, n := range pm.Graph.Nodes {
 			for _, v := range n.Outputs() {
-				if got, want := v.Type.Shape.Ints(), a.PrunedShape(v.Name, rp.Selection()); !equalInts(got, want) {
+				if got, want := v.Type.Shape.Ints(), a.PrunedShape(v.Name, rp.Selection()); !slices.Equal(got, want) {
 					t.Fatalf("%q: shape %v, PrunedShape %v", v.Name, got, want)
 				}
 			}
 		}
 	})
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
