@@ -77,21 +77,30 @@ func (inf *inferer) globalPool(n *Node) error {
 	return nil
 }
 
-func (inf *inferer) conv(n *Node) error {
-	x, s, err := in(n, 0)
-	if err != nil {
-		return err
+// convOperands reads the input and weights of a Conv or ConvTranspose,
+// which must have the same rank ≥ 3, and its group, which must be
+// positive.
+func convOperands(n *Node) (x, w *Value, s, ws Shape, group int64, err error) {
+	if x, s, err = in(n, 0); err != nil {
+		return
 	}
-	wv, ws, err := in(n, 1)
-	if err != nil {
-		return err
+	if w, ws, err = in(n, 1); err != nil {
+		return
 	}
 	if len(s) < 3 || len(ws) != len(s) {
-		return fmt.Errorf("input %v and weights %v must have the same rank ≥ 3", s, ws)
+		err = fmt.Errorf("input %v and weights %v must have the same rank ≥ 3", s, ws)
+		return
 	}
-	group := n.AttrInt("group", 1)
-	if group <= 0 {
-		return fmt.Errorf("group %d must be positive", group)
+	if group = n.AttrInt("group", 1); group <= 0 {
+		err = fmt.Errorf("group %d must be positive", group)
+	}
+	return
+}
+
+func (inf *inferer) conv(n *Node) error {
+	x, wv, s, ws, group, err := convOperands(n)
+	if err != nil {
+		return err
 	}
 	if s[1].Known() && ws[1].Known() && s[1].Value != ws[1].Value*group {
 		return &ShapeError{Node: n, Value: wv.Name, Reason: fmt.Sprintf(
@@ -140,20 +149,9 @@ func (inf *inferer) conv(n *Node) error {
 // convTranspose: out = stride·(in−1) + output_padding + (k−1)·dilation + 1
 // − pads, unless output_shape is given.
 func (inf *inferer) convTranspose(n *Node) error {
-	x, s, err := in(n, 0)
+	x, _, s, ws, group, err := convOperands(n)
 	if err != nil {
 		return err
-	}
-	_, ws, err := in(n, 1)
-	if err != nil {
-		return err
-	}
-	if len(s) < 3 || len(ws) != len(s) {
-		return fmt.Errorf("input %v and weights %v must have the same rank ≥ 3", s, ws)
-	}
-	group := n.AttrInt("group", 1)
-	if group <= 0 {
-		return fmt.Errorf("group %d must be positive", group)
 	}
 	if s[1].Known() && ws[0].Known() && s[1].Value != ws[0].Value {
 		return fmt.Errorf("weights %v expect %d input channels, input has %d", ws, ws[0].Value, s[1].Value)
