@@ -16,4 +16,10 @@
 //
 // The IR offers topological order, Clone, Verify (structure plus shape
 // inference), and static shape inference for the operators CNNs use.
+//
+// It is also the one home of the ONNX semantics the other packages share:
+// the default domain (Node.DefaultDomain), operator classes (ClassOf), the
+// window of a Conv or pool (ReadWindow), the value of a constant in any of
+// its forms (ConstValue, SetConst), axes (NormAxis, ShapeRange, SliceBounds)
+// and the 16-bit float types (Float16ToFloat32 and the like).
 package onnxio
