@@ -11,9 +11,10 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 )
 
-// Accuracy is the top-1 and top-5 accuracy over a dataset. A label tied
-// with a higher-ranked class counts as correct only when fewer than k
-// classes score strictly more (kernels.TopKCorrect).
+// Accuracy is the top-1 and top-5 accuracy over a dataset, ranked as
+// numpy's argmax and PyTorch's topk rank: ties go to the lower class index
+// and NaN ranks first (kernels.TopKCorrect), so a dead network that
+// outputs equal scores is right about one time in the number of classes.
 type Accuracy struct {
 	Top1, Top5         float64 // fractions in [0,1]
 	Correct1, Correct5 int

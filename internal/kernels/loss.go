@@ -131,17 +131,25 @@ func DistillationKL[T Float](N, K int, student, teacher []T, temperature float64
 }
 
 // TopKCorrect counts the rows of logits (N×K) whose label is among the k
-// largest values. A label tied with the k-th value counts as correct (only
-// values strictly greater than the label's are ranked above it).
+// largest values, ranked as argmax and top-k rank them in numpy and
+// PyTorch: ties go to the lower index, and NaN ranks above every number.
+// So a model whose outputs are all equal (a dead network) or NaN is right
+// only where the label happens to come first, not everywhere.
 func TopKCorrect[T Float](N, K int, logits []T, labels []int32, k int) int {
 	checkLen("topk logits", logits, N*K)
 	correct := 0
 	for n := 0; n < N; n++ {
 		row := logits[n*K : (n+1)*K]
-		v := row[labels[n]]
+		l := int(labels[n])
+		v := row[l]
 		above := 0
-		for _, u := range row {
-			if u > v {
+		for j, u := range row {
+			uNaN, vNaN := u != u, v != v
+			switch {
+			case j == l:
+			case uNaN && !vNaN, !uNaN && !vNaN && u > v:
+				above++
+			case (uNaN && vNaN || u == v) && j < l:
 				above++
 			}
 		}

@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -107,13 +108,32 @@ func TestSoftmaxAndTopK(t *testing.T) {
 		t.Errorf("softmax ratio %v", y[1]/y[2])
 	}
 	labels := []int32{2, 2}
-	if got := TopKCorrect(2, 4, x, labels, 1); got != 1 { // row 1: tie 5,5 → label 2 counts
-		t.Errorf("top1 = %d, want 1", got)
+	if got := TopKCorrect(2, 4, x, labels, 1); got != 0 { // row 1: tie 5,5 → index 1 wins, as argmax
+		t.Errorf("top1 = %d, want 0", got)
 	}
 	if got := TopKCorrect(2, 4, x, labels, 2); got != 2 {
 		t.Errorf("top2 = %d, want 2", got)
 	}
 	if got := TopKCorrect(2, 4, x, []int32{3, 0}, 2); got != 0 {
 		t.Errorf("top2 = %d, want 0", got)
+	}
+	// A dead network (all outputs equal) or a NaN one is right only where
+	// argmax would be: label 0 of 4, in one row of 4.
+	nan := math.NaN()
+	for _, c := range []struct {
+		name string
+		row  []float64
+	}{{"equal", []float64{0, 0, 0, 0}}, {"nan", []float64{nan, nan, nan, nan}}} {
+		rows := slices.Concat(c.row, c.row, c.row, c.row)
+		if got := TopKCorrect(4, 4, rows, []int32{0, 1, 2, 3}, 1); got != 1 {
+			t.Errorf("%s outputs: top1 = %d of 4, want 1", c.name, got)
+		}
+	}
+	// A NaN among numbers ranks first, as in numpy's argmax.
+	if got := TopKCorrect(1, 3, []float64{nan, 2, 1}, []int32{1}, 1); got != 0 {
+		t.Errorf("NaN above the label: top1 = %d, want 0", got)
+	}
+	if got := TopKCorrect(1, 3, []float64{nan, 2, 1}, []int32{1}, 2); got != 1 {
+		t.Errorf("NaN above the label: top2 = %d, want 1", got)
 	}
 }
