@@ -1,0 +1,37 @@
+// Package measure is onnx-adapt's one protocol for timing whole models in
+// onnxruntime. Every latency that onnx-adapt reports for a whole model —
+// the measure and estimate --measure commands, every figure and check of
+// the NetAdapt search, the calibration of lookup tables and the
+// benchmarks — comes from Models, so that "measured latency" means one
+// thing everywhere.
+//
+// The protocol (Protocol):
+//
+//  1. Each model gets its own session with the deployment's options and
+//     fixed random inputs (batch 1 for a symbolic batch).
+//  2. Warm-up: every model runs untimed for Warmup (at least MinWarmupRuns
+//     runs). The warm-up's median sizes the blocks: each block lasts about
+//     BlockTime, and at least MinBlockRuns runs.
+//  3. Blocks rounds. In each round every model runs one block, in an order
+//     that rotates from round to round. Models compared with one another
+//     (a pruned model and its source) thus share every stretch of the
+//     machine's time: drift (turbo, thermal throttling, a browser waking
+//     up) slows them alike.
+//  4. A block's figure is the median of its runs. A model's latency is the
+//     median of its block figures (Latency.MS): a stray slow run cannot
+//     move a block, and a disturbed minority of blocks cannot move the
+//     median. Its noise (Latency.NoiseMS) is the standard error of that
+//     median estimated from the spread of the blocks (1.4826·MAD, times
+//     1.2533/√Blocks), so two figures whose difference is within a few
+//     noise figures are not told apart.
+//
+// A comparison of two models measured together (Ratio) uses the round-by-
+// round ratios of their block figures, which cancels drift that a ratio of
+// two medians would keep. A Verdict compares a latency (or a ratio) with a
+// limit and says how sure it is; when the limit lies within the noise it
+// says so rather than report a coin flip.
+//
+// Single-layer timing for lookup tables (package lut) is a different job
+// (a time budget per entry, many entries) and has its own rules there; the
+// calibration of a table maps its sums onto latencies measured here.
+package measure

@@ -1,0 +1,132 @@
+package measure_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/models"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+)
+
+func encoded(t *testing.T, width float64) []byte {
+	t.Helper()
+	m, err := models.MobileNetV2(models.Config{Width: width, Resolution: 64, Classes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := onnxio.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fast() measure.Protocol {
+	return measure.Protocol{Runtime: ort.Options{IntraOpThreads: 1}, Blocks: 6, BlockTime: 2 * time.Millisecond,
+		MinBlockRuns: 3, Warmup: 5 * time.Millisecond}
+}
+
+// TestModels: every model gets Blocks blocks of equal size, its figure is
+// the median of those blocks, and interleaved models stay apart (a model
+// with 8× the MACs is slower, by a ratio that agrees with the medians).
+func TestModels(t *testing.T) {
+	data := [][]byte{encoded(t, 0.35), encoded(t, 1.4)}
+	p := fast()
+	ls, err := measure.Models(data, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 {
+		t.Fatalf("%d latencies for 2 models", len(ls))
+	}
+	for i, l := range ls {
+		if len(l.BlocksMS) != p.Blocks || l.BlockRuns < p.MinBlockRuns || l.Runs != p.Blocks*l.BlockRuns {
+			t.Errorf("model %d: %d blocks of %d runs, %d runs in all", i, len(l.BlocksMS), l.BlockRuns, l.Runs)
+		}
+		lo, hi := math.Inf(1), 0.0
+		for _, b := range l.BlocksMS {
+			lo, hi = min(lo, b), max(hi, b)
+		}
+		if l.MS < lo || l.MS > hi || l.NoiseMS < 0 || l.NoiseMS > hi-lo+1e-12 {
+			t.Errorf("model %d: %v outside its blocks [%v, %v]", i, l, lo, hi)
+		}
+	}
+	if ls[0].MS >= ls[1].MS {
+		t.Errorf("MobileNetV2 α=0.35 measured %v, α=1.4 %v", ls[0], ls[1])
+	}
+	r, err := measure.RatioOf(ls[1], ls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Value <= 1 || math.Abs(r.Value-ls[1].MS/ls[0].MS) > 0.5*r.Value {
+		t.Errorf("ratio %+v against medians %v / %v", r, ls[1].MS, ls[0].MS)
+	}
+	if _, err := measure.Models([][]byte{data[0], []byte("not onnx")}, p); err == nil {
+		t.Error("a broken model was timed")
+	}
+	if _, err := measure.RatioOf(ls[0], measure.Latency{BlocksMS: []float64{1}}); err == nil {
+		t.Error("a ratio of latencies measured apart was given")
+	}
+}
+
+// TestScaled: a scaled protocol has k times the rounds.
+func TestScaled(t *testing.T) {
+	p := measure.Protocol{}.Scaled(3)
+	if p.Blocks != 3*measure.DefaultBlocks || p.BlockTime != measure.DefaultBlockTime {
+		t.Errorf("Scaled(3) = %+v", p)
+	}
+}
+
+// TestJudge: a verdict is clear only when the limit is 1.645 noise figures
+// away, and says so.
+func TestJudge(t *testing.T) {
+	for _, c := range []struct {
+		value, noise, limit   float64
+		met, missed, withinNz bool
+	}{
+		{1.0, 0.01, 1.1, true, false, false},
+		{1.0, 0.01, 1.0165, true, false, false},
+		{1.0, 0.01, 1.01, false, false, true},
+		{1.0, 0.01, 1.0, false, false, true},
+		{1.0, 0.01, 0.99, false, false, true},
+		{1.0, 0.01, 0.98, false, true, false},
+		{1.0, 0, 1.0, true, false, false},
+		{1.0, 0, 0.999, false, true, false},
+	} {
+		v := measure.Judge(c.value, c.noise, c.limit)
+		if v.Met() != c.met || v.Missed() != c.missed || v.WithinNoise() != c.withinNz {
+			t.Errorf("Judge(%v ± %v vs %v) = %v (confidence %.3f)", c.value, c.noise, c.limit, v, v.Confidence)
+		}
+	}
+}
+
+// TestMedianNoise: the figure is the median of the blocks and its noise
+// the standard error from their MAD; one wild block moves neither much.
+func TestMedianNoise(t *testing.T) {
+	blocks := []float64{1.00, 1.02, 0.98, 1.01, 0.99, 1.00, 1.03, 0.97, 1.00, 1.00}
+	wild := append([]float64(nil), blocks...)
+	wild[3] = 2.5
+	for _, c := range []struct {
+		name   string
+		blocks []float64
+	}{{"steady", blocks}, {"one wild block", wild}} {
+		l := latencyOf(c.blocks)
+		if math.Abs(l.MS-1.0) > 0.005 || l.NoiseMS <= 0 || l.NoiseMS > 0.02 {
+			t.Errorf("%s: %v", c.name, l)
+		}
+	}
+}
+
+// latencyOf summarizes block figures as Models does, through RatioOf
+// against blocks of 1.
+func latencyOf(blocks []float64) measure.Latency {
+	ones := make([]float64, len(blocks))
+	for i := range ones {
+		ones[i] = 1
+	}
+	r, _ := measure.RatioOf(measure.Latency{BlocksMS: blocks}, measure.Latency{BlocksMS: ones})
+	return measure.Latency{MS: r.Value, NoiseMS: r.Noise, BlocksMS: blocks}
+}
