@@ -22,6 +22,15 @@ func Encode(m *Model) ([]byte, error) {
 	return marshal(mp)
 }
 
+// EncodedSize returns len(Encode(m)) without building the bytes.
+func EncodedSize(m *Model) (int64, error) {
+	mp, err := m.encode(inlineAll)
+	if err != nil {
+		return 0, err
+	}
+	return int64(proto.Size(mp)), nil
+}
+
 func marshal(mp *onnxpb.ModelProto) ([]byte, error) {
 	if size := proto.Size(mp); size > maxModelBytes {
 		return nil, fmt.Errorf("onnxio: model is %d bytes, over protobuf's 2 GiB limit; save it with external data", size)
