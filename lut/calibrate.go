@@ -8,9 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"gonum.org/v1/gonum/mat"
-
-	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
@@ -68,10 +66,15 @@ func (c Calibration) validate() error {
 }
 
 // FitCalibration fits a calibration to whole-model measurements. With three
-// points or more it fits a least-squares line, Scale·raw + OffsetMS. It
-// keeps the line only when it is sane: Scale within [0.5, 2], and every
-// point predicted within 25%. Otherwise, and with fewer points, it fits a
-// ratio through the origin, Scale = Σ raw·measured / Σ raw².
+// points or more it fits a line, Scale·raw + OffsetMS, by Siegel's repeated
+// median (the slope is the median over points of the median slope to every
+// other point; the offset the median residual): a line that up to half the
+// points cannot pull away, so that one measurement taken while the machine
+// was busy does not move every later estimate (a least-squares line would
+// follow it). It keeps the line only when it is sane: Scale within
+// [0.5, 2], and the points' median error within 25%. Otherwise, and with
+// fewer points, it fits a ratio through the origin: the median of
+// measured/raw over the points.
 func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 	if len(pts) == 0 {
 		return Calibration{}, fmt.Errorf("lut: calibration needs at least one measurement")
@@ -83,47 +86,73 @@ func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 	}
 	base := Calibration{Model: model, Name: name, Points: slices.Clone(pts)}
 	if len(pts) >= 3 {
-		if beta, ok := leastSquares(pts, func(p CalPoint) []float64 { return []float64{p.RawMS, 1} }); ok {
+		if scale, offset, ok := repeatedMedian(pts); ok {
 			c := base
-			c.Scale, c.OffsetMS, c.Form = beta[0], beta[1], "line"
-			sane := c.Scale >= 0.5 && c.Scale <= 2 && finite(c.OffsetMS)
-			for _, p := range pts {
-				sane = sane && math.Abs(c.Apply(p.RawMS)-p.MeasuredMS) <= 0.25*p.MeasuredMS
+			c.Scale, c.OffsetMS, c.Form = scale, offset, "line"
+			errs := make([]float64, len(pts))
+			for i, p := range pts {
+				errs[i] = math.Abs(c.Apply(p.RawMS)-p.MeasuredMS) / p.MeasuredMS
 			}
-			if sane {
+			if c.Scale >= 0.5 && c.Scale <= 2 && finite(c.OffsetMS) && median(errs) <= 0.25 {
 				return c, nil
 			}
 		}
 	}
-	var sxx, sxy float64
-	for _, p := range pts {
-		sxx += p.RawMS * p.RawMS
-		sxy += p.RawMS * p.MeasuredMS
+	ratios := make([]float64, len(pts))
+	for i, p := range pts {
+		ratios[i] = p.MeasuredMS / p.RawMS
 	}
 	c := base
-	c.Scale, c.Form = sxy/sxx, "ratio"
+	c.Scale, c.Form = median(ratios), "ratio"
 	return c, nil
 }
 
-// leastSquares solves min ‖X·β − measured‖ with rows feats(p).
-func leastSquares(pts []CalPoint, feats func(CalPoint) []float64) ([]float64, bool) {
-	n := len(feats(pts[0]))
-	X := mat.NewDense(len(pts), n, nil)
-	y := mat.NewVecDense(len(pts), nil)
+// repeatedMedian fits measured = scale·raw + offset by Siegel's repeated
+// median. It fails when the raw values do not spread (fewer than two
+// distinct ones).
+func repeatedMedian(pts []CalPoint) (scale, offset float64, ok bool) {
+	var perPoint []float64
 	for i, p := range pts {
-		X.SetRow(i, feats(p))
-		y.SetVec(i, p.MeasuredMS)
+		var slopes []float64
+		for j, q := range pts {
+			if i != j && q.RawMS != p.RawMS {
+				slopes = append(slopes, (q.MeasuredMS-p.MeasuredMS)/(q.RawMS-p.RawMS))
+			}
+		}
+		if len(slopes) > 0 {
+			perPoint = append(perPoint, median(slopes))
+		}
 	}
-	var qr mat.QR
-	qr.Factorize(X)
-	if c := qr.Cond(); math.IsInf(c, 0) || c > 1e12 {
-		return nil, false
+	if len(perPoint) < 2 {
+		return 0, 0, false
 	}
-	var beta mat.VecDense
-	if err := qr.SolveVecTo(&beta, false, y); err != nil {
-		return nil, false
+	scale = median(perPoint)
+	res := make([]float64, len(pts))
+	for i, p := range pts {
+		res[i] = p.MeasuredMS - scale*p.RawMS
 	}
-	return beta.RawVector().Data, true
+	return scale, median(res), finite(scale)
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count); xs is not changed.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// ModelFingerprint returns the Fingerprint of graph g.
+func ModelFingerprint(g *onnxio.Graph) (string, error) {
+	units, err := Units(g)
+	if err != nil {
+		return "", err
+	}
+	return Fingerprint(g, units), nil
 }
 
 // Fingerprint identifies a source model by its units' keys and its inputs,
@@ -142,69 +171,76 @@ func Fingerprint(g *onnxio.Graph, units []*Unit) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// Calibrate measures each model whole in onnxruntime (the lowest median of
-// blocks of runs, after warm-up) with the given session options, estimates
-// it with the table, and fits a calibration (FitCalibration) stored under
-// the fingerprint of the first model, which is the source. labels name the
-// points (may be nil). The table's entries must have been measured with
-// the same options.
-func (t *Table) Calibrate(models []*onnxio.Model, labels []string, opts ort.Options, runs int) (Calibration, error) {
+// Calibrate measures the models together with protocol p (package
+// measure: their blocks interleaved), the first being the source, estimates
+// each with the table, and fits a calibration (FitCalibration) stored under
+// the source's fingerprint. Each point's measured latency is the model's
+// latency relative to the source, measured round by round, times the
+// source's latency: a machine whose speed drifts during the measurement
+// moves no point against another. labels name the points (may be nil). The
+// table's entries must have been measured with the same session options.
+// It also returns the source's measured latency.
+func (t *Table) Calibrate(models []*onnxio.Model, labels []string, p measure.Protocol) (Calibration, measure.Latency, error) {
 	if len(models) == 0 {
-		return Calibration{}, fmt.Errorf("lut: nothing to calibrate on")
+		return Calibration{}, measure.Latency{}, fmt.Errorf("lut: nothing to calibrate on")
 	}
-	var pts []CalPoint
-	var fp string
+	fp, err := ModelFingerprint(models[0].Graph)
+	if err != nil {
+		return Calibration{}, measure.Latency{}, err
+	}
+	raws := make([]float64, len(models))
+	data := make([][]byte, len(models))
 	for i, m := range models {
-		units, err := Units(m.Graph)
+		est, err := t.Estimate(m.Graph, nil)
 		if err != nil {
-			return Calibration{}, err
+			return Calibration{}, measure.Latency{}, err
 		}
-		if i == 0 {
-			fp = Fingerprint(m.Graph, units)
+		raws[i] = est.RawMS
+		if data[i], err = onnxio.Encode(m); err != nil {
+			return Calibration{}, measure.Latency{}, err
 		}
-		est, err := t.EstimateUnits(m.Graph, units, nil)
+	}
+	lats, err := measure.Models(data, p)
+	if err != nil {
+		return Calibration{}, measure.Latency{}, fmt.Errorf("lut: %w", err)
+	}
+	pts := make([]CalPoint, len(models))
+	for i := range models {
+		r, err := measure.RatioOf(lats[i], lats[0])
 		if err != nil {
-			return Calibration{}, err
+			return Calibration{}, measure.Latency{}, err
 		}
-		data, err := onnxio.Encode(m)
-		if err != nil {
-			return Calibration{}, err
-		}
-		_, best, err := MeasureModel(data, opts, 10, runs)
-		if err != nil {
-			return Calibration{}, err
-		}
-		p := CalPoint{RawMS: est.RawMS, MeasuredMS: ms(best)}
+		pts[i] = CalPoint{RawMS: raws[i], MeasuredMS: r.Value * lats[0].MS}
 		if i < len(labels) {
-			p.Label = labels[i]
+			pts[i].Label = labels[i]
 		}
-		pts = append(pts, p)
 	}
 	name := ""
 	if len(labels) > 0 {
 		name = labels[0]
 	}
-	return FitCalibration(fp, name, pts)
+	c, err := FitCalibration(fp, name, pts)
+	return c, lats[0], err
 }
 
 // CalibrateSource calibrates the table for a source model: it measures the
 // model and n random pruned variants of it (RandomVariants with seed)
-// whole, and fits (Calibrate). n = 0 gives a ratio on the source alone;
+// together, and fits (Calibrate). n = 0 gives a ratio on the source alone;
 // n ≥ 2 a line; five variants is what BENCHMARKS.md measures.
-func (t *Table) CalibrateSource(m *onnxio.Model, name string, n int, seed uint64, opts ort.Options, runs int) (Calibration, error) {
+func (t *Table) CalibrateSource(m *onnxio.Model, name string, n int, seed uint64, p measure.Protocol) (Calibration, measure.Latency, error) {
 	models := []*onnxio.Model{m}
 	labels := []string{name}
 	if n > 0 {
 		vs, removed, err := RandomVariants(m, n, seed)
 		if err != nil {
-			return Calibration{}, err
+			return Calibration{}, measure.Latency{}, err
 		}
 		models = append(models, vs...)
 		for i, r := range removed {
 			labels = append(labels, fmt.Sprintf("%s variant %d (%.0f%% of channels removed)", name, i, 100*r))
 		}
 	}
-	return t.Calibrate(models, labels, opts, runs)
+	return t.Calibrate(models, labels, p)
 }
 
 // RandomVariants returns n pruned variants of m (m is not changed) with

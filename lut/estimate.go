@@ -211,12 +211,12 @@ func ModelResources(m *onnxio.Model, t *Table, cal *Calibration) (*Resources, er
 	if err != nil {
 		return nil, fmt.Errorf("lut: %w", err)
 	}
-	data, err := onnxio.Encode(m)
+	size, err := onnxio.EncodedSize(m)
 	if err != nil {
 		return nil, err
 	}
 	r := &Resources{MACs: rep.MACs, Params: rep.Params, BNParams: rep.BNParams, AllParams: rep.AllParams,
-		Bytes: int64(len(data)), PeakActivationBytes: rep.PeakActivationBytes}
+		Bytes: size, PeakActivationBytes: rep.PeakActivationBytes}
 	if t != nil {
 		est, err := t.Estimate(m.Graph, cal)
 		if err != nil {

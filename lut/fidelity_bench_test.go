@@ -17,10 +17,9 @@ package lut
 //	LUT_BENCH_VARIANTS  pruned variants evaluated per model (default 20)
 //	LUT_BENCH_CALIB     extra pruned variants the calibration is fitted on,
 //	                    besides the source model (default 5)
-//	LUT_BENCH_RUNS      timed runs of a whole model per round (default 100,
-//	                    in blocks of 50)
-//	LUT_BENCH_ROUNDS    rounds over all models; a model's latency is the
-//	                    lowest of its block medians over all rounds (default 3)
+//	LUT_BENCH_ROUNDS    rounds of the measurement protocol (package
+//	                    measure: every model timed together, blocks
+//	                    interleaved; default 30)
 //	LUT_BENCH_SEED      seed of the random plans (default 1)
 //	LUT_BENCH_DIR       where tables are kept between runs (default: a
 //	                    temporary directory, so tables are built afresh)
@@ -29,6 +28,7 @@ package lut
 import (
 	"context"
 	"fmt"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -99,11 +99,11 @@ func parallelSpeedup() (float64, error) {
 	}
 	var t [2]time.Duration
 	for i, threads := range []int{1, 2} {
-		_, best, err := MeasureModel(data, ort.Options{IntraOpThreads: threads}, 10, 200)
+		l, err := measure.Model(data, measure.Protocol{Runtime: ort.Options{IntraOpThreads: threads}})
 		if err != nil {
 			return 0, err
 		}
-		t[i] = best
+		t[i] = time.Duration(l.MS * float64(time.Millisecond))
 	}
 	return float64(t[0]) / float64(t[1]), nil
 }
@@ -148,8 +148,7 @@ func TestFidelity(t *testing.T) {
 	res := envInt("LUT_BENCH_RES", 224)
 	nVariants := envInt("LUT_BENCH_VARIANTS", 20)
 	nCalib := envInt("LUT_BENCH_CALIB", 5)
-	runs := envInt("LUT_BENCH_RUNS", 100)
-	rounds := envInt("LUT_BENCH_ROUNDS", 3)
+	rounds := envInt("LUT_BENCH_ROUNDS", 30)
 	seed := uint64(envInt("LUT_BENCH_SEED", 1))
 	dir := os.Getenv("LUT_BENCH_DIR")
 	if dir == "" {
@@ -162,7 +161,7 @@ func TestFidelity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			row, lut := fidelity(t, name, res, threads, nVariants, nCalib, runs, rounds, seed, dir)
+			row, lut := fidelity(t, name, res, threads, nVariants, nCalib, rounds, seed, dir)
 			rows = append(rows, row)
 			if lut.median > fidelityMaxMedian || lut.spearman < fidelityMinRho {
 				missed = append(missed, fmt.Sprintf("%s, %d thread(s): the calibrated table is %.1f%% off in median, ρ %.3f; the targets are ≤ %.0f%% and ≥ %.2f",
@@ -207,7 +206,7 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 
 // fidelity builds one row of the fidelity table and returns it with the
 // calibrated table estimate's error statistics.
-func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, rounds int, seed uint64, dir string) (string, errStats) {
+func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, rounds int, seed uint64, dir string) (string, errStats) {
 	loadBefore := loadAvg()
 	speedBefore, err := parallelSpeedup()
 	if err != nil {
@@ -279,21 +278,13 @@ func fidelity(t *testing.T, name string, res, threads, nVariants, nCalib, runs, 
 		if data[i], err = onnxio.Encode(v.model); err != nil {
 			t.Fatal(err)
 		}
-		v.measured = math.Inf(1)
 	}
-	order := make([]int, len(vs))
-	for i := range order {
-		order[i] = i
+	lats, err := measure.Models(data, measure.Protocol{Runtime: opts, Blocks: rounds})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for r := 0; r < rounds; r++ {
-		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, i := range order {
-			_, best, err := MeasureModel(data[i], opts, 10, runs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vs[i].measured = min(vs[i].measured, ms(best))
-		}
+	for i, l := range lats {
+		vs[i].measured = l.MS
 	}
 	loadAfter := loadAvg()
 	speedAfter, err := parallelSpeedup()

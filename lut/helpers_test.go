@@ -1,6 +1,9 @@
 package lut
 
 import (
+	"time"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
@@ -31,6 +34,13 @@ func runOnce(t *testing.T, data []byte) {
 // measurements and never look at the times.
 func fastMeasurer() *Measurer {
 	return &Measurer{Options: ort.Options{IntraOpThreads: 1}, Warmup: 1, MinRuns: 1, MaxRuns: 1}
+}
+
+// fastProtocol times whole models briefly: the tests check what is
+// measured, not how precisely.
+func fastProtocol() measure.Protocol {
+	return measure.Protocol{Runtime: ort.Options{IntraOpThreads: 1}, Blocks: 3, BlockTime: time.Millisecond,
+		MinBlockRuns: 1, Warmup: time.Millisecond}
 }
 
 // testHeader is a header for tables built in tests.

@@ -168,65 +168,6 @@ func (m *Measurer) time(sess *ort.Session) (ort.Timing, time.Duration, error) {
 	return t, best, nil
 }
 
-// MeasureModel times a whole serialized model with random inputs (batch 1
-// for a symbolic batch): warmup untimed runs, then runs timed ones in
-// blocks of at most 50. It returns every sample and, as table entries do
-// (Entry.MS), the lowest block median, which the calibration compares
-// against.
-func MeasureModel(model []byte, opts ort.Options, warmup, runs int) (ort.Timing, time.Duration, error) {
-	t, best, err := MeasureModels([][]byte{model}, opts, warmup, runs)
-	if err != nil {
-		return ort.Timing{}, 0, err
-	}
-	return t[0], best[0], nil
-}
-
-// MeasureModels times several serialized models as MeasureModel does, with
-// their blocks interleaved: a block of each model in turn. A machine whose
-// speed drifts during the measurement then slows every model alike, so
-// that the models compare with one another even when their absolute
-// figures move.
-func MeasureModels(models [][]byte, opts ort.Options, warmup, runs int) ([]ort.Timing, []time.Duration, error) {
-	sess := make([]*ort.Session, 0, len(models))
-	defer func() {
-		for _, s := range sess {
-			s.Close()
-		}
-	}()
-	inputs := make([][]ort.Tensor, len(models))
-	for i, m := range models {
-		s, err := ort.NewSession(m, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		sess = append(sess, s)
-		if inputs[i], err = ort.RandomInputs(s.Inputs(), 1, 1); err != nil {
-			return nil, nil, err
-		}
-	}
-	all := make([]ort.Timing, len(models))
-	best := make([]time.Duration, len(models))
-	for i := range best {
-		best[i] = time.Duration(math.MaxInt64)
-	}
-	for done := 0; done < runs; {
-		size := min(50, runs-done)
-		for i, s := range sess {
-			t, err := s.Time(inputs[i], warmup, size)
-			if err != nil {
-				return nil, nil, err
-			}
-			all[i].Samples = append(all[i].Samples, t.Samples...)
-			if size >= min(runs, 5) {
-				best[i] = min(best[i], t.Median())
-			}
-		}
-		warmup = 0
-		done += size
-	}
-	return all, best, nil
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // errNoMeasurer is returned when an entry is missing and the table may not

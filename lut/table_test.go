@@ -338,10 +338,15 @@ func TestFitCalibration(t *testing.T) {
 	if got := lin.Apply(10); math.Abs(got-12.3) > 1e-9 {
 		t.Errorf("Apply(10) = %v, want 12.3", got)
 	}
-	// A line that misses a point by more than 25% is not kept: a ratio is.
+	// One wild measurement (a busy machine) does not move the line.
 	pts = append(pts, CalPoint{RawMS: 4, MeasuredMS: 20})
-	if c, err := FitCalibration("m", "", pts); err != nil || c.Form != "ratio" || c.OffsetMS != 0 {
-		t.Errorf("outlier: %+v, %v; want the ratio", c, err)
+	if c, err := FitCalibration("m", "", pts); err != nil || c.Form != "line" || math.Abs(c.Scale-1.2) > 1e-9 || math.Abs(c.OffsetMS-0.3) > 1e-9 {
+		t.Errorf("outlier: %+v, %v; want the line 1.2x + 0.3", c, err)
+	}
+	// A line steeper than 2 is not sane: the median ratio is kept.
+	steep := []CalPoint{{RawMS: 1, MeasuredMS: 1}, {RawMS: 2, MeasuredMS: 4}, {RawMS: 3, MeasuredMS: 7}}
+	if c, err := FitCalibration("m", "", steep); err != nil || c.Form != "ratio" || c.OffsetMS != 0 || math.Abs(c.Scale-2) > 1e-12 {
+		t.Errorf("steep: %+v, %v; want the median ratio 2", c, err)
 	}
 	if _, err := FitCalibration("m", "", nil); err == nil {
 		t.Error("no points must be an error")

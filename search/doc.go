@@ -1,32 +1,44 @@
 // Package search is the NetAdapt loop (Yang et al., ECCV 2018, Algorithm 1)
-// over ONNX models.
+// over ONNX models. Run reads as the algorithm:
 //
-// Each iteration i
+//	Res₀ = TakeEmpiricalMeasurement(Net₀)          measureSource
+//	while Resᵢ > Bud                               unmet (with a check)
+//	    Conᵢ = Resᵢ − ΔRᵢ                           iterate
+//	    for each group k:
+//	        ChooseNumFilters, ChooseWhichFilters   propose, tune
+//	        ShortTermFineTune
+//	    Netᵢ₊₁ = PickHighestAccuracy                tune, adopt
+//	Net_final = LongTermFineTune(Netᵢ)             finish
 //
-//  1. sets a budget: the current model's resource minus a reduction ΔRᵢ
-//     that shrinks from one iteration to the next (the resource-reduction
-//     schedule, Schedule), never below the target;
-//  2. for every prunable channel group (surgery.Analyze), picks the largest
-//     number of channels to keep for which the model meets the budget,
-//     priced with the per-layer latency lookup table (package lut), keeps
-//     the channels with the largest filter norms, applies the plan to a
-//     copy of the model (surgery.Apply), fine-tunes it briefly
-//     (finetune.Train) and measures its accuracy on held-out training data
-//     (finetune.Evaluate, through onnxruntime);
-//  3. keeps the candidate with the best held-out accuracy, writes it as
-//     one ONNX file (loaded and run in onnxruntime first), times it whole
-//     in onnxruntime, and refits the table's calibration with that
-//     measurement;
+// Budgets are set on the calibrated lookup-table estimate (package lut),
+// which is smooth where a measurement is noisy; the distance to a latency
+// target is taken from the last measurement. Candidates are the largest
+// channel counts meeting the budget, one per group (surgery.Analyze's
+// channel groups), found by bisection on a grid of multiples of RoundTo;
+// the filters kept are those with the largest norms (surgery's ranking).
 //
-// until every constraint holds on measured figures. The latency target is
-// aimed at with a margin (Options.Margin) against timing noise, and a model
-// that meets it is timed again with three times the runs before the search
-// stops (Check). A long-term fine-tune follows, and the final model is
-// measured for real.
+// No step is forced. A step that fewer than two groups can meet, or whose
+// every candidate loses more than MaxDrop points of held-out top-1, is
+// rejected and halved, down to the smallest step one grid step of one
+// group gives; then pairs of groups are tried; then the search stops and
+// says why (Result.Blocked).
+//
+// Every whole-model latency is measured with package measure's protocol,
+// interleaved with the source: figures carry their noise, a fractional
+// target is judged on the round-by-round ratio to the source, and a model
+// that meets its target is checked again with three times the rounds
+// before the search stops (Check), judged with a stated confidence. Each
+// measurement also adds a point to the table's calibration, as a ratio to
+// the source (so that drift moves no point), fitted by a repeated-median
+// line that a minority of wild points cannot pull away.
+//
+// Every model the search writes records its lineage (surgery.Lineage): the
+// source's SHA-256 and the composed plan, so that estimate finds the
+// calibration fitted here.
 //
 // Search never edits protobufs nor times single layers itself: it plans
-// (pure), and asks surgery to apply, lut to price, finetune to train and
-// onnxruntime to measure. Every iteration's plan is kept, and their
-// composition (surgery.Compose) is one plan that replays the final
+// (pure), and asks surgery to apply, lut to price, finetune to train,
+// and measure and onnxruntime to time. Every iteration's plan is kept, and
+// their composition (surgery.Compose) is one plan that replays the final
 // architecture on the original model.
 package search

@@ -8,6 +8,7 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/finetune"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/lut"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
@@ -83,17 +84,42 @@ type Options struct {
 	// Eval configures accuracy measurement in onnxruntime.
 	Eval finetune.EvalOptions
 
+	// TuneTop, when positive, short-term fine-tunes only the TuneTop
+	// candidates of a step that hold the most held-out accuracy before
+	// fine-tuning (the others are recorded as screened out). Zero tunes
+	// every candidate, as the paper does.
+	TuneTop int
+	// MaxDrop is the most held-out top-1, in points (0–100), that a
+	// chosen candidate may lose against the current model; a step whose
+	// every candidate loses more is shrunk (see Run). Zero derives it
+	// from the held-out set (DefaultMaxDrop); a negative value turns the
+	// guard off.
+	MaxDrop float64
+
 	// Table prices candidates; its measurer (if any) fills missing entries.
 	Table *lut.Table
 	// Runtime is the deployment's onnxruntime set-up, used to time whole
-	// models; MeasureRuns is the number of timed runs (default 50).
-	Runtime     ort.Options
-	MeasureRuns int
+	// models with the protocol Measure (package measure; its Runtime
+	// field is set from Runtime). Every measurement times the model
+	// interleaved with the source.
+	Runtime ort.Options
+	Measure measure.Protocol
+	// CalibrationVariants is the number of random pruned variants of the
+	// source measured with it at the start to calibrate the table
+	// (default 4; negative: calibrate on the source alone).
+	CalibrationVariants int
 	// Margin is how far below the latency target the search aims, as a
-	// fraction (default 0.02), so that measurement noise on the final
-	// model does not undo the result. The final verdict uses the target
-	// itself.
+	// fraction (default 0.02), so that the confirmation check (Check) is
+	// clear of the measurement noise. Checks and the final verdict use
+	// the target itself.
 	Margin float64
+
+	// Lineage describes the source model (its file's SHA-256 and, when
+	// the source was itself written by onnx-adapt, its own lineage). Every
+	// model the search writes records its lineage in metadata_props
+	// (surgery.Lineage), so that estimate finds the calibration the search
+	// fitted.
+	Lineage surgery.Lineage
 
 	// OutDir receives iter_NNN.onnx for every iteration, adapted.onnx, and
 	// history.json and plan.json.
@@ -133,12 +159,12 @@ func (s Schedule) reduction(i int, r0, target float64) float64 {
 
 // Defaults for options left zero.
 const (
-	DefaultIterations  = 10
-	DefaultDecay       = 0.9
-	DefaultRoundTo     = 8
-	DefaultMeasureRuns = 50
-	DefaultMargin      = 0.02
-	defaultMaxIter     = 100
+	DefaultIterations = 10
+	DefaultDecay      = 0.9
+	DefaultRoundTo    = 8
+	DefaultMargin     = 0.02
+	DefaultVariants   = 4
+	defaultMaxIter    = 100
 )
 
 // OptionError is a setting of Options that Run refuses. Field names the
@@ -184,8 +210,10 @@ func (o *Options) fill() {
 	if o.Margin == 0 {
 		o.Margin = DefaultMargin
 	}
-	if o.MeasureRuns == 0 {
-		o.MeasureRuns = DefaultMeasureRuns
+	o.Measure.Runtime = o.Runtime
+	o.Measure = o.Measure.WithDefaults()
+	if o.CalibrationVariants == 0 {
+		o.CalibrationVariants = DefaultVariants
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -221,8 +249,12 @@ func (o *Options) validate() error {
 		return bad("RoundTo", o.RoundTo, "must be at least 1")
 	case !(o.Margin >= 0 && o.Margin < 0.5):
 		return bad("Margin", o.Margin, "must be in [0, 0.5)")
-	case o.MeasureRuns < 1:
-		return bad("MeasureRuns", o.MeasureRuns, "must be at least 1")
+	case o.Measure.Blocks < 1 || o.Measure.MinBlockRuns < 1 || o.Measure.BlockTime < 0:
+		return bad("Measure", o.Measure, "needs at least one block of one run")
+	case o.TuneTop < 0:
+		return bad("TuneTop", o.TuneTop, "must not be negative")
+	case math.IsNaN(o.MaxDrop) || o.MaxDrop > 100:
+		return bad("MaxDrop", o.MaxDrop, "must be at most 100 points")
 	case o.ShortTerm.Steps <= 0 && !(o.ShortTerm.Epochs > 0):
 		return bad("ShortTerm.Steps", o.ShortTerm.Steps, "must be positive") // or Epochs
 	case o.LongTerm.Steps < 0 || !(o.LongTerm.Epochs >= 0):

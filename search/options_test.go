@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"errors"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"math"
 	"strings"
 	"testing"
@@ -28,7 +29,8 @@ func TestValidate(t *testing.T) {
 		{"latency fraction", ok(func(o *search.Options) { o.Constraints = search.Constraints{LatencyFraction: 0.6} }), ""},
 		{"every field set", ok(func(o *search.Options) {
 			o.Schedule = search.Schedule{First: 0.1, Decay: 0.5, Iterations: 3}
-			o.MaxIterations, o.RoundTo, o.Margin, o.MeasureRuns, o.Rank = 4, 1, 0.1, 5, "l1"
+			o.MaxIterations, o.RoundTo, o.Margin, o.MaxDrop, o.Rank = 4, 1, 0.1, 1.5, "l1"
+			o.Measure = measure.Protocol{Blocks: 3}
 			o.LongTerm.Epochs = 2
 		}), ""},
 		{"no constraint", ok(func(o *search.Options) { o.Constraints = search.Constraints{} }), "Constraints"},
@@ -45,7 +47,9 @@ func TestValidate(t *testing.T) {
 		{"negative max iterations", ok(func(o *search.Options) { o.MaxIterations = -1 }), "MaxIterations"},
 		{"negative round-to", ok(func(o *search.Options) { o.RoundTo = -8 }), "RoundTo"},
 		{"margin 0.5", ok(func(o *search.Options) { o.Margin = 0.5 }), "Margin"},
-		{"negative measure runs", ok(func(o *search.Options) { o.MeasureRuns = -1 }), "MeasureRuns"},
+		{"negative measure blocks", ok(func(o *search.Options) { o.Measure.Blocks = -1 }), "Measure"},
+		{"max drop over 100", ok(func(o *search.Options) { o.MaxDrop = 101 }), "MaxDrop"},
+		{"max drop off", ok(func(o *search.Options) { o.MaxDrop = -1 }), ""},
 		{"no short-term length", ok(func(o *search.Options) { o.ShortTerm.Steps = 0 }), "ShortTerm.Steps"},
 		{"short-term epochs", ok(func(o *search.Options) { o.ShortTerm.Steps, o.ShortTerm.Epochs = 0, 0.5 }), ""},
 		{"negative long-term", ok(func(o *search.Options) { o.LongTerm.Epochs = -1 }), "LongTerm.Epochs"},

@@ -25,8 +25,8 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/finetune"
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
-	"github.com/onnx-adapt/onnx-adapt/lut"
 	"github.com/onnx-adapt/onnx-adapt/models/pretrained"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/search"
@@ -38,17 +38,17 @@ func main() {
 	modelPath := flag.String("model", "", "the source model (default: the embedded default)")
 	data := flag.String("data", "/usr/share/datasets/fashion-mnist", "data set")
 	threads := flag.Int("threads", 1, "onnxruntime threads, as the adapt run")
-	runs := flag.Int("runs", 200, "timed runs per latency measurement")
+	blocks := flag.Int("blocks", 20, "rounds of the measurement protocol (package measure)")
 	shortSteps := flag.Int("short-steps", 20, "the adapt run's --short-steps")
 	batch := flag.Int("batch", 64, "the adapt run's --batch")
 	longEpochs := flag.Float64("long-epochs", 1, "the adapt run's --long-epochs")
 	flag.Parse()
-	if err := run(*out, *modelPath, *data, *threads, *runs, *shortSteps, *batch, *longEpochs); err != nil {
+	if err := run(*out, *modelPath, *data, *threads, *blocks, *shortSteps, *batch, *longEpochs); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(out, modelPath, data string, threads, runs, shortSteps, batch int, longEpochs float64) error {
+func run(out, modelPath, data string, threads, blocks, shortSteps, batch int, longEpochs float64) error {
 	ctx := context.Background()
 	var hist search.Result
 	b, err := os.ReadFile(filepath.Join(out, "history.json"))
@@ -73,20 +73,25 @@ func run(out, modelPath, data string, threads, runs, shortSteps, batch int, long
 	if err != nil {
 		return err
 	}
-	rt := ort.Options{IntraOpThreads: threads}
-	measure := func(m *onnxio.Model) (ort.Timing, error) {
-		d, err := onnxio.Encode(m)
-		if err != nil {
-			return ort.Timing{}, err
-		}
-		t, _, err := lut.MeasureModel(d, rt, 20, runs)
-		return t, err
-	}
-	ta, err := measure(adapted)
+	p := measure.Protocol{Runtime: ort.Options{IntraOpThreads: threads}, Blocks: blocks}
+	// timeWith times m together with the adapted model (interleaved), so
+	// that the two compare on the same stretch of the machine's time.
+	adaptedData, err := onnxio.Encode(adapted)
 	if err != nil {
 		return err
 	}
-	target := ms(ta.Median())
+	timeWith := func(m *onnxio.Model) (mine, theirs measure.Latency, r measure.Ratio, err error) {
+		d, err := onnxio.Encode(m)
+		if err != nil {
+			return mine, theirs, r, err
+		}
+		ls, err := measure.Models([][]byte{d, adaptedData}, p)
+		if err != nil {
+			return mine, theirs, r, err
+		}
+		r, err = measure.RatioOf(ls[0], ls[1])
+		return ls[0], ls[1], r, err
+	}
 
 	// Bisection on the common fraction: the smallest cut whose measured
 	// latency reaches the adapted model's.
@@ -100,26 +105,26 @@ func run(out, modelPath, data string, threads, runs, shortSteps, batch int, long
 	}
 	lo, hi := 0.0, 0.95
 	var base *onnxio.Model
-	var tb ort.Timing
+	var tb, ta measure.Latency
 	for range 8 {
 		mid := (lo + hi) / 2
 		m, err := uniform(mid)
 		if err != nil {
 			return err
 		}
-		t, err := measure(m)
+		t, a, r, err := timeWith(m)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "uniform cut %.3f: %.4f ms (target %.4f)\n", mid, ms(t.Median()), target)
-		if ms(t.Median()) <= target {
-			hi, base, tb = mid, m, t
+		fmt.Fprintf(os.Stderr, "uniform cut %.3f: %v, %.3f ± %.3f× the adapted model's %v\n", mid, t, r.Value, r.Noise, a)
+		if r.Value <= 1 {
+			hi, base, tb, ta = mid, m, t, a
 		} else {
 			lo = mid
 		}
 	}
 	if base == nil {
-		return fmt.Errorf("no uniform cut up to %.2f reaches %.4f ms", hi, target)
+		return fmt.Errorf("no uniform cut up to %.2f reaches the adapted model's latency", hi)
 	}
 
 	// The same training budget.
@@ -149,20 +154,18 @@ func run(out, modelPath, data string, threads, runs, shortSteps, batch int, long
 	if err != nil {
 		return err
 	}
-	ts, err := measure(src)
+	ts, _, _, err := timeWith(src)
 	if err != nil {
 		return err
 	}
-	row := func(name string, m *onnxio.Model, t ort.Timing, a finetune.Accuracy) {
+	row := func(name string, m *onnxio.Model, t measure.Latency, a finetune.Accuracy) {
 		r, _ := cost.Analyze(m.Graph)
-		fmt.Printf("| %s | %.4f | %.4f | %.4f | %s | %s | %.2f%% |\n", name, ms(t.Median()), ms(t.P10()), ms(t.P90()),
+		fmt.Printf("| %s | %.4f ± %.4f | %.4f | %.4f | %s | %s | %.2f%% |\n", name, t.MS, t.NoiseMS, t.P10MS, t.P90MS,
 			cost.String(r.MACs), cost.String(r.Params), 100*a.Top1)
 	}
-	fmt.Printf("| model | median ms | p10 | p90 | MACs | params | test top-1 |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| model | latency ms (± noise) | p10 | p90 | MACs | params | test top-1 |\n|---|---|---|---|---|---|---|\n")
 	row("source", src, ts, accS)
 	row("NetAdapt (adapted.onnx)", adapted, ta, accA)
 	row(fmt.Sprintf("uniform width (cut %.0f%%, %.2f epochs)", 100*hi, cfg.Epochs), base, tb, accB)
 	return nil
 }
-
-func ms(d interface{ Seconds() float64 }) float64 { return d.Seconds() * 1000 }

@@ -19,7 +19,7 @@ func TestAdaptCLI(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := cli(t, model, "--macs", "200000", "--data", "/usr/share/datasets/fashion-mnist",
 		"-o", out, "--short-steps", "2", "--batch", "16", "--held-out", "200", "--long-epochs", "0",
-		"--measure-runs", "3", "--lut", filepath.Join(t.TempDir(), "lut.json"), "--json", "-q")
+		"--blocks", "3", "--block-ms", "1", "--lut", filepath.Join(t.TempDir(), "lut.json"), "--json", "-q")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr: %s", code, stderr)
 	}

@@ -7,23 +7,25 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/lut"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
 type estimateCmd struct {
 	model     modelFlags
 	lut       lutFlags
+	timing    measureFlags
 	table     string
 	measure   bool
 	calibrate bool
 	variants  int
-	runs      int
 }
 
 func (*estimateCmd) name() string { return "estimate" }
 func (*estimateCmd) usage() string {
-	return "estimate MODEL [--lut FILE [--lut-foreign]] [--measure] [--calibrate [--calibrate-variants N]] [--threads N] [--json]"
+	return "estimate MODEL [--lut FILE [--lut-foreign]] [--measure] [--calibrate [--calibrate-variants N]] [--threads N] [--blocks N] [--json]"
 }
 func (*estimateCmd) summary() string {
 	return "estimate a model's latency from a lookup table, with MACs, parameters, size and peak memory"
@@ -32,24 +34,27 @@ func (*estimateCmd) summary() string {
 func (c *estimateCmd) flags(fs *pflag.FlagSet) {
 	c.model.register(fs)
 	c.lut.register(fs)
-	fs.StringVar(&c.table, "lut", "", "latency table (from onnx-adapt lut build); missing entries are measured and added unless --lut-foreign. Without it, the model's own entries are measured now and not kept")
+	fs.StringVar(&c.table, "lut", "", "latency table (from onnx-adapt lut build); missing entries are measured and added unless --lut-foreign (default: the one adapt uses, in the user cache folder)")
 	fs.BoolVar(&c.measure, "measure", false, "also time the whole model in onnxruntime and show the estimate's error")
 	fs.BoolVar(&c.calibrate, "calibrate", false, "time the whole model and random pruned variants of it (implies --measure), fit the calibration and store it in the table for this model")
 	fs.IntVar(&c.variants, "calibrate-variants", 5, "random pruned variants (10–70% of channels removed) to calibrate on besides the model; 0 fits a ratio on the model alone")
-	fs.IntVar(&c.runs, "runs", 100, "timed runs of the whole model for --measure")
+	c.timing.register(fs)
 }
 
 type estimateJSON struct {
-	Model      string         `json:"model"`
-	Table      string         `json:"table,omitempty"`
-	Foreign    bool           `json:"foreign,omitempty"`
-	Header     lut.Header     `json:"header"`
-	Resources  *lut.Resources `json:"resources"`
-	MeasuredMS float64        `json:"measured_ms,omitempty"`
-	P10MS      float64        `json:"measured_p10_ms,omitempty"`
-	P90MS      float64        `json:"measured_p90_ms,omitempty"`
-	ErrorPct   *float64       `json:"error_pct,omitempty"`
-	NewEntries int            `json:"new_entries"`
+	Model     string         `json:"model"`
+	Table     string         `json:"table,omitempty"`
+	Foreign   bool           `json:"foreign,omitempty"`
+	Header    lut.Header     `json:"header"`
+	Resources *lut.Resources `json:"resources"`
+	// Lineage is the model's, when onnx-adapt wrote it; Calibration says
+	// which calibration line the estimate uses: "model" (its own),
+	// "source" (its source's, found through its lineage) or "none".
+	Lineage     *surgery.Lineage `json:"lineage,omitempty"`
+	Calibration string           `json:"calibration"`
+	Measured    *measure.Latency `json:"measured,omitempty"`
+	ErrorPct    *float64         `json:"error_pct,omitempty"`
+	NewEntries  int              `json:"new_entries"`
 }
 
 func (c *estimateCmd) run(e *env, args []string) error {
@@ -60,18 +65,27 @@ func (c *estimateCmd) run(e *env, args []string) error {
 	if err := c.lut.check(); err != nil {
 		return err
 	}
-	if c.runs < 1 || c.variants < 0 {
-		return usagef("--runs must be at least 1 and --calibrate-variants at least 0")
+	if c.variants < 0 {
+		return usagef("--calibrate-variants must be at least 0")
+	}
+	if err := c.timing.check(); err != nil {
+		return err
 	}
 	if c.calibrate {
 		c.measure = true
-		if c.table == "" || c.lut.foreign {
-			return usagef("--calibrate stores the calibration in a table: give --lut FILE (not foreign)")
+		if c.lut.foreign {
+			return usagef("--calibrate stores the calibration in the table: not with --lut-foreign")
 		}
 	}
 	m, err := c.model.load(path)
 	if err != nil {
 		return err
+	}
+	if c.table == "" {
+		// The table adapt uses: its calibrations are found here.
+		if c.table, err = lut.CachePath(c.lut.options(), c.lut.step); err != nil {
+			return err
+		}
 	}
 	t, _, err := c.lut.open(c.table)
 	if err != nil {
@@ -81,11 +95,11 @@ func (c *estimateCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fp := lut.Fingerprint(m.Graph, units)
-	var cal *lut.Calibration
-	if cc, ok := t.Calibration(fp); ok {
-		cal = &cc
+	lin, derived, err := surgery.ReadLineage(m)
+	if err != nil {
+		return err
 	}
+	cal, calFrom := calibrationFor(t, lut.Fingerprint(m.Graph, units), lin, derived)
 	res, err := lut.ModelResources(m, nil, nil)
 	if err != nil {
 		return err
@@ -95,10 +109,15 @@ func (c *estimateCmd) run(e *env, args []string) error {
 		return err
 	}
 	res.Latency, res.LatencyMS = est, est.MS
-	out := estimateJSON{Model: path, Table: c.table, Foreign: t.Foreign(), Header: t.Header, Resources: res, NewEntries: t.Measured()}
+	out := estimateJSON{Model: path, Table: c.table, Foreign: t.Foreign(), Header: t.Header, Resources: res,
+		Calibration: calFrom, NewEntries: t.Measured()}
+	if derived {
+		out.Lineage = &lin
+	}
+	p := c.timing.protocol(c.lut.options())
 	if c.calibrate {
 		e.log.Info("calibrating", "model", path, "variants", c.variants)
-		cc, err := t.CalibrateSource(m, path, c.variants, 1, c.lut.options(), c.runs)
+		cc, lat, err := t.CalibrateSource(m, path, c.variants, 1, p)
 		if err != nil {
 			return err
 		}
@@ -106,18 +125,21 @@ func (c *estimateCmd) run(e *env, args []string) error {
 		est.Calibration = &cc
 		est.MS = cc.Apply(est.RawMS)
 		res.LatencyMS = est.MS
-	}
-	if c.measure {
+		out.Calibration = "model"
+		out.Measured = &lat
+	} else if c.measure {
 		data, err := onnxio.Encode(m)
 		if err != nil {
 			return err
 		}
-		tm, best, err := lut.MeasureModel(data, c.lut.options(), 10, c.runs)
+		lat, err := measure.Model(data, p)
 		if err != nil {
 			return err
 		}
-		out.MeasuredMS, out.P10MS, out.P90MS = ms(best), ms(tm.P10()), ms(tm.P90())
-		pct := 100 * (est.MS - out.MeasuredMS) / out.MeasuredMS
+		out.Measured = &lat
+	}
+	if out.Measured != nil {
+		pct := 100 * (est.MS - out.Measured.MS) / out.Measured.MS
 		out.ErrorPct = &pct
 	}
 	out.NewEntries = t.Measured()
@@ -141,15 +163,22 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 		cost.String(r.Params), cost.String(r.BNParams), cost.String(r.AllParams))
 	fmt.Fprintf(w, "bytes      %s (%d, the written model)\n", cost.String(r.Bytes), r.Bytes)
 	fmt.Fprintf(w, "peak mem   %s activations (%d bytes, batch 1)\n", cost.String(r.PeakActivationBytes), r.PeakActivationBytes)
-	calib := "uncalibrated"
-	if cal := est.Calibration; cal != nil {
-		calib = fmt.Sprintf("calibrated (%s on %d models): ×%.4f %+.4f ms", cal.Form, len(cal.Points), cal.Scale, cal.OffsetMS)
+	if out.Lineage != nil {
+		fmt.Fprintf(w, "lineage    %s\n", lineageString(*out.Lineage))
 	}
-	fmt.Fprintf(w, "latency    %.3f ms estimated (raw %.3f ms, %s; %.3f ms of it in NCHWc layout reorders)\n",
-		est.MS, est.RawMS, calib, est.ReorderMS)
-	if out.ErrorPct != nil {
-		fmt.Fprintf(w, "           %.3f ms measured (lowest median of blocks of 50 runs; p10 %.3f, p90 %.3f over %d runs): estimate error %+.1f%%\n",
-			out.MeasuredMS, out.P10MS, out.P90MS, c.runs, *out.ErrorPct)
+	calib := "uncalibrated: no calibration for this model or its source in the table (estimate --calibrate, or an adapt run, fits one)"
+	if cal := est.Calibration; cal != nil {
+		whose := "this model's own line"
+		if out.Calibration == "source" {
+			whose = "its source's line, found through its lineage"
+		}
+		calib = fmt.Sprintf("calibrated with %s (%s on %d models): ×%.4f %+.4f ms", whose, cal.Form, len(cal.Points), cal.Scale, cal.OffsetMS)
+	}
+	fmt.Fprintf(w, "latency    %.3f ms estimated (raw %.3f ms, %.3f ms of it in NCHWc layout reorders)\n", est.MS, est.RawMS, est.ReorderMS)
+	fmt.Fprintf(w, "           %s\n", calib)
+	if m := out.Measured; m != nil {
+		fmt.Fprintf(w, "           %s measured (median of %d block medians ± its standard error; runs p10 %.3f, p90 %.3f): estimate error %+.1f%%\n",
+			m, len(m.BlocksMS), m.P10MS, m.P90MS, *out.ErrorPct)
 	}
 	h := out.Header
 	src := "in memory (no --lut: nothing kept)"
@@ -182,6 +211,21 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 		fmt.Fprintf(tw, "%d\t%.4f\t%.4f\t%.4f\t%.1f%%\t%s\t%s\t  %s  %s\n", i, u.MS, u.ReorderMS, u.NetMS, share, cost.String(u.MACs), how, truncate(u.Name, 48), u.Key)
 	}
 	return tw.Flush()
+}
+
+// calibrationFor returns the calibration in t for a model of fingerprint
+// fp with lineage l (when derived): its own line first, else its source's,
+// and says which ("model", "source" or "none").
+func calibrationFor(t *lut.Table, fp string, l surgery.Lineage, derived bool) (*lut.Calibration, string) {
+	if c, ok := t.Calibration(fp); ok {
+		return &c, "model"
+	}
+	if derived && l.Fingerprint != "" {
+		if c, ok := t.Calibration(l.Fingerprint); ok {
+			return &c, "source"
+		}
+	}
+	return nil, "none"
 }
 
 func truncate(s string, n int) string {

@@ -109,7 +109,7 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := c.model.load(path)
+	m, lin, err := c.model.loadWithLineage(path)
 	if err != nil {
 		return err
 	}
@@ -158,6 +158,9 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 			return err
 		}
 		out.EvalEngine = accOf(&eng)
+	}
+	if err := lin.Stamp(m); err != nil {
+		return err
 	}
 	saved := func(data []byte) error { return checkRuns(data) }
 	if c.eval != "none" && sp.Test != nil {

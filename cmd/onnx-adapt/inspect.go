@@ -9,6 +9,7 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
 type inspectCmd struct {
@@ -35,6 +36,8 @@ type inspectJSON struct {
 	Nodes    int          `json:"nodes"`
 	FileSize int64        `json:"file_bytes"`
 	Report   *cost.Report `json:"cost"`
+	// Lineage is where the model comes from, when onnx-adapt wrote it.
+	Lineage *surgery.Lineage `json:"lineage,omitempty"`
 }
 
 type valueJSON struct {
@@ -72,6 +75,11 @@ func (c *inspectCmd) run(e *env, args []string) error {
 		Model: path, Opset: m.Opset(""), Inputs: values(m.Graph.Inputs), Outputs: values(m.Graph.Outputs),
 		Nodes: len(m.Graph.Nodes), FileSize: st.Size(), Report: r,
 	}
+	if l, ok, err := surgery.ReadLineage(m); err != nil {
+		return err
+	} else if ok {
+		out.Lineage = &l
+	}
 	if e.json {
 		return e.writeJSON(out)
 	}
@@ -97,6 +105,12 @@ func (c *inspectCmd) run(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "all params %s (%d), %s of weights\n", cost.String(r.AllParams), r.AllParams, bytesString(r.WeightBytes))
 	fmt.Fprintf(e.stdout, "peak act.  %s at batch 1\n", bytesString(r.PeakActivationBytes))
 	fmt.Fprintf(e.stdout, "file       %s\n", bytesString(out.FileSize))
+	if l := out.Lineage; l != nil {
+		fmt.Fprintf(e.stdout, "lineage    %s\n", lineageString(*l))
+		if l.Fingerprint != "" {
+			fmt.Fprintf(e.stdout, "           its latency estimate uses the calibration of fingerprint %s (onnx-adapt estimate finds it)\n", l.Fingerprint)
+		}
+	}
 	return nil
 }
 

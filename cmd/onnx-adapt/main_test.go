@@ -51,8 +51,8 @@ func TestExitCodes(t *testing.T) {
 		{"no such file", []string{"inspect", filepath.Join(t.TempDir(), "none.onnx")}, exitError, "", "no such file"},
 		{"not onnx", []string{"inspect", writeFile(t, "junk.onnx", "\x00\x01garbage")}, exitError, "", "onnxio"},
 		{"inspect", []string{"inspect", model}, exitOK, "MACs", ""},
-		{"measure", []string{"measure", model, "--runs", "3", "--warmup", "1"}, exitOK, "median", ""},
-		{"measure bad runs", []string{"measure", model, "--runs", "0"}, exitUsage, "", "--runs"},
+		{"measure", []string{"measure", model, "--blocks", "3", "--block-ms", "1"}, exitOK, "median", ""},
+		{"measure bad blocks", []string{"measure", model, "--blocks", "0"}, exitUsage, "", "--blocks"},
 		{"zoo unknown", []string{"zoo", "alexnet", "-o", filepath.Join(t.TempDir(), "a.onnx")}, exitError, "", "alexnet"},
 	}
 	for _, tc := range tests {
@@ -104,7 +104,7 @@ func TestUsageMistakes(t *testing.T) {
 	}{
 		{[]string{"--frobnicate"}, "onnx-adapt: unknown command \"--frobnicate\"\nsee 'onnx-adapt --help'\n"},
 		{[]string{"inspect"}, "onnx-adapt inspect: missing MODEL\nsee 'onnx-adapt inspect --help'\n"},
-		{[]string{"measure", model, "--runs", "x"}, "onnx-adapt measure: invalid argument \"x\" for \"--runs\" flag: must be an integer\nsee 'onnx-adapt measure --help'\n"},
+		{[]string{"measure", model, "--blocks", "x"}, "onnx-adapt measure: invalid argument \"x\" for \"--blocks\" flag: must be an integer\nsee 'onnx-adapt measure --help'\n"},
 		{[]string{"prune", model, "-o", "x.onnx"}, "onnx-adapt prune: give exactly one of --plan, --group or --fraction\nsee 'onnx-adapt prune --help'\n"},
 		{[]string{"finetune", model, "-o", "x.onnx", "--batch", "0"}, "onnx-adapt finetune: --batch 0: must be at least 1\nsee 'onnx-adapt finetune --help'\n"},
 		{[]string{model, "--macs", "10", "--margin", "0.7", "-o", "o"}, "onnx-adapt adapt: --margin 0.7: must be in [0, 0.5)\nsee 'onnx-adapt adapt --help'\n"},
@@ -156,7 +156,7 @@ func TestJSONOutput(t *testing.T) {
 	if ins.Opset != 17 || ins.Cost.MACs <= 0 || ins.Cost.Params <= 0 || len(ins.Cost.Layers) == 0 {
 		t.Fatalf("inspect --json: %+v", ins)
 	}
-	code, stdout, stderr = cli(t, "measure", model, "--json", "--runs", "5", "--warmup", "1")
+	code, stdout, stderr = cli(t, "measure", model, "--json", "--blocks", "5", "--block-ms", "1")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -164,7 +164,8 @@ func TestJSONOutput(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &meas); err != nil {
 		t.Fatalf("measure --json: %v\n%s", err, stdout)
 	}
-	if len(meas.SamplesMS) != 5 || meas.P10MS > meas.MedianMS || meas.MedianMS > meas.P90MS || meas.Runtime != "1.24.1" {
+	l := meas.Latency
+	if len(l.BlocksMS) != 5 || l.Runs != 5*l.BlockRuns || l.NoiseMS < 0 || !(l.MS > 0) || meas.Protocol.Blocks != 5 || meas.Runtime != "1.24.1" {
 		t.Fatalf("measure --json: %+v", meas)
 	}
 }

@@ -6,15 +6,15 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
 type measureCmd struct {
 	model   modelFlags
+	timing  measureFlags
 	threads int
-	runs    int
-	warmup  int
 	batch   int64
 	opt     ort.OptLevel
 	seed    int64
@@ -22,36 +22,29 @@ type measureCmd struct {
 
 func (*measureCmd) name() string { return "measure" }
 func (*measureCmd) usage() string {
-	return "measure MODEL [--threads N] [--runs N] [--warmup N] [--batch N] [--json]"
+	return "measure MODEL [--threads N] [--blocks N] [--block-ms MS] [--batch N] [--json]"
 }
 func (*measureCmd) summary() string {
-	return "time a model in onnxruntime on random inputs (median, p10, p90)"
+	return "time a model in onnxruntime on random inputs (median of block medians, with its noise)"
 }
 
 func (c *measureCmd) flags(fs *pflag.FlagSet) {
 	c.model.register(fs)
+	c.timing.register(fs)
 	fs.IntVar(&c.threads, "threads", 1, "onnxruntime intra-op threads (as deployed)")
-	fs.IntVar(&c.runs, "runs", 100, "timed runs")
-	fs.IntVar(&c.warmup, "warmup", 10, "untimed warm-up runs")
 	fs.Int64Var(&c.batch, "batch", 1, "batch size for a dynamic batch dimension")
 	fs.Var(&c.opt, "opt-level", "onnxruntime graph optimisation level")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the random inputs")
 }
 
 type measureJSON struct {
-	Model     string    `json:"model"`
-	Runtime   string    `json:"onnxruntime"`
-	Threads   int       `json:"threads"`
-	OptLevel  string    `json:"opt_level"`
-	Batch     int64     `json:"batch"`
-	Runs      int       `json:"runs"`
-	Warmup    int       `json:"warmup"`
-	MedianMS  float64   `json:"median_ms"`
-	P10MS     float64   `json:"p10_ms"`
-	P90MS     float64   `json:"p90_ms"`
-	MeanMS    float64   `json:"mean_ms"`
-	StdDevMS  float64   `json:"stddev_ms"`
-	SamplesMS []float64 `json:"samples_ms"`
+	Model    string           `json:"model"`
+	Runtime  string           `json:"onnxruntime"`
+	Threads  int              `json:"threads"`
+	OptLevel string           `json:"opt_level"`
+	Batch    int64            `json:"batch"`
+	Protocol measure.Protocol `json:"protocol"`
+	Latency  measure.Latency  `json:"latency"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -61,8 +54,11 @@ func (c *measureCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.threads < 1 || c.runs < 1 || c.warmup < 0 || c.batch < 1 {
-		return usagef("--threads, --runs and --batch must be at least 1, --warmup at least 0")
+	if c.threads < 1 || c.batch < 1 {
+		return usagef("--threads and --batch must be at least 1")
+	}
+	if err := c.timing.check(); err != nil {
+		return err
 	}
 	m, err := c.model.load(path)
 	if err != nil {
@@ -78,34 +74,21 @@ func (c *measureCmd) run(e *env, args []string) error {
 	if err := ort.Init(); err != nil {
 		return err
 	}
-	sess, err := ort.NewSession(data, ort.Options{IntraOpThreads: c.threads, OptLevel: c.opt})
+	p := c.timing.protocol(ort.Options{IntraOpThreads: c.threads, OptLevel: c.opt})
+	p.Batch, p.Seed = c.batch, c.seed
+	e.log.Info("measuring", "model", path, "threads", c.threads, "blocks", p.Blocks)
+	l, err := measure.Model(data, p)
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
-	inputs, err := ort.RandomInputs(sess.Inputs(), c.batch, c.seed)
-	if err != nil {
-		return err
-	}
-	e.log.Info("measuring", "model", path, "threads", c.threads, "runs", c.runs)
-	t, err := sess.Time(inputs, c.warmup, c.runs)
-	if err != nil {
-		return err
-	}
-	out := measureJSON{
-		Model: path, Runtime: ort.Version(), Threads: c.threads, OptLevel: c.opt.String(), Batch: c.batch,
-		Runs: c.runs, Warmup: c.warmup, MedianMS: ms(t.Median()), P10MS: ms(t.P10()), P90MS: ms(t.P90()),
-		MeanMS: ms(t.Mean()), StdDevMS: ms(t.StdDev()),
-	}
-	for _, s := range t.Samples {
-		out.SamplesMS = append(out.SamplesMS, ms(s))
-	}
+	out := measureJSON{Model: path, Runtime: ort.Version(), Threads: c.threads, OptLevel: c.opt.String(), Batch: c.batch,
+		Protocol: p, Latency: l}
 	if e.json {
 		return e.writeJSON(out)
 	}
-	fmt.Fprintf(e.stdout, "%s: median %.3f ms (p10 %.3f, p90 %.3f; mean %.3f ± %.3f) over %d runs\n",
-		path, out.MedianMS, out.P10MS, out.P90MS, out.MeanMS, out.StdDevMS, out.Runs)
-	fmt.Fprintf(e.stdout, "onnxruntime %s, %d intra-op thread(s), optimisation %s, batch %d\n",
-		out.Runtime, c.threads, c.opt, c.batch)
+	fmt.Fprintf(e.stdout, "%s: %s (median of %d block medians ± its standard error; runs p10 %.4g, p90 %.4g)\n",
+		path, l, len(l.BlocksMS), l.P10MS, l.P90MS)
+	fmt.Fprintf(e.stdout, "onnxruntime %s, %d intra-op thread(s), optimisation %s, batch %d, %d runs in blocks of %d\n",
+		out.Runtime, c.threads, c.opt, c.batch, l.Runs, l.BlockRuns)
 	return nil
 }

@@ -114,7 +114,7 @@ func (c *pruneCmd) run(e *env, args []string) error {
 	if c.keep < 0 || c.drop < 0 || c.roundTo < 0 || c.fraction < 0 || c.fraction >= 1 || math.IsNaN(c.fraction) {
 		return usagef("--keep, --drop and --round-to must not be negative; --fraction is in [0, 1)")
 	}
-	m, err := c.model.load(path)
+	m, lin, err := c.model.loadWithLineage(path)
 	if err != nil {
 		return err
 	}
@@ -143,6 +143,12 @@ func (c *pruneCmd) run(e *env, args []string) error {
 	}
 	after, err := cost.Analyze(m.Graph)
 	if err != nil {
+		return err
+	}
+	if lin, err = lin.Derive(resolved); err != nil {
+		return err
+	}
+	if err := lin.Stamp(m); err != nil {
 		return err
 	}
 	e.log.Info("writing", "path", c.out)

@@ -1,0 +1,535 @@
+package search
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+// How an iteration shrinks its step and guards accuracy.
+const (
+	// minFeasible: a step that fewer groups than this can meet offers no
+	// choice, and is shrunk (unless the model has fewer groups).
+	minFeasible = 2
+	// pairGroups: when no single group gives an acceptable candidate at
+	// the smallest step, pairs of the pairGroups best groups are tried.
+	pairGroups = 4
+	// maxDropSE and minMaxDrop define the default MaxDrop (see maxDrop).
+	maxDropSE  = 3
+	minMaxDrop = 1.0
+)
+
+// iterate runs NetAdapt iteration i on cur for resource r (lines 4–9 of
+// Algorithm 1). It sets the budget Conᵢ = Resᵢ − ΔRᵢ (on the calibrated
+// estimate, for latency), proposes for every group the largest cut that
+// meets it (ChooseNumFilters), applies and short-term fine-tunes each
+// (ChooseWhichFilters: the plan's ranking; ShortTermFineTune), and keeps
+// the most accurate (PickHighestAccuracy).
+//
+// It never forces a step. A step that fewer than two groups can meet, or
+// whose every candidate loses more than maxDrop points of held-out top-1
+// against cur, is rejected and the reduction halved, down to the smallest
+// reduction that one grid step of one group gives. When even that step
+// gives no acceptable candidate, pairs of groups are tried, each cutting
+// part of a step (the smallest rejected step at which a pair is more than
+// a single cut). When nothing is acceptable, it returns next == nil and
+// the iteration's rejected steps say why.
+func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *state, err error) {
+	an, err := surgery.Analyze(cur.model.Graph)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups := an.Prunable()
+	now, err := s.resource(cur, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := s.resource(s.src, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	aim, err := s.aim(r, cur, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	it = &Iteration{Index: i, Resource: r.String(), MaxDrop: s.maxDrop(cur)}
+	floor, err := s.smallestStep(cur, groups, r, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	delta := max(min(s.opts.Schedule.reduction(i, src, aim), now-aim), floor)
+	for {
+		st := Step{Reduction: delta, Budget: budgetOf(now, delta)}
+		s.emit(Event{Kind: IterationStart, Iteration: i, Resource: r, Budget: st.Budget})
+		s.opts.Log.Info("iteration start", "i", i, "resource", r, "now", now, "budget", st.Budget)
+		cands, err := s.propose(i, cur, groups, r, st.Budget)
+		if err != nil {
+			return nil, nil, err
+		}
+		if n := countFeasible(cands); n < min(minFeasible, len(groups)) {
+			st.Rejected = fmt.Sprintf("only %d of %d groups can meet the budget", n, len(groups))
+		} else {
+			best, m, err := s.tune(i, cur, cands, it.MaxDrop, st.Budget, r)
+			if err != nil {
+				return nil, nil, err
+			}
+			if best >= 0 {
+				it.Budget, it.Candidates, it.Chosen = st.Budget, cands, best
+				next, err := s.adopt(it, cur, an, m)
+				return it, next, err
+			}
+			st.Rejected = fmt.Sprintf("every candidate loses more than %.2f points of held-out top-1", it.MaxDrop)
+		}
+		st.Candidates = cands
+		it.Shrunk = append(it.Shrunk, st)
+		s.emit(Event{Kind: StepShrunk, Iteration: i, Resource: r, Budget: st.Budget, Reason: st.Rejected})
+		s.opts.Log.Info("step rejected", "i", i, "budget", st.Budget, "reason", st.Rejected)
+		if delta <= floor {
+			break
+		}
+		delta = max(delta/2, floor)
+	}
+
+	// Even the smallest step failed: try two groups together, at the smallest
+	// rejected step where a pair is not just a single cut.
+	for k := len(it.Shrunk) - 1; k >= 0; k-- {
+		st := it.Shrunk[k]
+		cands, err := s.pairs(i, cur, r, now, st)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		best, m, err := s.tune(i, cur, cands, it.MaxDrop, st.Budget, r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if best >= 0 {
+			it.Budget, it.Candidates, it.Chosen = st.Budget, cands, best
+			next, err = s.adopt(it, cur, an, m)
+			return it, next, err
+		}
+		it.Shrunk = append(it.Shrunk, Step{Reduction: st.Reduction, Budget: st.Budget, Candidates: cands,
+			Rejected: fmt.Sprintf("every pair of groups also loses more than %.2f points of held-out top-1", it.MaxDrop)})
+		return it, nil, nil
+	}
+	return it, nil, nil
+}
+
+// budgetOf is now minus a reduction delta, less a rounding tolerance, so
+// that a candidate priced at exactly the budget meets it.
+func budgetOf(now, delta float64) float64 {
+	return now - delta + 1e-9*math.Abs(now)
+}
+
+// adopt makes the chosen candidate of it (whose tuned model is m) the next
+// model: it resolves its plan, writes it as iter_NNN.onnx, and measures it.
+func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, m *onnxio.Model) (*state, error) {
+	var err error
+	if it.Plan, err = an.Resolve(s.planFor(&it.Candidates[it.Chosen])); err != nil {
+		return nil, err
+	}
+	next := &state{model: m}
+	if next.plan, err = surgery.Compose(cur.plan, it.Plan); err != nil {
+		return nil, err
+	}
+	it.File = filepath.Join(s.opts.OutDir, fmt.Sprintf("iter_%03d.onnx", it.Index))
+	if err := s.save(it.File, next); err != nil {
+		return nil, err
+	}
+	if next.fig, err = s.figures(next); err != nil {
+		return nil, err
+	}
+	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure); err != nil {
+		return nil, err
+	}
+	it.Figures = next.fig
+	return next, nil
+}
+
+func countFeasible(cs []Candidate) int {
+	n := 0
+	for i := range cs {
+		if cs[i].feasible() {
+			n++
+		}
+	}
+	return n
+}
+
+// maxDrop returns the held-out top-1 loss, in points, that a candidate may
+// have against cur: Options.MaxDrop when set (+Inf when negative), or by
+// default maxDropSE standard errors of cur's held-out accuracy (binomial,
+// over the held-out images), and at least minMaxDrop. A smaller loss cannot
+// be told from the held-out set's sampling noise; a larger one is what a
+// deep single-layer cut that a short fine-tune cannot repair looks like
+// (BENCHMARKS.md: the quickstart's chosen candidates lose at most about a
+// point when the step is right, and 20–75 points when it was forced).
+func (s *searcher) maxDrop(cur *state) float64 {
+	switch {
+	case s.opts.MaxDrop < 0:
+		return math.Inf(1)
+	case s.opts.MaxDrop > 0:
+		return s.opts.MaxDrop
+	}
+	h := cur.fig.HeldOut
+	if h == nil || h.N == 0 {
+		return minMaxDrop
+	}
+	p := h.Top1
+	return max(minMaxDrop, maxDropSE*100*math.Sqrt(p*(1-p)/float64(h.N)))
+}
+
+// tune applies, short-term fine-tunes and evaluates every feasible
+// candidate (with Options.TuneTop, only the TuneTop that hold the most
+// accuracy before fine-tuning: see screen), and returns the index of the
+// most accurate one on held-out data (ties: the cheaper) among those
+// losing at most maxDrop points against cur, with its model; -1 when none
+// does.
+func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget float64, r Resource) (int, *onnxio.Model, error) {
+	o := s.opts
+	if err := s.screen(cur, cands); err != nil {
+		return -1, nil, err
+	}
+	base := 100 * top1(cur.fig.HeldOut)
+	best, bestAcc := -1, -1.0
+	var bestModel *onnxio.Model
+	for ci := range cands {
+		c := &cands[ci]
+		if !c.feasible() || c.Skipped != "" {
+			continue
+		}
+		m := cur.model.Clone()
+		if err := surgery.Apply(m.Graph, s.planFor(c)); err != nil {
+			return -1, nil, err
+		}
+		cfg := o.ShortTerm
+		cfg.Seed += uint64(i)
+		if _, err := finetune.Train(s.ctx, m, o.Train, cfg); err != nil {
+			return -1, nil, err
+		}
+		data, err := onnxio.Encode(m)
+		if err != nil {
+			return -1, nil, err
+		}
+		acc, err := s.evaluate(data, o.HeldOut)
+		if err != nil {
+			return -1, nil, err
+		}
+		c.HeldOutTop1 = acc.Top1
+		if drop := base - 100*acc.Top1; drop > maxDrop {
+			c.Rejected = fmt.Sprintf("loses %.2f points of held-out top-1 (at most %.2f)", drop, maxDrop)
+		}
+		s.emit(Event{Kind: CandidateTuned, Iteration: i, Resource: r, Budget: budget, Candidate: c, Index: ci, Count: len(cands)})
+		o.Log.Debug("candidate", "group", c.Group, "keep", c.Keep, "of", c.Size, "est_ms", c.EstimatedMS, "held_out", acc.Top1, "rejected", c.Rejected)
+		if c.Rejected != "" {
+			continue
+		}
+		if acc.Top1 > bestAcc || acc.Top1 == bestAcc && best >= 0 && cheaper(*c, cands[best]) {
+			best, bestAcc, bestModel = ci, acc.Top1, m
+		}
+	}
+	return best, bestModel, nil
+}
+
+// screenImages is how many held-out images screening evaluates each
+// candidate on.
+const screenImages = 500
+
+// screen, with Options.TuneTop set and more feasible candidates than it,
+// evaluates every feasible candidate as cut, before any fine-tuning, on
+// the first screenImages held-out images, and marks all but the TuneTop
+// most accurate as skipped: fine-tuning is what costs, and a cut that
+// loses the most before it rarely wins after a short fine-tune.
+func (s *searcher) screen(cur *state, cands []Candidate) error {
+	k := s.opts.TuneTop
+	if k <= 0 || countFeasible(cands) <= k {
+		return nil
+	}
+	held := s.opts.HeldOut
+	if n := held.Len(); n > screenImages {
+		idx := make([]int, screenImages)
+		for i := range idx {
+			idx[i] = i
+		}
+		var err error
+		if held, err = dataset.Subset(held, idx); err != nil {
+			return err
+		}
+	}
+	var order []int
+	for ci := range cands {
+		c := &cands[ci]
+		if !c.feasible() {
+			continue
+		}
+		m := cur.model.Clone()
+		if err := surgery.Apply(m.Graph, s.planFor(c)); err != nil {
+			return err
+		}
+		data, err := onnxio.Encode(m)
+		if err != nil {
+			return err
+		}
+		acc, err := s.evaluate(data, held)
+		if err != nil {
+			return err
+		}
+		c.ScreenTop1 = acc.Top1
+		order = append(order, ci)
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmpDesc(cands[a].ScreenTop1, cands[b].ScreenTop1) })
+	for _, ci := range order[k:] {
+		cands[ci].Skipped = fmt.Sprintf("screened out: %.2f%% held-out top-1 before fine-tuning, below the %d best", 100*cands[ci].ScreenTop1, k)
+	}
+	return nil
+}
+
+func cheaper(a, b Candidate) bool {
+	if a.EstimatedMS != b.EstimatedMS {
+		return a.EstimatedMS < b.EstimatedMS
+	}
+	return a.MACs < b.MACs
+}
+
+// planFor returns the plan that keeps c.Keep channels of c's group (and of
+// its pair's).
+func (s *searcher) planFor(c *Candidate) surgery.Plan {
+	p := surgery.Plan{Rank: s.opts.Rank, RoundTo: s.opts.RoundTo}
+	for ; c != nil; c = c.Pair {
+		p.Groups = append(p.Groups, surgery.GroupPlan{Group: c.Group, Drop: c.Size - c.Keep})
+	}
+	return p
+}
+
+// propose prices, for every group, the largest channel count that meets
+// budget on resource r (ChooseNumFilters).
+func (s *searcher) propose(i int, cur *state, groups []*surgery.Group, r Resource, budget float64) ([]Candidate, error) {
+	cands := make([]Candidate, 0, len(groups))
+	for gi, g := range groups {
+		c, err := s.largestKeep(cur, g, nil, r, budget)
+		if err != nil {
+			return nil, err
+		}
+		cands = append(cands, c)
+		s.emit(Event{Kind: CandidatePriced, Iteration: i, Resource: r, Budget: budget, Candidate: &cands[gi], Index: gi, Count: len(groups)})
+	}
+	return cands, nil
+}
+
+// smallestStep returns the smallest positive reduction of resource r that
+// cutting one grid step (RoundTo channels) of one group gives: no step
+// below it can be met at all.
+func (s *searcher) smallestStep(cur *state, groups []*surgery.Group, r Resource, now float64) (float64, error) {
+	floor := math.Inf(1)
+	for _, g := range groups {
+		if g.Size <= s.opts.RoundTo {
+			continue
+		}
+		p, err := s.price(cur, surgery.Plan{Rank: s.opts.Rank, RoundTo: s.opts.RoundTo,
+			Groups: []surgery.GroupPlan{{Group: g.ID, Drop: s.opts.RoundTo}}}, r)
+		if err != nil {
+			return 0, err
+		}
+		if d := now - p.value; d > 0 {
+			floor = min(floor, d)
+		}
+	}
+	if math.IsInf(floor, 1) {
+		return 0, nil
+	}
+	return floor, nil
+}
+
+// keepChoices lists the channel counts a group of size n may keep,
+// ascending: multiples of roundTo below n.
+func keepChoices(n, roundTo int) []int {
+	var ks []int
+	for k := roundTo; k < n; k += roundTo {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// priced is a plan's resources.
+type priced struct {
+	value float64 // the resource r
+	res   *lut.Resources
+}
+
+// price returns the resources of cur with plan p applied: for latency, the
+// calibrated table estimate.
+func (s *searcher) price(cur *state, p surgery.Plan, r Resource) (priced, error) {
+	var t *lut.Table
+	var cal *lut.Calibration
+	if r == Latency {
+		t, cal = s.opts.Table, &s.cal.cal
+	}
+	res, err := lut.PlanResources(cur.model, p, t, cal)
+	if err != nil {
+		return priced{}, err
+	}
+	pr := priced{res: res}
+	switch r {
+	case Latency:
+		pr.value = res.LatencyMS
+	case MACs:
+		pr.value = float64(res.MACs)
+	case Params:
+		pr.value = float64(res.Params)
+	}
+	return pr, nil
+}
+
+// largestKeep finds, for group g of cur (with the cuts fixed applied too),
+// the largest channel count whose model meets budget on resource r, by
+// bisection (the resource does not grow when a group loses channels).
+func (s *searcher) largestKeep(cur *state, g *surgery.Group, fixed []surgery.GroupPlan, r Resource, budget float64) (Candidate, error) {
+	c := Candidate{Group: g.ID, Roots: g.Roots, Size: g.Size}
+	ks := keepChoices(g.Size, s.opts.RoundTo)
+	if len(ks) == 0 {
+		c.Skipped = fmt.Sprintf("%d channels cannot shrink in steps of %d", g.Size, s.opts.RoundTo)
+		return c, nil
+	}
+	cache := map[int]priced{}
+	price := func(k int) (priced, error) {
+		if p, ok := cache[k]; ok {
+			return p, nil
+		}
+		plan := surgery.Plan{Rank: s.opts.Rank, RoundTo: s.opts.RoundTo,
+			Groups: append(slices.Clone(fixed), surgery.GroupPlan{Group: g.ID, Drop: g.Size - k})}
+		p, err := s.price(cur, plan, r)
+		if err == nil {
+			cache[k] = p
+		}
+		return p, err
+	}
+	i, err := bisect(len(ks), func(i int) (bool, error) {
+		p, err := price(ks[i])
+		return p.value <= budget, err
+	})
+	if err != nil {
+		return c, err
+	}
+	if i < 0 {
+		p := cache[ks[0]]
+		c.Skipped = fmt.Sprintf("even %d channels give %.4g > budget %.4g", ks[0], p.value, budget)
+		return c, nil
+	}
+	p := cache[ks[i]]
+	c.Keep, c.MACs, c.Params = ks[i], p.res.MACs, p.res.Params
+	c.EstimatedMS = p.res.LatencyMS
+	return c, nil
+}
+
+// bisect returns the largest i in [0, n) with ok(i), for ok true on a
+// prefix of [0, n); -1 when ok(0) is false.
+func bisect(n int, ok func(int) (bool, error)) (int, error) {
+	if n == 0 {
+		return -1, nil
+	}
+	yes, err := ok(0)
+	if err != nil || !yes {
+		return -1, err
+	}
+	a, b := 0, n // ok(a); b is beyond the last ok
+	for b-a > 1 {
+		mid := (a + b) / 2
+		yes, err := ok(mid)
+		if err != nil {
+			return -1, err
+		}
+		if yes {
+			a = mid
+		} else {
+			b = mid
+		}
+	}
+	return a, nil
+}
+
+// pairs proposes two-group candidates for the step last (whose single
+// cuts were not acceptable): for the pairGroups groups whose
+// single candidates held the most accuracy (or, untuned, cut the smallest
+// share of their channels), every pair (a, b), a the better, cuts a to
+// meet half the step and then b to meet the rest, so that neither is cut as deeply as
+// one group alone would be. Pairs in which one group alone meets the step
+// are left out: they are single cuts.
+func (s *searcher) pairs(i int, cur *state, r Resource, now float64, last Step) ([]Candidate, error) {
+	var singles []Candidate
+	for _, c := range last.Candidates {
+		if c.feasible() {
+			singles = append(singles, c)
+		}
+	}
+	slices.SortStableFunc(singles, func(a, b Candidate) int {
+		switch {
+		case a.HeldOutTop1 != b.HeldOutTop1:
+			return cmpDesc(a.HeldOutTop1, b.HeldOutTop1)
+		case a.ScreenTop1 != b.ScreenTop1:
+			return cmpDesc(a.ScreenTop1, b.ScreenTop1)
+		}
+		return cmpDesc(float64(a.Keep)/float64(a.Size), float64(b.Keep)/float64(b.Size))
+	})
+	singles = singles[:min(len(singles), pairGroups)]
+	an, err := surgery.Analyze(cur.model.Graph)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int]*surgery.Group{}
+	for _, g := range an.Prunable() {
+		byID[g.ID] = g
+	}
+	half := budgetOf(now, last.Reduction/2)
+	var out []Candidate
+	for x := range singles {
+		for y := x + 1; y < len(singles); y++ {
+			a, err := s.largestKeep(cur, byID[singles[x].Group], nil, r, half)
+			if err != nil {
+				return nil, err
+			}
+			if !a.feasible() {
+				continue
+			}
+			fixed := []surgery.GroupPlan{{Group: a.Group, Drop: a.Size - a.Keep}}
+			b, err := s.largestKeep(cur, byID[singles[y].Group], fixed, r, last.Budget)
+			if err != nil {
+				return nil, err
+			}
+			if !b.feasible() {
+				continue
+			}
+			if p, err := s.price(cur, surgery.Plan{Rank: s.opts.Rank, RoundTo: s.opts.RoundTo, Groups: fixed}, r); err != nil {
+				return nil, err
+			} else if p.value <= last.Budget {
+				continue // a alone meets the step
+			}
+			pair := a
+			pb := b
+			pair.Pair = &pb
+			pair.EstimatedMS, pair.MACs, pair.Params = b.EstimatedMS, b.MACs, b.Params
+			pb.EstimatedMS, pb.MACs, pb.Params = 0, 0, 0
+			out = append(out, pair)
+			s.emit(Event{Kind: CandidatePriced, Iteration: i, Resource: r, Budget: last.Budget, Candidate: &out[len(out)-1], Index: len(out) - 1})
+		}
+	}
+	return out, nil
+}
+
+func cmpDesc(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,230 @@
+package search
+
+import (
+	"fmt"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+// How the search measures (package measure has the protocol itself).
+const (
+	// sourceRounds scales the protocol for the first measurement of the
+	// source with its calibration variants: every later figure is
+	// relative to it.
+	sourceRounds = 2
+	// checkRounds scales the protocol for a confirmation check and the
+	// final verdict.
+	checkRounds = 3
+	// calibrationSeed seeds the random pruned variants of the source.
+	calibrationSeed = 1
+)
+
+// calibrator keeps the table's calibration for the source without chasing
+// noise. Its points are the source, the calibration variants and every
+// model the search measures. Each was timed interleaved with the source
+// (package measure), and its point is its latency relative to the source,
+// round by round, times the source's first measurement: a machine that
+// drifts between two measurements moves no point. The line through the
+// points is Siegel's repeated median (lut.FitCalibration), which a
+// minority of wild points cannot pull away.
+type calibrator struct {
+	srcMS float64 // the source's latency in its first measurement
+	cal   lut.Calibration
+}
+
+// add adds the point of a model whose raw table estimate is raw and whose
+// latency measured ratio times the source's, and refits.
+func (c *calibrator) add(label string, raw, ratio float64) error {
+	pts := append(c.cal.Points, lut.CalPoint{Label: label, RawMS: raw, MeasuredMS: ratio * c.srcMS})
+	cal, err := lut.FitCalibration(c.cal.Model, c.cal.Name, pts)
+	if err != nil {
+		return err
+	}
+	c.cal = cal
+	return nil
+}
+
+// measureSource measures the source model (Res₀): its latency together with
+// random pruned variants of it, which calibrates the table for it (when
+// there is a table), its cost, and its accuracy.
+func (s *searcher) measureSource(m *onnxio.Model) (*state, error) {
+	o := s.opts
+	src := &state{model: m.Clone(), plan: surgery.Plan{Groups: []surgery.GroupPlan{}}}
+	if err := src.model.Graph.InferShapes(); err != nil {
+		return nil, err
+	}
+	var err error
+	if src.data, err = onnxio.Encode(src.model); err != nil {
+		return nil, err
+	}
+	var lat measure.Latency
+	if o.Table != nil {
+		n := max(o.CalibrationVariants, 0)
+		cal, l, err := o.Table.CalibrateSource(src.model, "search", n, calibrationSeed, o.Measure.Scaled(sourceRounds))
+		if err != nil {
+			return nil, err
+		}
+		s.cal, lat = &calibrator{srcMS: l.MS, cal: cal}, l
+	} else if lat, err = measure.Model(src.data, o.Measure.Scaled(sourceRounds)); err != nil {
+		return nil, err
+	}
+	if src.fig, err = s.figures(src); err != nil {
+		return nil, err
+	}
+	if err := src.fig.setLatency(lat, lat); err != nil {
+		return nil, err
+	}
+	if s.cal != nil {
+		if src.fig.EstimatedMS, err = s.estimate(src.model); err != nil {
+			return nil, err
+		}
+	}
+	s.src, s.res.Source = src, src.fig
+	if f := o.Constraints.LatencyFraction; f > 0 {
+		s.res.Constraints.LatencyMS = f * lat.MS
+	}
+	s.emit(Event{Kind: SourceMeasured, Figures: &src.fig})
+	o.Log.Info("source", "measured_ms", lat.MS, "noise_ms", lat.NoiseMS, "macs", src.fig.MACs, "params", src.fig.Params,
+		"held_out", top1(src.fig.HeldOut))
+	return src, nil
+}
+
+// measure times st's model interleaved with the source using protocol p,
+// sets st's latency figures, and adds the measurement to the calibration
+// (labelled label), which then gives st's estimate.
+func (s *searcher) measure(st *state, label string, p measure.Protocol) error {
+	lats, err := measure.Models([][]byte{s.src.data, st.data}, p)
+	if err != nil {
+		return err
+	}
+	if err := st.fig.setLatency(lats[1], lats[0]); err != nil {
+		return err
+	}
+	if s.cal == nil {
+		return nil
+	}
+	raw, err := s.opts.Table.Estimate(st.model.Graph, nil)
+	if err != nil {
+		return err
+	}
+	if err := s.cal.add(label, raw.RawMS, st.fig.Ratio); err != nil {
+		return err
+	}
+	st.fig.EstimatedMS = s.cal.cal.Apply(raw.RawMS)
+	return nil
+}
+
+// check measures st with checkRounds times the rounds and judges its
+// latency against the target (see Check), after the given number of
+// iterations. The check's figures replace st's.
+func (s *searcher) check(st *state, after int, final bool) (Check, error) {
+	label := fmt.Sprintf("check_%03d", after)
+	if final {
+		label = "adapted"
+	}
+	if err := s.measure(st, label, s.opts.Measure.Scaled(checkRounds)); err != nil {
+		return Check{}, err
+	}
+	f := st.fig
+	c := Check{After: after, Final: final, SourceMS: f.SourceMS, MeasuredMS: f.MeasuredMS, NoiseMS: f.NoiseMS}
+	if frac := s.opts.Constraints.LatencyFraction; frac > 0 {
+		c.LimitMS = frac * f.SourceMS
+		c.Verdict = measure.Judge(f.Ratio, f.RatioNoise, frac)
+	} else {
+		c.LimitMS = s.opts.Constraints.LatencyMS
+		c.Verdict = measure.Judge(f.MeasuredMS, f.NoiseMS, c.LimitMS)
+	}
+	// Before stopping the search wants confidence; the final verdict
+	// reports the measurement and how sure it is.
+	c.Passed = c.Verdict.Met()
+	if final {
+		c.Passed = c.Verdict.Value <= c.Verdict.Limit
+	}
+	s.res.Checks = append(s.res.Checks, c)
+	s.emit(Event{Kind: Checked, Check: &c})
+	s.opts.Log.Info("latency check", "label", label, "measured_ms", c.MeasuredMS, "noise_ms", c.NoiseMS,
+		"source_ms", c.SourceMS, "limit_ms", c.LimitMS, "verdict", c.Verdict.String())
+	return c, nil
+}
+
+// estimate returns the calibrated table estimate of m's latency.
+func (s *searcher) estimate(m *onnxio.Model) (float64, error) {
+	est, err := s.opts.Table.Estimate(m.Graph, &s.cal.cal)
+	if err != nil {
+		return 0, err
+	}
+	return est.MS, nil
+}
+
+// constrained reports whether resource r has a target.
+func (s *searcher) constrained(r Resource) bool {
+	c := s.opts.Constraints
+	if r == Latency {
+		return c.LatencyMS > 0 || c.LatencyFraction > 0
+	}
+	return c.target(r) > 0
+}
+
+// measured returns resource r of figures f as the constraint reads it: the
+// measured latency (relative to the source, for a fractional target), or
+// the MACs or parameters.
+func (s *searcher) measured(f Figures, r Resource) float64 {
+	switch {
+	case r == Latency && s.opts.Constraints.LatencyFraction > 0:
+		return f.Ratio
+	case r == Latency:
+		return f.MeasuredMS
+	case r == MACs:
+		return float64(f.MACs)
+	}
+	return float64(f.Params)
+}
+
+// aimMeasured is what measured(·, r) aims at: the target, Margin below it
+// for latency.
+func (s *searcher) aimMeasured(r Resource) float64 {
+	c := s.opts.Constraints
+	switch {
+	case r == Latency && c.LatencyFraction > 0:
+		return c.LatencyFraction * (1 - s.opts.Margin)
+	case r == Latency:
+		return c.LatencyMS * (1 - s.opts.Margin)
+	}
+	return c.target(r)
+}
+
+// resource returns resource r of st on the scale budgets are set on: the
+// calibrated estimate for latency (smooth, where a measurement is noisy),
+// MACs or parameters otherwise.
+func (s *searcher) resource(st *state, r Resource) (float64, error) {
+	switch r {
+	case Latency:
+		return s.estimate(st.model)
+	case MACs:
+		return float64(st.fig.MACs), nil
+	}
+	return float64(st.fig.Params), nil
+}
+
+// aim returns the target of resource r on the scale of resource, for
+// the current model cur whose resource is now. For latency it is where the
+// measurement says the target is: now times the ratio of the aimed-at to
+// the measured latency of cur. The calibrated estimate prices candidates
+// smoothly, but it may be off by a few percent on a pruned model; the
+// measured gap keeps such an error from stalling the search short of the
+// target (the estimate already "meets" it) or from overshooting it.
+func (s *searcher) aim(r Resource, cur *state, now float64) (float64, error) {
+	if r == Latency {
+		if m := s.measured(cur.fig, Latency); m > 0 {
+			return now * s.aimMeasured(Latency) / m, nil
+		}
+		if s.opts.Constraints.LatencyFraction > 0 {
+			src, err := s.estimate(s.src.model)
+			return s.aimMeasured(Latency) * src, err
+		}
+	}
+	return s.aimMeasured(r), nil
+}

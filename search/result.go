@@ -1,0 +1,203 @@
+package search
+
+import (
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+// Figures are a model's resources and accuracy.
+type Figures struct {
+	// MeasuredMS is the whole-model onnxruntime latency (package measure:
+	// the median of block medians) and NoiseMS its standard error; P10MS
+	// and P90MS are percentiles of every timed run. EstimatedMS is the
+	// calibrated table estimate.
+	MeasuredMS  float64 `json:"measured_ms"`
+	NoiseMS     float64 `json:"noise_ms,omitempty"`
+	P10MS       float64 `json:"p10_ms"`
+	P90MS       float64 `json:"p90_ms"`
+	EstimatedMS float64 `json:"estimated_ms,omitempty"`
+	// SourceMS is the source's latency timed alongside (interleaved),
+	// Ratio this model's latency relative to it (round by round) and
+	// RatioNoise that ratio's standard error.
+	SourceMS   float64 `json:"source_ms,omitempty"`
+	Ratio      float64 `json:"ratio,omitempty"`
+	RatioNoise float64 `json:"ratio_noise,omitempty"`
+	MACs       int64   `json:"macs"`
+	Params     int64   `json:"params"`
+	Bytes      int64   `json:"bytes"`
+	// HeldOut is the held-out accuracy; Test the test accuracy, when test
+	// data was given (reports only).
+	HeldOut *finetune.Accuracy `json:"held_out,omitempty"`
+	Test    *finetune.Accuracy `json:"test,omitempty"`
+}
+
+// setLatency sets f's latency figures from model's measurement l, taken
+// together with the source's src.
+func (f *Figures) setLatency(l, src measure.Latency) error {
+	f.MeasuredMS, f.NoiseMS, f.P10MS, f.P90MS = l.MS, l.NoiseMS, l.P10MS, l.P90MS
+	r, err := measure.RatioOf(l, src)
+	if err != nil {
+		return err
+	}
+	f.SourceMS, f.Ratio, f.RatioNoise = src.MS, r.Value, r.Noise
+	return nil
+}
+
+// Candidate is one proposal in an iteration: one group cut (Group, Keep),
+// or, when single cuts fail, two groups cut together (Pair).
+type Candidate struct {
+	Group int      `json:"group"`
+	Roots []string `json:"roots"`
+	Size  int      `json:"size"`
+	// Keep is the largest channel count meeting the budget; 0 when none
+	// does (Skipped says why).
+	Keep int `json:"keep,omitempty"`
+	// Pair is the second group of a two-group candidate.
+	Pair        *Candidate `json:"pair,omitempty"`
+	EstimatedMS float64    `json:"estimated_ms,omitempty"`
+	MACs        int64      `json:"macs,omitempty"`
+	Params      int64      `json:"params,omitempty"`
+	// ScreenTop1 is the held-out top-1 before fine-tuning, on the
+	// screening subset (Options.TuneTop); HeldOutTop1 the held-out top-1
+	// after short-term fine-tuning.
+	ScreenTop1  float64 `json:"screen_top1,omitempty"`
+	HeldOutTop1 float64 `json:"held_out_top1,omitempty"`
+	Skipped     string  `json:"skipped,omitempty"`
+	// Rejected says why a tuned candidate may not be chosen (it loses more
+	// than the allowed held-out accuracy).
+	Rejected string `json:"rejected,omitempty"`
+}
+
+func (c *Candidate) feasible() bool { return c.Keep > 0 }
+
+// Step is one attempt of an iteration at a budget. An iteration shrinks
+// its step (halves the reduction) when fewer than two groups can meet the
+// budget or when every candidate loses more than Options.MaxDrop; the
+// rejected attempts are kept with the reason.
+type Step struct {
+	Reduction  float64     `json:"reduction"`
+	Budget     float64     `json:"budget"`
+	Candidates []Candidate `json:"candidates,omitempty"`
+	Rejected   string      `json:"rejected"`
+}
+
+// Iteration records one NetAdapt iteration.
+type Iteration struct {
+	Index    int     `json:"index"`
+	Resource string  `json:"resource"`
+	Budget   float64 `json:"budget"`
+	// Chosen is the index in Candidates of the kept candidate.
+	Chosen     int         `json:"chosen"`
+	Candidates []Candidate `json:"candidates"`
+	// Shrunk are the attempts at larger steps that were rejected before
+	// Budget was tried, and why.
+	Shrunk []Step `json:"shrunk,omitempty"`
+	// MaxDrop is the held-out top-1 loss (points) a candidate was allowed.
+	MaxDrop float64 `json:"max_drop,omitempty"`
+	// Plan is the chosen pruning, relative to the previous iteration's
+	// model.
+	Plan    surgery.Plan `json:"plan"`
+	File    string       `json:"file"`
+	Figures Figures      `json:"figures"`
+	Seconds float64      `json:"seconds"`
+}
+
+// Result is the outcome of Run, also written to OutDir/history.json.
+type Result struct {
+	Constraints Constraints `json:"constraints"`
+	Schedule    Schedule    `json:"schedule"`
+	// Protocol is how whole models were measured.
+	Protocol measure.Protocol `json:"protocol"`
+	Lineage  surgery.Lineage  `json:"lineage"`
+	Source   Figures          `json:"source"`
+	// Iterations are the completed iterations.
+	Iterations []Iteration `json:"iterations"`
+	// Plan composes every iteration's plan: it replays the adapted
+	// architecture on the original model (surgery.Apply).
+	Plan surgery.Plan `json:"plan"`
+	// Final is the adapted model after long-term fine-tuning, written to
+	// File. Both are empty when the search was blocked before meeting the
+	// constraints (Blocked).
+	Final Figures `json:"final"`
+	File  string  `json:"file"`
+	// Checks are the confirmation measurements taken whenever the search
+	// was about to stop on a latency target (see Check).
+	Checks []Check `json:"checks,omitempty"`
+	// Blocked says why the search stopped before every constraint held:
+	// no step, however small, and no pair of groups gave an acceptable
+	// candidate (see iterate). That iteration's rejected attempts are in
+	// BlockedAt.
+	Blocked   string     `json:"blocked,omitempty"`
+	BlockedAt *Iteration `json:"blocked_at,omitempty"`
+	// Met reports whether every constraint holds on the final model's
+	// measured figures; Verdict is the final latency check's, when there
+	// is a latency target.
+	Met     bool             `json:"met"`
+	Verdict *measure.Verdict `json:"verdict,omitempty"`
+	Seconds float64          `json:"seconds"`
+	// Cal is the calibration the search ended with (its points: the
+	// source, the calibration variants and every iteration's model).
+	Cal []lut.Calibration `json:"calibrations,omitempty"`
+}
+
+// Check is a confirmation measurement of the latency, with three times the
+// rounds, interleaved with the source. When an iteration's measurement
+// meets the latency target with the margin to spare, the search checks
+// before it stops: it stops only when the check meets the target with
+// confidence (measure.Sure), and otherwise goes on. The final model's
+// verdict is one more check. For a fractional target the comparison is
+// the model's latency relative to the source's, round by round, against
+// the fraction.
+type Check struct {
+	// After is the number of iterations done when the check was taken;
+	// Final marks the final model's check.
+	After int  `json:"after"`
+	Final bool `json:"final,omitempty"`
+	// SourceMS is the source's latency measured with the model.
+	SourceMS   float64 `json:"source_ms,omitempty"`
+	MeasuredMS float64 `json:"measured_ms"`
+	NoiseMS    float64 `json:"noise_ms"`
+	LimitMS    float64 `json:"limit_ms"`
+	// Verdict is the comparison, in ms or, for a fractional target, as
+	// a fraction of the source's latency.
+	Verdict measure.Verdict `json:"verdict"`
+	// Passed: the check met the target with confidence (for the final
+	// check: the measurement is within the target; Verdict says how
+	// sure).
+	Passed bool `json:"passed"`
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	SourceMeasured EventKind = iota
+	IterationStart
+	CandidatePriced
+	CandidateTuned
+	StepShrunk
+	IterationDone
+	Checked
+	LongTermStart
+	Done
+)
+
+// Event is a progress report of Run.
+type Event struct {
+	Kind      EventKind
+	Iteration int
+	Resource  Resource
+	Budget    float64
+	// Candidate is set for candidate events; Index/Count place it among
+	// this iteration's candidates.
+	Candidate    *Candidate
+	Index, Count int
+	// Figures is set for SourceMeasured, IterationDone and Done.
+	Figures *Figures
+	// Reason is set for StepShrunk: why the step was rejected.
+	Reason string
+	// Check is set for Checked.
+	Check *Check
+}
