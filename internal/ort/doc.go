@@ -3,7 +3,9 @@
 // It is the only package of onnx-adapt that talks to onnxruntime: everything
 // that runs or measures a model (latency lookup tables, whole-model timing,
 // differential checks of a pruned model against the original, evaluation)
-// goes through it. It wraps github.com/yalue/onnxruntime_go, which loads the
+// goes through it, and so does writing the graph onnxruntime optimises a
+// model into, in ONNX or in the ORT format of its mobile builds
+// ([SaveOptimized]; [NewSession] loads either format). It wraps github.com/yalue/onnxruntime_go, which loads the
 // onnxruntime shared library at run time (dlopen) and whose bundled C headers
 // are those of onnxruntime 1.24.1 ([RequiredVersion]).
 //

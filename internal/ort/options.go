@@ -22,6 +22,9 @@ type Options struct {
 	InterOpThreads int
 	// OptLevel is the graph optimisation level. Its zero value is OptAll.
 	OptLevel OptLevel
+	// DisabledOptimizers names graph optimisers (onnxruntime's transformer
+	// names, such as "NchwcTransformer") that must not run even at OptLevel.
+	DisabledOptimizers []string
 }
 
 func (o Options) validate() error {
@@ -32,7 +35,8 @@ func (o Options) validate() error {
 	if o.OptLevel < OptAll || o.OptLevel > OptDisable {
 		return fmt.Errorf("ort: invalid optimization level %d", int(o.OptLevel))
 	}
-	return nil
+	_, err := joinOptimizers(o.DisabledOptimizers)
+	return err
 }
 
 // OptLevel is onnxruntime's graph optimisation level. It implements

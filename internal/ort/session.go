@@ -65,11 +65,16 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 		return nil, errors.New("ort: empty model")
 	}
 	s := &Session{}
+	// An ORT-format model (IsORTFormat) is FlatBuffers, not protobuf: its
+	// inputs and outputs, like those of a model declaredIO cannot read, come
+	// from a short-lived session with default options, since onnxruntime_go
+	// exposes them no other way for a model held in memory. (onnxruntime
+	// recognises the format from the bytes.)
 	var ok bool
-	if s.inputs, s.outputs, ok = declaredIO(model); !ok {
-		// Otherwise the model's inputs and outputs come from a short-lived
-		// session with default options: onnxruntime_go exposes them no
-		// other way for a model held in memory.
+	if !IsORTFormat(model) {
+		s.inputs, s.outputs, ok = declaredIO(model)
+	}
+	if !ok {
 		ins, outs, err := ortgo.GetInputOutputInfoWithONNXData(model)
 		if err != nil {
 			return nil, wrap("loading model", err)
@@ -107,15 +112,25 @@ func sessionOptions(opts Options) (*ortgo.SessionOptions, error) {
 		OptBasic:    ortgo.GraphOptimizationLevelEnableBasic,
 		OptDisable:  ortgo.GraphOptimizationLevelDisableAll,
 	}
-	steps := []struct {
+	type step struct {
 		what string
 		do   func() error
-	}{
+	}
+	steps := []step{
 		{"setting execution mode", func() error { return so.SetExecutionMode(ortgo.ExecutionModeSequential) }},
 		{"setting optimization level", func() error { return so.SetGraphOptimizationLevel(levels[opts.OptLevel]) }},
 		{"setting intra-op threads", func() error { return so.SetIntraOpNumThreads(opts.IntraOpThreads) }},
 		{"setting inter-op threads", func() error { return so.SetInterOpNumThreads(opts.InterOpThreads) }},
 		{"setting log level", func() error { return so.SetLogSeverityLevel(ortgo.LoggingLevelError) }},
+	}
+	if len(opts.DisabledOptimizers) > 0 {
+		steps = append(steps, step{"disabling optimizers", func() error {
+			list, err := joinOptimizers(opts.DisabledOptimizers)
+			if err != nil {
+				return err
+			}
+			return so.AddSessionConfigEntry(disabledOptimizersKey, list)
+		}})
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {
