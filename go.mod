@@ -3,6 +3,7 @@ module github.com/onnx-adapt/onnx-adapt
 go 1.26.8
 
 require (
+	github.com/google/flatbuffers v25.12.19+incompatible
 	github.com/google/renameio/v2 v2.0.2
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/pflag v1.1.0
