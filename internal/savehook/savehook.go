@@ -1,0 +1,10 @@
+// Package savehook lets the tests of onnx-adapt see every model file that
+// onnxio.Save writes, so that an independent checker can vet them all (see
+// internal/onnxcheck). It holds nothing but the hook: production code never
+// sets it.
+package savehook
+
+// Saved, when set, is called by onnxio.Save after a model file is in place,
+// with its path and its self-contained bytes (external data inlined). It is
+// set once, before any test runs, and must be safe for concurrent calls.
+var Saved func(path string, model []byte)
