@@ -198,8 +198,12 @@ func (b *builder) build(k Key, tmpl *onnxio.Node) error {
 		b.domains = append(b.domains, nchwcDomain)
 		n := b.g.AddNode("ReorderInput", "reorder_in", []*onnxio.Value{x}, []string{"nchwc"})
 		n.Domain = nchwcDomain
+		// The blocked tensor keeps rank 4, its channels padded up to the
+		// block size of this CPU: the channel count is left unknown, but
+		// the shape is declared, since ONNX requires one on a graph output.
 		y := n.Output(0)
-		y.Type = onnxio.Type{Elem: onnxio.Float}
+		y.Type = onnxio.Type{Elem: onnxio.Float, HasShape: true,
+			Shape: onnxio.Shape{{Value: int64(k.Batch)}, {Value: -1}, {Value: int64(k.H)}, {Value: int64(k.W)}}}
 		if k.Op == OpReorderPair {
 			n = b.g.AddNode("ReorderOutput", "reorder_out", []*onnxio.Value{y}, []string{"y"}, onnxio.AttrInt("channels", int64(k.Cin)))
 			n.Domain = nchwcDomain
