@@ -6,6 +6,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"testing"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxcheck"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 )
 
@@ -16,6 +17,7 @@ import (
 // random inputs.
 func runOnce(t *testing.T, data []byte) {
 	t.Helper()
+	onnxcheck.Submit(t.Name(), data) // vetted by TestMain's ONNX checker
 	s, err := ort.NewSession(data, ort.Options{IntraOpThreads: 1})
 	if err != nil {
 		t.Fatalf("onnxruntime: %v", err)

@@ -14,21 +14,24 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
 // torchDir holds real PyTorch exports (models/testdata/README.md).
 var torchDir = filepath.Join("..", "models", "testdata", "torch")
 
-// copyModels copies the named fixtures into a fresh folder.
+// copyModels writes the named fixtures into a fresh folder.
 func copyModels(t testing.TB, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, n := range names {
-		data, err := os.ReadFile(filepath.Join(torchDir, n))
+		m, err := onnxio.Load(filepath.Join(torchDir, n))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, n), data, 0o644); err != nil {
+		// Saved through onnxio, so that TestMain's ONNX checker vets every
+		// .ort source.
+		if err := onnxio.Save(filepath.Join(dir, n), m, onnxio.SaveOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxcheck"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
@@ -26,6 +27,7 @@ func newSession(t *testing.T, m *onnxio.Model) *ort.Session {
 	if err != nil {
 		t.Fatal(err)
 	}
+	onnxcheck.Submit(t.Name(), data) // vetted by TestMain's ONNX checker
 	s, err := ort.NewSession(data, ort.Options{})
 	if err != nil {
 		t.Fatalf("onnxruntime: %v", err)

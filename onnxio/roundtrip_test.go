@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxcheck"
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
@@ -68,6 +69,7 @@ func TestRoundTripTestdata(t *testing.T) {
 			t.Errorf("%s: save: %v", path, err)
 			continue
 		}
+		onnxcheck.FromSource(out, path)
 		m2, err := onnxio.Load(out)
 		if err != nil {
 			t.Errorf("%s: reload: %v", path, err)

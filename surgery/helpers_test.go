@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxcheck"
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
@@ -349,6 +350,12 @@ func checkPlan(tb testing.TB, m *onnxio.Model, a *Analysis, p Plan) bool {
 		}
 		tb.Fatalf("Apply: %v\nplan: %+v", err, p)
 	}
+	// TestMain's ONNX checker vets every pruned model (internal/onnxcheck).
+	data, err := onnxio.Encode(pm)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	onnxcheck.Submit(tb.Name(), data)
 	rp, err := a.Resolve(p)
 	if err != nil {
 		tb.Fatal(err)

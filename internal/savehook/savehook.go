@@ -1,7 +1,3 @@
-// Package savehook lets the tests of onnx-adapt see every model file that
-// onnxio.Save writes, so that an independent checker can vet them all (see
-// internal/onnxcheck). It holds nothing but the hook: production code never
-// sets it.
 package savehook
 
 // Saved, when set, is called by onnxio.Save after a model file is in place,

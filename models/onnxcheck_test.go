@@ -1,0 +1,12 @@
+package models
+
+import (
+	"os"
+	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxcheck"
+)
+
+// TestMain checks every model the tests build and run with the official
+// ONNX checker (internal/onnxcheck).
+func TestMain(m *testing.M) { os.Exit(onnxcheck.Main(m)) }
