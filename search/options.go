@@ -124,6 +124,13 @@ type Options struct {
 	// OutDir receives iter_NNN.onnx for every iteration, adapted.onnx, and
 	// history.json and plan.json.
 	OutDir string
+	// Saved, when set, is called with the path of every model file once it
+	// is in place (iter_NNN.onnx, adapted.onnx), before the run reports it;
+	// History, after every write of history.json, with the result so far.
+	// An error from either stops the run. The command line writes .ort
+	// files and the run's report there.
+	Saved   func(path string) error
+	History func(*Result) error
 
 	// Log receives structured progress; Event, when set, gets every event.
 	Log   *slog.Logger

@@ -219,7 +219,8 @@ func (s *searcher) finish(cur *state) error {
 
 // writeResult writes history.json and plan.json, and hands the search's
 // calibration to the table (which the caller saves), under the source's
-// fingerprint: estimate then finds it through a written model's lineage.
+// fingerprint: estimate then finds it through a written model's lineage;
+// then the result to Options.History.
 func (s *searcher) writeResult() error {
 	s.res.Seconds = time.Since(s.started).Seconds()
 	if s.cal != nil {
@@ -229,7 +230,13 @@ func (s *searcher) writeResult() error {
 	if err := s.writeJSON("plan.json", s.res.Plan); err != nil {
 		return err
 	}
-	return s.writeJSON("history.json", s.res)
+	if err := s.writeJSON("history.json", s.res); err != nil {
+		return err
+	}
+	if s.opts.History != nil {
+		return s.opts.History(s.res)
+	}
+	return nil
 }
 
 // blockedReason says why iteration it found no acceptable candidate.
@@ -285,7 +292,8 @@ func (s *searcher) evaluate(data []byte, ds dataset.Dataset) (finetune.Accuracy,
 
 // save stamps st's model with its lineage (the source and the composed
 // plan), serializes it into st.data, and writes it as one self-contained
-// ONNX file, after onnxruntime has loaded and run the exact bytes.
+// ONNX file, after onnxruntime has loaded and run the exact bytes; then it
+// hands the path to Options.Saved.
 func (s *searcher) save(path string, st *state) error {
 	l, err := s.opts.Lineage.Derive(st.plan)
 	if err != nil {
@@ -300,7 +308,13 @@ func (s *searcher) save(path string, st *state) error {
 	if st.data, err = onnxio.Encode(st.model); err != nil {
 		return err
 	}
-	return onnxio.Save(path, st.model, onnxio.SaveOptions{External: onnxio.InlineExternal, Check: ort.Check})
+	if err := onnxio.Save(path, st.model, onnxio.SaveOptions{External: onnxio.InlineExternal, Check: ort.Check}); err != nil {
+		return err
+	}
+	if s.opts.Saved != nil {
+		return s.opts.Saved(path)
+	}
+	return nil
 }
 
 // writeJSON writes v to OutDir/name atomically.

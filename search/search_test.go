@@ -83,7 +83,25 @@ func TestRunMACs(t *testing.T) {
 	out := t.TempDir()
 	srcMACs := macsOf(t, src)
 	target := srcMACs * 6 / 10
+	// The hooks see every model file once it is in place, and every
+	// history as it is written.
+	var saved []string
+	var histories []int
 	res, err := search.Run(context.Background(), src, search.Options{
+		Saved: func(path string) error {
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("Saved(%s) before the file is in place: %v", path, err)
+			}
+			saved = append(saved, path)
+			return nil
+		},
+		History: func(r *search.Result) error {
+			if _, err := os.Stat(filepath.Join(out, "history.json")); err != nil {
+				t.Error(err)
+			}
+			histories = append(histories, len(r.Iterations))
+			return nil
+		},
 		Constraints: search.Constraints{MACs: target},
 		Schedule:    search.Schedule{Iterations: 4},
 		Train:       train, HeldOut: held, Test: test,
@@ -123,6 +141,14 @@ func TestRunMACs(t *testing.T) {
 		prev = float64(it.Figures.MACs)
 	}
 	checkFile(t, res.File)
+	var files []string
+	var counts []int
+	for i, it := range res.Iterations {
+		files, counts = append(files, it.File), append(counts, i+1)
+	}
+	if files, counts = append(files, res.File), append(counts, len(res.Iterations)); !slices.Equal(saved, files) || !slices.Equal(histories, counts) {
+		t.Errorf("Saved got %v, want %v; History saw %v iterations, want %v", saved, files, histories, counts)
+	}
 	if res.Final.Test == nil || res.Final.HeldOut == nil || res.Final.MeasuredMS <= 0 {
 		t.Errorf("final figures incomplete: %+v", res.Final)
 	}
