@@ -121,14 +121,4 @@ func trim(s string, n int) string {
 	return "…" + s[len(s)-n+1:]
 }
 
-func bytesString(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
+func bytesString(b int64) string { return cost.Bytes(b) }

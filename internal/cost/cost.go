@@ -225,3 +225,16 @@ func String(n int64) string {
 	}
 	return fmt.Sprint(n)
 }
+
+// Bytes formats a size in bytes with a binary suffix (KiB, MiB, GiB).
+func Bytes(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}

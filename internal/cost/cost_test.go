@@ -77,3 +77,11 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("symbolic batch not taken as 1: %v", r.Layers[0].Output)
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for b, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 3 << 20: "3.00 MiB", 5 << 30: "5.00 GiB"} {
+		if got := Bytes(b); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", b, got, want)
+		}
+	}
+}
