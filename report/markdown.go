@@ -1,0 +1,124 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/search"
+)
+
+// Markdown writes the report of res: what the run aimed at, where it
+// stands, and one table row per model (source, iterations, adapted).
+func Markdown(w io.Writer, res *search.Result) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "# onnx-adapt run\n\n")
+	fmt.Fprintf(bw, "Target: %s.\n\n", targetText(res))
+	switch {
+	case !done(res) && res.Blocked != "":
+		fmt.Fprintf(bw, "Status: **stopped** after %s, before every constraint held: %s.\n\n", iterations(len(res.Iterations)), res.Blocked)
+	case !done(res):
+		fmt.Fprintf(bw, "Status: **in progress**, %s so far.\n\n", iterations(len(res.Iterations)))
+	case res.Met:
+		fmt.Fprintf(bw, "Status: **met** after %s (%.0f s).\n\n", iterations(len(res.Iterations)), res.Seconds)
+	default:
+		fmt.Fprintf(bw, "Status: **not met** after %s (%.0f s).\n\n", iterations(len(res.Iterations)), res.Seconds)
+	}
+	fmt.Fprintln(bw, "| model | latency ms (median) | noise ms | MACs | params | file | held-out top-1 | test top-1 | pruned group |")
+	fmt.Fprintln(bw, "|---|--:|--:|--:|--:|--:|--:|--:|---|")
+	row(bw, "source", res.Source, "")
+	for _, it := range res.Iterations {
+		group := ""
+		if it.Chosen >= 0 && it.Chosen < len(it.Candidates) {
+			c := it.Candidates[it.Chosen]
+			group = cut(c)
+			if c.Pair != nil {
+				group += " and " + cut(*c.Pair)
+			}
+		}
+		row(bw, filepath.Base(it.File), it.Figures, group)
+	}
+	if done(res) {
+		row(bw, filepath.Base(res.File)+" (final)", res.Final, "")
+	}
+	fmt.Fprintf(bw, "\nLatency is onnxruntime's, measured on the whole model at batch 1; the noise column is %s.\n", noiseText)
+	if n := len(res.Checks); n > 0 {
+		fmt.Fprintf(bw, "\nConfirmation measurements (three times the runs):\n\n| after iteration | measured ms | noise ms | limit ms | passed |\n|--:|--:|--:|--:|---|\n")
+		for _, c := range res.Checks {
+			after := fmt.Sprint(c.After)
+			if c.Final {
+				after += " (final)"
+			}
+			fmt.Fprintf(bw, "| %s | %.3f | ±%.3f | %.3f | %v |\n", after, c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Passed)
+		}
+	}
+	fmt.Fprintf(bw, "\n![held-out top-1 against measured latency](%s)\n", PlotFile)
+	return bw.Flush()
+}
+
+// cut describes the channels a candidate removes from its group.
+func cut(c search.Candidate) string {
+	s := fmt.Sprintf("%d: %d → %d channels", c.Group, c.Size, c.Keep)
+	if len(c.Roots) > 0 {
+		s += " (" + c.Roots[0] + ")"
+	}
+	return s
+}
+
+func iterations(n int) string {
+	if n == 1 {
+		return "1 iteration"
+	}
+	return fmt.Sprintf("%d iterations", n)
+}
+
+// done reports whether res is the record of a finished run.
+func done(res *search.Result) bool { return res.File != "" }
+
+func row(w io.Writer, name string, f search.Figures, group string) {
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", escape(name), ms(f.MeasuredMS), noise(f),
+		cost.String(f.MACs), cost.String(f.Params), cost.Bytes(f.Bytes), top1(f.HeldOut), top1(f.Test), escape(group))
+}
+
+func ms(v float64) string {
+	if v <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+func top1(a *finetune.Accuracy) string {
+	if a == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f%%", 100*a.Top1)
+}
+
+// escape keeps a cell's text from breaking the table.
+func escape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// targetText says what the run aimed at.
+func targetText(res *search.Result) string {
+	c := res.Constraints
+	var parts []string
+	switch {
+	case c.LatencyFraction > 0:
+		parts = append(parts, fmt.Sprintf("latency ≤ %.0f%% of the source's (%.3f ms at the latest measurement of the source)", 100*c.LatencyFraction, c.LatencyMS))
+	case c.LatencyMS > 0:
+		parts = append(parts, fmt.Sprintf("latency ≤ %.3f ms", c.LatencyMS))
+	}
+	if c.MACs > 0 {
+		parts = append(parts, fmt.Sprintf("MACs ≤ %s", cost.String(c.MACs)))
+	}
+	if c.Params > 0 {
+		parts = append(parts, fmt.Sprintf("params ≤ %s", cost.String(c.Params)))
+	}
+	if len(parts) == 0 {
+		return "none recorded"
+	}
+	return strings.Join(parts, ", ")
+}
