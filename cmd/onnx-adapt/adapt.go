@@ -16,6 +16,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/lut"
 	"github.com/onnx-adapt/onnx-adapt/models/pretrained"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/report"
 	"github.com/onnx-adapt/onnx-adapt/search"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
@@ -49,6 +50,7 @@ type adaptCmd struct {
 	maxDrop    float64
 	tuneTop    int
 	margin     float64
+	ort        ortFlags
 }
 
 func (*adaptCmd) name() string { return "adapt" }
@@ -65,7 +67,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	c.model.register(fs)
 	c.data.register(fs)
 	c.lut.register(fs)
-	fs.StringVarP(&c.out, "output", "o", "", "output folder: iter_NNN.onnx per iteration, adapted.onnx, history.json, plan.json")
+	fs.StringVarP(&c.out, "output", "o", "", "output folder: iter_NNN.onnx per iteration, adapted.onnx, history.json, plan.json, report.md, tradeoff.png")
 	fs.Float64Var(&c.latencyMS, "latency-ms", 0, "target onnxruntime latency in ms (batch 1, median, measured)")
 	fs.Float64Var(&c.latencyFrac, "latency-fraction", 0, "target latency as a fraction of the source model's measured latency")
 	fs.Int64Var(&c.macs, "macs", 0, "maximum multiply-accumulates")
@@ -89,6 +91,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
 	fs.IntVar(&c.tuneTop, "tune-top", 0, "short-term fine-tune only the K candidates of a step that lose the least held-out accuracy as cut (0: every candidate, as the paper)")
 	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, at least 1; negative: no limit)")
+	c.ort.register(fs)
 }
 
 // defaultDataset is where Debian's dataset-fashion-mnist installs the data
@@ -190,6 +193,17 @@ func (c *adaptCmd) run(e *env, args []string) error {
 
 	rep := newReporter(e, c.out, c.latencyFrac)
 	opts.Event = rep.event
+	// Every model file gets its .ort file (--emit-ort), checked on held-out
+	// images; every history, its report.
+	held := opts.HeldOut
+	opts.Saved = func(path string) error {
+		f, err := c.ort.write(e, path, sampleInputs(e.ctx, held, &pre))
+		if f != nil {
+			rep.p.Line("  %s", ortLine(f))
+		}
+		return err
+	}
+	opts.History = func(res *search.Result) error { return report.Write(c.out, res) }
 	res, err := search.Run(e.ctx, m, opts)
 	rep.finish()
 	if serr := opts.Table.Save(tablePath); serr != nil {
@@ -204,6 +218,7 @@ func (c *adaptCmd) run(e *env, args []string) error {
 		}
 	} else {
 		printResult(e.stdout, source, res)
+		fmt.Fprintf(e.stdout, "report: %s, %s\n", filepath.Join(c.out, report.MarkdownFile), filepath.Join(c.out, report.PlotFile))
 	}
 	switch {
 	case res.File == "":

@@ -13,13 +13,14 @@ import (
 
 // TestAdaptCLI runs the main job end to end on a small reference net with a
 // MACs target, and checks its outputs: the JSON result on stdout, every
-// file written loads and runs in onnxruntime, and the target holds.
+// file written loads and runs in onnxruntime, and the target holds; and,
+// with --emit-ort, the mobile outputs (checkMobileOutputs).
 func TestAdaptCLI(t *testing.T) {
 	model := zooModel(t, "mobilenetv2", "--in-channels", "1")
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := cli(t, model, "--macs", "200000", "--data", "/usr/share/datasets/fashion-mnist",
 		"-o", out, "--short-steps", "2", "--batch", "16", "--held-out", "200", "--long-epochs", "0",
-		"--blocks", "3", "--block-ms", "1", "--lut", filepath.Join(t.TempDir(), "lut.json"), "--json", "-q")
+		"--blocks", "3", "--block-ms", "1", "--lut", filepath.Join(t.TempDir(), "lut.json"), "--json", "-q", "--emit-ort")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr: %s", code, stderr)
 	}
@@ -54,6 +55,7 @@ func TestAdaptCLI(t *testing.T) {
 			t.Errorf("temporary file left behind: %s", e.Name())
 		}
 	}
+	checkMobileOutputs(t, model, out, &res)
 }
 
 func TestAdaptUsage(t *testing.T) {

@@ -54,6 +54,8 @@ func commands() []command {
 		&finetuneCmd{},
 		&evalCmd{},
 		&adaptCmd{},
+		&opsCmd{},
+		&reportCmd{},
 	}
 }
 

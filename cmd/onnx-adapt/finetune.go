@@ -13,6 +13,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/finetune"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
 	"github.com/onnx-adapt/onnx-adapt/internal/kernels"
+	"github.com/onnx-adapt/onnx-adapt/mobile"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
@@ -32,6 +33,7 @@ type finetuneCmd struct {
 	teacher  string
 	threads  int
 	eval     string
+	ort      ortFlags
 }
 
 func (*finetuneCmd) name() string { return "finetune" }
@@ -60,6 +62,7 @@ func (c *finetuneCmd) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.teacher, "teacher", "", "distill from this model instead of the original (implies --distill)")
 	fs.IntVar(&c.threads, "threads", 0, "compute threads (0: one per CPU)")
 	fs.StringVar(&c.eval, "eval", "final", "accuracy on the test split: final (engine and onnxruntime), epoch (also after every epoch), none")
+	c.ort.register(fs)
 }
 
 type accJSON struct {
@@ -89,6 +92,8 @@ type finetuneJSON struct {
 	Threads      int       `json:"threads"`
 	EvalEngine   *accJSON  `json:"eval_engine,omitempty"`
 	EvalORT      *accJSON  `json:"eval_onnxruntime,omitempty"`
+	// ORT is the ORT-format file written with --emit-ort.
+	ORT *mobile.ORTFile `json:"ort,omitempty"`
 }
 
 func (c *finetuneCmd) run(e *env, args []string) error {
@@ -179,6 +184,13 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	if err := onnxio.Save(c.out, m, onnxio.SaveOptions{Check: saved}); err != nil {
 		return err
 	}
+	samples := sp.Test
+	if samples == nil {
+		samples = sp.Train
+	}
+	if out.ORT, err = c.ort.write(e, c.out, sampleInputs(e.ctx, samples, &pre)); err != nil {
+		return err
+	}
 	if e.json {
 		return e.writeJSON(out)
 	}
@@ -189,6 +201,9 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	}
 	if a := out.EvalORT; a != nil {
 		fmt.Fprintf(e.stdout, "test accuracy (onnxruntime): top-1 %.2f%%, top-5 %.2f%% (%d images)\n", 100*a.Top1, 100*a.Top5, a.N)
+	}
+	if out.ORT != nil {
+		fmt.Fprintln(e.stdout, ortLine(out.ORT))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/atomicfile"
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/mobile"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
@@ -27,6 +28,7 @@ type pruneCmd struct {
 	roundTo  int
 	rank     rankFlag
 	savePlan string
+	ort      ortFlags
 }
 
 func (*pruneCmd) name() string { return "prune" }
@@ -49,6 +51,7 @@ func (c *pruneCmd) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.roundTo, "round-to", 0, "round every kept channel count to a multiple of N (never to 0)")
 	fs.Var(&c.rank, "rank", "how channels are ranked when dropping by count")
 	fs.StringVar(&c.savePlan, "save-plan", "", "write the resolved plan (kept indices of every group) to this JSON file")
+	c.ort.register(fs)
 }
 
 // rankFlag is a pflag.Value that accepts only known rankings.
@@ -86,6 +89,8 @@ type pruneJSON struct {
 	WeightsOut  int64            `json:"weight_bytes_after"`
 	Plan        surgery.Plan     `json:"plan"`
 	Onnxruntime string           `json:"onnxruntime"`
+	// ORT is the ORT-format file written with --emit-ort.
+	ORT *mobile.ORTFile `json:"ort,omitempty"`
 }
 
 func (c *pruneCmd) run(e *env, args []string) error {
@@ -155,6 +160,10 @@ func (c *pruneCmd) run(e *env, args []string) error {
 	if err := onnxio.Save(c.out, m, onnxio.SaveOptions{Check: runsInORT}); err != nil {
 		return err
 	}
+	ortFile, err := c.ort.write(e, c.out, nil)
+	if err != nil {
+		return err
+	}
 	ost, err := os.Stat(c.out)
 	if err != nil {
 		return err
@@ -172,7 +181,7 @@ func (c *pruneCmd) run(e *env, args []string) error {
 		Model: path, Output: c.out, Groups: []pruneGroupJSON{},
 		ParamsIn: before.AllParams, ParamsOut: after.AllParams, MACsIn: before.MACs, MACsOut: after.MACs,
 		BytesIn: st.Size(), BytesOut: ost.Size(), WeightsIn: before.WeightBytes, WeightsOut: after.WeightBytes,
-		Plan: resolved, Onnxruntime: ort.Version(),
+		Plan: resolved, Onnxruntime: ort.Version(), ORT: ortFile,
 	}
 	for _, gp := range resolved.Groups {
 		root := "-"
@@ -196,6 +205,9 @@ func (c *pruneCmd) run(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "weights  %s → %s\n", bytesString(out.WeightsIn), bytesString(out.WeightsOut))
 	fmt.Fprintf(e.stdout, "file     %s → %s (%s)\n", bytesString(out.BytesIn), bytesString(out.BytesOut), pct(out.BytesIn, out.BytesOut))
 	fmt.Fprintf(e.stdout, "wrote %s (loaded and run in onnxruntime %s)\n", c.out, out.Onnxruntime)
+	if ortFile != nil {
+		fmt.Fprintln(e.stdout, ortLine(ortFile))
+	}
 	return nil
 }
 
