@@ -21,9 +21,11 @@ const (
 	// pairGroups: when no single group gives an acceptable candidate at
 	// the smallest step, pairs of the pairGroups best groups are tried.
 	pairGroups = 4
-	// maxDropSE and minMaxDrop define the default MaxDrop (see maxDrop).
+	// maxDropSE, minMaxDrop and capMaxDrop define the default MaxDrop
+	// (see maxDrop).
 	maxDropSE  = 3
 	minMaxDrop = 1.0
+	capMaxDrop = 2.0
 )
 
 // iterate runs NetAdapt iteration i on cur for resource r (lines 4–9 of
@@ -168,11 +170,14 @@ func countFeasible(cs []Candidate) int {
 // maxDrop returns the held-out top-1 loss, in points, that a candidate may
 // have against cur: Options.MaxDrop when set (+Inf when negative), or by
 // default maxDropSE standard errors of cur's held-out accuracy (binomial,
-// over the held-out images), and at least minMaxDrop. A smaller loss cannot
-// be told from the held-out set's sampling noise; a larger one is what a
-// deep single-layer cut that a short fine-tune cannot repair looks like
-// (BENCHMARKS.md: the quickstart's chosen candidates lose at most about a
-// point when the step is right, and 20–75 points when it was forced).
+// over the held-out images), within [minMaxDrop, capMaxDrop]. A loss
+// within the held-out set's sampling noise says nothing about the cut, so
+// the guard never rejects less than three standard errors, nor less than a
+// point; and no step may cost more than two points: the issue that
+// introduced the guard saw single-group cuts lose 25 and 50 points that the
+// long-term fine-tune could not win back, while the quickstart's runs
+// (BENCHMARKS.md) recover chains of steps of up to two points each to
+// within half a point of the source.
 func (s *searcher) maxDrop(cur *state) float64 {
 	switch {
 	case s.opts.MaxDrop < 0:
@@ -185,7 +190,7 @@ func (s *searcher) maxDrop(cur *state) float64 {
 		return minMaxDrop
 	}
 	p := h.Top1
-	return max(minMaxDrop, maxDropSE*100*math.Sqrt(p*(1-p)/float64(h.N)))
+	return min(capMaxDrop, max(minMaxDrop, maxDropSE*100*math.Sqrt(p*(1-p)/float64(h.N))))
 }
 
 // tune applies, short-term fine-tunes and evaluates every feasible

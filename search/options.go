@@ -91,9 +91,10 @@ type Options struct {
 	TuneTop int
 	// MaxDrop is the most held-out top-1, in points (0–100), that a
 	// chosen candidate may lose against the current model; a step whose
-	// every candidate loses more is shrunk (see Run). Zero derives it
-	// from the held-out set (DefaultMaxDrop); a negative value turns the
-	// guard off.
+	// every candidate loses more is shrunk (see iterate). Zero derives
+	// it from the held-out set: three standard errors of the current
+	// model's held-out accuracy, within [1, 2] points; a negative value
+	// turns the guard off.
 	MaxDrop float64
 
 	// Table prices candidates; its measurer (if any) fills missing entries.

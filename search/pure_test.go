@@ -104,8 +104,9 @@ func TestMaxDrop(t *testing.T) {
 	}{
 		{"given", 0.7, acc(0.9, 2000), 0.7},
 		{"off", -1, acc(0.9, 2000), math.Inf(1)},
-		{"3 SE of 90% on 2000", 0, acc(0.9, 2000), 300 * math.Sqrt(0.9*0.1/2000)},
-		{"3 SE of 80% on 300", 0, acc(0.8, 300), 300 * math.Sqrt(0.8*0.2/300)},
+		{"3 SE of 92% on 2000", 0, acc(0.92, 2000), 300 * math.Sqrt(0.92*0.08/2000)},
+		{"3 SE of 90% on 2000, capped", 0, acc(0.9, 2000), 2},
+		{"3 SE of 80% on 300, capped", 0, acc(0.8, 300), 2},
 		{"at least a point", 0, acc(0.999, 100000), 1},
 		{"no held-out figure", 0, nil, 1},
 	} {

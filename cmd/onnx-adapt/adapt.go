@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -90,7 +91,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	c.timing.register(fs)
 	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
 	fs.IntVar(&c.tuneTop, "tune-top", 0, "short-term fine-tune only the K candidates of a step that lose the least held-out accuracy as cut (0: every candidate, as the paper)")
-	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, at least 1; negative: no limit)")
+	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, within [1, 2]; negative: no limit)")
 	c.ort.register(fs)
 }
 
@@ -176,7 +177,9 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	if c.train.distill {
 		opts.LongTerm.Teacher = m
 	}
-	opts.Eval = finetune.EvalOptions{Batch: 100, Threads: opts.Runtime.IntraOpThreads, Preprocess: &pre, Workers: c.data.workers}
+	// Accuracy is not a latency: evaluate on every core, whatever the
+	// deployment's thread count.
+	opts.Eval = finetune.EvalOptions{Batch: 100, Threads: runtime.NumCPU(), Preprocess: &pre, Workers: c.data.workers}
 
 	if err := ort.Init(); err != nil {
 		return err
