@@ -88,7 +88,9 @@
 // never measures; a key it lacks is estimated from the nearest entry of the
 // same unit family scaled by channel work, with a warning, and a key with
 // no such entry is an error naming it ([MissingError]). [Table.Save] merges
-// with what the file holds and writes atomically.
+// with what the file holds and writes atomically, under a file lock, so
+// that one table per device serves concurrent jobs and processes (a
+// batch's shards) without losing anyone's entries.
 //
 // # Estimating
 //

@@ -404,11 +404,20 @@ func Open(path string, want Header, m *Measurer, foreign bool) (*Table, error) {
 	return t, nil
 }
 
-// Save writes the table to path atomically (internal/atomicfile). When path already holds a table with the
-// same header, entries and calibrations only that file has are merged in
-// first, so two processes extending one table do not lose each other's
-// work (the last writer's values win for keys both have).
+// Save writes the table to path atomically (internal/atomicfile). When
+// path already holds a table with the same header, entries and
+// calibrations only that file has are merged in first, so that jobs and
+// processes extending one table (a batch's jobs, its shards on shared
+// storage) do not lose each other's work; for keys both have, this table's
+// values win. The read, merge and write happen under an exclusive lock on
+// path+".lock" (flock(2); the lock file stays), so two savers cannot both
+// read the old file and then each overwrite the other's additions.
 func (t *Table) Save(path string) error {
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if old, err := os.Open(path); err == nil {
 		prev, rerr := Read(old)
 		old.Close()
