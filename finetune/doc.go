@@ -43,13 +43,18 @@
 //
 // # Determinism
 //
-// A run is a function of its seed and the number of kernel workers: the data
-// order and augmentation (internal/dataset), Dropout masks and the updates
-// are all seeded. The kernels split some reductions (convolution weight
-// gradients, broadcast-add gradients) into per-worker partial sums, so a
-// different worker count changes the rounding of those sums, and the weights
-// differ in the last bits after a step; with the same worker count they are
-// bit-identical.
+// A run is a function of its seed: the data order and augmentation
+// (internal/dataset), Dropout masks and the updates are all seeded, and
+// the result does not depend on the number of kernel workers
+// (Config.Workers) or loader goroutines. The kernels split the reductions
+// that sum over the batch (convolution weight gradients, broadcast-add
+// gradients) into a fixed number of slots of samples, each summed in order
+// into its own partial, and add the partials in slot order; the slots
+// depend on the shapes alone, never on the worker count (see
+// internal/kernels). Two runs with the same seed write byte-identical
+// models on any number of cores. What this does not cover: a teacher's
+// logits (distillation) and Evaluate's accuracy come from onnxruntime,
+// whose own kernels may round differently at another thread count.
 //
 // # Evaluation
 //

@@ -52,10 +52,9 @@ type Config struct {
 	Augment *dataset.Augment
 
 	// Workers is the number of kernel goroutines (0: GOMAXPROCS); it is
-	// also the teacher's onnxruntime thread count. A run is bit-identical
-	// for the same Seed and Workers; another worker count changes the
-	// rounding of the kernels' per-worker partial sums (see the package
-	// documentation), and training amplifies that.
+	// also the teacher's onnxruntime thread count. It changes the speed,
+	// not the result: a run is bit-identical for the same Seed whatever
+	// Workers and LoaderWorkers are (see the package documentation).
 	Workers int
 	// LoaderWorkers is the number of decoding goroutines (0: GOMAXPROCS).
 	LoaderWorkers int

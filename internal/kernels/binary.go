@@ -131,6 +131,19 @@ func (p bplan) run(nw int, fn func(worker, yo, ao, bo, l, as, bs int)) {
 	})
 }
 
+// runSlots is run over ns fixed slots of rows (slotFor): fn's first
+// argument is the slot, not the worker.
+func (p bplan) runSlots(ns int, fn func(slot, yo, ao, bo, l, as, bs int)) {
+	nv, blocks, inner := p.nrows()
+	k := len(p.dims) - 1
+	slotFor(nv, ns, func(_, slot, lo, hi int) {
+		for v := lo; v < hi; v++ {
+			yo, ao, bo, l := p.row(v, blocks, inner)
+			fn(slot, yo, ao, bo, l, p.sa[k], p.sb[k])
+		}
+	})
+}
+
 func checkShape[T Float](name string, s []T, shape []int) {
 	checkLen(name, s, prod(shape...))
 }
@@ -259,16 +272,19 @@ func reduceTo[T Float](p bplan, st []int, other []T, so []int, dy, dst []T, n in
 		})
 		return
 	}
-	nw := q.workers(1)
+	// A sum over broadcast rows: fixed slots of rows each sum into their
+	// own partial, added in slot order (slotFor).
+	nv, _, inner := q.nrows()
+	ns := slots(nv, min(inner, bBlock))
 	mk := ws.mark()
 	defer ws.release(mk)
-	partial := make([][]T, nw)
+	partial := make([][]T, ns)
 	partial[0] = dst[:n]
 	clear(partial[0])
-	for i := 1; i < nw; i++ {
+	for i := 1; i < ns; i++ {
 		partial[i] = ws.get(n, true)
 	}
-	q.run(nw, func(w, yo, ao, bo, l, as, bs int) {
+	q.runSlots(ns, func(w, yo, ao, bo, l, as, bs int) {
 		d, g := partial[w], dy[yo:yo+l]
 		switch {
 		case as == 1:
@@ -295,7 +311,7 @@ func reduceTo[T Float](p bplan, st []int, other []T, so []int, dy, dst []T, n in
 			}
 		}
 	})
-	if nw > 1 {
+	if ns > 1 {
 		reducePartials(dst[:n], partial[1:])
 	}
 }

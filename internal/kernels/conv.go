@@ -319,12 +319,15 @@ func gemmConvBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[
 	HW := s.H * s.W
 	P := s.OutH() * s.OutW()
 	pw := s.IsPointwise()
-	nw := parts(s.N, 2*int(s.FLOPs())/max(s.N, 1))
+	// The weight gradient is a sum over the batch: fixed slots of samples
+	// each sum into their own partial, added in slot order (slotFor).
+	ns := slots(s.N, 2*int(s.FLOPs())/max(s.N, 1))
+	nw := slotWorkers(ns)
 	mk := ws.mark()
 	defer ws.release(mk)
 	cols := make([][]T, nw)
 	dcols := make([][]T, nw)
-	dws := make([][]T, nw)
+	dws := make([][]T, ns)
 	for i := 0; i < nw; i++ {
 		if !pw {
 			if dw != nil {
@@ -334,16 +337,15 @@ func gemmConvBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[
 				dcols[i] = ws.get(K*P, false)
 			}
 		}
-		if dw != nil {
-			if i == 0 {
-				dws[i] = dw[:s.WLen()]
-				clear(dws[i])
-			} else {
-				dws[i] = ws.get(s.WLen(), true)
-			}
+	}
+	if dw != nil {
+		dws[0] = dw[:s.WLen()]
+		clear(dws[0])
+		for i := 1; i < ns; i++ {
+			dws[i] = ws.get(s.WLen(), true)
 		}
 	}
-	parallelFor(s.N, nw, func(wk, lo, hi int) {
+	slotFor(s.N, ns, func(wk, slot, lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for g := 0; g < G; g++ {
 				xo := (n*s.C + g*Cg) * HW
@@ -356,7 +358,7 @@ func gemmConvBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[
 						col = cols[wk]
 						im2col(s, Cg, x[xo:xo+Cg*HW], col)
 					}
-					gemm(false, true, Mg, K, P, 1, dyg, P, col, P, 1, dws[wk][g*Mg*K:], K)
+					gemm(false, true, Mg, K, P, 1, dyg, P, col, P, 1, dws[slot][g*Mg*K:], K)
 				}
 				if dx != nil {
 					dxg := dx[xo : xo+Cg*HW]
@@ -372,12 +374,14 @@ func gemmConvBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[
 			}
 		}
 	})
-	if dw != nil && nw > 1 {
+	if dw != nil && ns > 1 {
 		reducePartials(dw[:s.WLen()], dws[1:])
 	}
 }
 
-// reducePartials adds each of parts into dst.
+// reducePartials adds each of parts into dst, in order (each element of
+// dst is summed by one goroutine, so the result does not depend on the
+// worker count).
 func reducePartials[T Float](dst []T, parts_ [][]T) {
 	n := len(dst)
 	parallelFor(n, parts(n, len(parts_)), func(_, lo, hi int) {

@@ -303,12 +303,13 @@ func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 	mult := s.M / s.C
 	HW, P, KK := s.H*s.W, g.OH*g.OW, s.KH*s.KW
 	nc := s.N * s.C
-	nw := parts(nc, 4*P*KK*mult)
+	ns := slots(nc, 4*P*KK*mult) // dw: fixed partial sums (slotFor)
+	nw := slotWorkers(ns)
 	mk := ws.mark()
 	defer ws.release(mk)
 	var parts_ [][]T
 	if dw != nil {
-		parts_ = make([][]T, nw)
+		parts_ = make([][]T, ns)
 		for i := range parts_ {
 			parts_[i] = ws.get(s.M*KK, true)
 		}
@@ -322,7 +323,7 @@ func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 	gT := dwGeom{H: g.OH, W: g.OW, OH: s.H, OW: s.W, KH: s.KH, KW: s.KW, sh: 1, sw: 1,
 		pt: s.DilH*(s.KH-1) - s.PadT, pl: s.DilW*(s.KW-1) - s.PadL, dh: s.DilH, dw: s.DilW}
 	stride1 := s.StrideH == 1 && s.StrideW == 1
-	parallelFor(nc, nw, func(wk, lo, hi int) {
+	slotFor(nc, ns, func(wk, slot, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			n, c := i/s.C, i%s.C
 			var xp []T
@@ -336,7 +337,7 @@ func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 				m := c*mult + j
 				dyp := dy[(n*s.M+m)*P : (n*s.M+m+1)*P]
 				if dw != nil {
-					dwGradPlane(g, parts_[wk][m*KK:(m+1)*KK], dyp, xp)
+					dwGradPlane(g, parts_[slot][m*KK:(m+1)*KK], dyp, xp)
 				}
 				if dx != nil {
 					k := w[m*KK : (m+1)*KK]
@@ -355,7 +356,7 @@ func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 	})
 	if dw != nil {
 		copy(dw[:s.M*KK], parts_[0])
-		if nw > 1 {
+		if ns > 1 {
 			reducePartials(dw[:s.M*KK], parts_[1:])
 		}
 	}

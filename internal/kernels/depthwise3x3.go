@@ -209,7 +209,8 @@ func dw3x3Backward[T Float](s ConvShape, g dwGeom, x, w, dy, dx, dw []T, ws *Wor
 	HW, P := s.H*s.W, g.OH*g.OW
 	hp, wp := g.paddedSize()
 	nc := s.N * s.C
-	nw := parts(nc, 36*P*mult)
+	ns := slots(nc, 36*P*mult) // dw: fixed partial sums (slotFor)
+	nw := slotWorkers(ns)
 	mk := ws.mark()
 	defer ws.release(mk)
 	pads := make([][]T, nw)
@@ -218,7 +219,7 @@ func dw3x3Backward[T Float](s ConvShape, g dwGeom, x, w, dy, dx, dw []T, ws *Wor
 		pads[i] = ws.get(hp*wp, false)
 	}
 	if dw != nil {
-		partials = make([][]T, nw)
+		partials = make([][]T, ns)
 		for i := range partials {
 			partials[i] = ws.get(s.M*9, true)
 		}
@@ -234,7 +235,7 @@ func dw3x3Backward[T Float](s ConvShape, g dwGeom, x, w, dy, dx, dw []T, ws *Wor
 			dpads[i] = ws.get(hq*wq+9, false)
 		}
 	}
-	parallelFor(nc, nw, func(wk, lo, hi int) {
+	slotFor(nc, ns, func(wk, slot, lo, hi int) {
 		pad := pads[wk]
 		for i := lo; i < hi; i++ {
 			n, c := i/s.C, i%s.C
@@ -243,7 +244,7 @@ func dw3x3Backward[T Float](s ConvShape, g dwGeom, x, w, dy, dx, dw []T, ws *Wor
 				for j := 0; j < mult; j++ {
 					m := c*mult + j
 					o := (n*s.M + m) * P
-					dw3x3GradValid(partials[wk][m*9:m*9+9], dy[o:o+P], g.OH, g.OW, pad, wp, g.sw)
+					dw3x3GradValid(partials[slot][m*9:m*9+9], dy[o:o+P], g.OH, g.OW, pad, wp, g.sw)
 				}
 			}
 			if dx == nil {
@@ -275,7 +276,7 @@ func dw3x3Backward[T Float](s ConvShape, g dwGeom, x, w, dy, dx, dw []T, ws *Wor
 	})
 	if dw != nil {
 		copy(dw[:s.M*9], partials[0])
-		if nw > 1 {
+		if ns > 1 {
 			reducePartials(dw[:s.M*9], partials[1:])
 		}
 	}

@@ -53,4 +53,11 @@
 // keeps its high-water mark and is reused across steps, so memory stays
 // bounded and hot paths do not allocate. A nil *Workspace is allowed and
 // means "allocate".
+//
+// Results do not depend on the worker count. Work split across workers
+// either writes disjoint outputs, or, for a sum over the batch (weight
+// gradients, broadcast gradients), is split into a fixed number of slots
+// that depends on the shapes alone (slots, slotFor): each slot sums its
+// samples in order into its own partial, and the partials are added in slot
+// order. The same inputs give the same bits on one core or sixteen.
 package kernels

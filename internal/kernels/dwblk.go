@@ -140,21 +140,21 @@ func dwBlockedBackward(s ConvShape, g dwGeom, x, w, dy, dx, dw []float32, ws *Wo
 		hq, wq, qt, ql = s.H+2, s.W+2, 2-g.pt, 2-g.pl
 	}
 	HW, P := s.H*s.W, g.OH*g.OW
-	nw := parts(units, 36*P*dwLanes)
+	ns := slots(units, 36*P*dwLanes) // dw: fixed partial sums (slotFor)
+	nw := slotWorkers(ns)
 	grad := dw3x3s1GradBlk16
 	if !s1 {
 		grad = dw3x3s2GradBlk16
 	}
 	mk := ws.mark()
 	defer ws.release(mk)
-	type scratch struct{ xb, dyb, ob, wb, bb, acc, dwp []float32 }
+	type scratch struct{ xb, dyb, ob, wb, bb, acc []float32 }
 	sc := make([]scratch, nw)
 	for i := range sc {
 		t := scratch{dyb: ws.get(hq*wq*dwLanes, false), wb: ws.get(9*dwLanes, false),
 			bb: ws.get(dwLanes, true), acc: ws.get(9*dwLanes, false)}
 		if dw != nil {
 			t.xb = ws.get(hp*wp*dwLanes, false)
-			t.dwp = ws.get(s.M*9, true)
 		}
 		if dx != nil {
 			if s1 {
@@ -165,7 +165,13 @@ func dwBlockedBackward(s ConvShape, g dwGeom, x, w, dy, dx, dw []float32, ws *Wo
 		}
 		sc[i] = t
 	}
-	parallelFor(units, nw, func(wk, lo, hi int) {
+	dwp := make([][]float32, ns)
+	if dw != nil {
+		for i := range dwp {
+			dwp[i] = ws.get(s.M*9, true)
+		}
+	}
+	slotFor(units, ns, func(wk, slot, lo, hi int) {
 		t := sc[wk]
 		for u := lo; u < hi; u++ {
 			n, c0 := u/nb, (u%nb)*dwLanes
@@ -175,7 +181,7 @@ func dwBlockedBackward(s ConvShape, g dwGeom, x, w, dy, dx, dw []float32, ws *Wo
 				clear(t.acc)
 				grad(&t.acc[0], &t.dyb[(qt*wq+ql)*dwLanes], wq, &t.xb[0], wp, g.OH, g.OW)
 				for lane := 0; lane < dwLanes && c0+lane < s.C; lane++ {
-					d := t.dwp[(c0+lane)*9 : (c0+lane)*9+9]
+					d := dwp[slot][(c0+lane)*9 : (c0+lane)*9+9]
 					for k := range d {
 						d[k] += t.acc[k*dwLanes+lane]
 					}
@@ -198,9 +204,9 @@ func dwBlockedBackward(s ConvShape, g dwGeom, x, w, dy, dx, dw []float32, ws *Wo
 		}
 	})
 	if dw != nil {
-		copy(dw[:s.M*9], sc[0].dwp)
-		for i := 1; i < nw; i++ {
-			axpyUnit(1, sc[i].dwp, dw[:s.M*9])
+		copy(dw[:s.M*9], dwp[0])
+		for i := 1; i < ns; i++ {
+			axpyUnit(1, dwp[i], dw[:s.M*9])
 		}
 	}
 }

@@ -73,3 +73,43 @@ func parallelFor(n, w int, fn func(worker, lo, hi int)) {
 	fn(0, 0, n/w)
 	wg.Wait()
 }
+
+// reduceSlots is the most partial sums a reduction over the batch (or over
+// batch×channel planes) is split into. It is a constant, not the worker
+// count, so that the partition of a sum, and so its rounding, is the same
+// however many workers run it.
+const reduceSlots = 8
+
+// slots returns how many partial sums a reduction over n items of roughly
+// cost work units each is split into: up to reduceSlots, fewer for small
+// jobs (by minWork, as parts does), never by Workers().
+func slots(n, cost int) int {
+	s := min(reduceSlots, n)
+	if total := n * cost; total < minWork*s {
+		s = total / minWork
+	}
+	return max(s, 1)
+}
+
+// slotWorkers is the number of workers slotFor uses for ns slots.
+func slotWorkers(ns int) int { return max(1, min(Workers(), ns)) }
+
+// slotFor splits [0,n) into ns contiguous slots, slot j covering
+// [j·n/ns, (j+1)·n/ns), and calls fn(worker, slot, lo, hi) for each, the
+// slots spread in order over slotWorkers(ns) workers (worker indexes the
+// caller's per-worker scratch, slot its per-slot partial sum). A reduction
+// that accumulates each slot's items in order into the slot's own partial
+// sum, and then adds the partial sums in slot order (reducePartials),
+// gives the same bits for any worker count: this is what makes training
+// a function of its seed alone (package finetune).
+func slotFor(n, ns int, fn func(worker, slot, lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	ns = min(ns, n)
+	parallelFor(ns, slotWorkers(ns), func(w, slo, shi int) {
+		for j := slo; j < shi; j++ {
+			fn(w, j, j*n/ns, (j+1)*n/ns)
+		}
+	})
+}
