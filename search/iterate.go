@@ -147,6 +147,9 @@ func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, m *onn
 	if err := s.save(it.File, next); err != nil {
 		return nil, err
 	}
+	if err := reload(next); err != nil {
+		return nil, err
+	}
 	if next.fig, err = s.figures(next); err != nil {
 		return nil, err
 	}

@@ -123,8 +123,11 @@ type Options struct {
 	Lineage surgery.Lineage
 
 	// OutDir receives iter_NNN.onnx for every iteration, adapted.onnx, and
-	// history.json and plan.json.
+	// history.json and plan.json. A folder that holds a run of the same
+	// source with the same Settings is resumed; Force starts over in a
+	// folder that holds anything else (see CheckOutDir).
 	OutDir string
+	Force  bool
 	// Saved, when set, is called with the path of every model file once it
 	// is in place (iter_NNN.onnx, adapted.onnx), before the run reports it;
 	// History, after every write of history.json, with the result so far.

@@ -111,7 +111,10 @@ type Result struct {
 	// Protocol is how whole models were measured.
 	Protocol measure.Protocol `json:"protocol"`
 	Lineage  surgery.Lineage  `json:"lineage"`
-	Source   Figures          `json:"source"`
+	// Settings are what the run's result depends on besides the source
+	// and its data; a folder is resumed only with equal ones.
+	Settings *Settings `json:"settings,omitempty"`
+	Source   Figures   `json:"source"`
 	// Iterations are the completed iterations.
 	Iterations []Iteration `json:"iterations"`
 	// Plan composes every iteration's plan: it replays the adapted

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -43,6 +42,12 @@ type searcher struct {
 // each iteration's model, history.json after every iteration, and finally
 // adapted.onnx and plan.json.
 //
+// Nothing is written before the source is measured and the target is
+// known to be within reach (see Preflight). A folder that already holds
+// this run (same source and Settings) is resumed after its last finished
+// iteration, and a finished one is returned as it is; a folder that holds
+// anything else is refused (*OutDirError) unless Options.Force is set.
+//
 // The search stops early, with Result.Blocked saying why, when an
 // iteration cannot find an acceptable candidate even at its smallest step
 // (see iterate). A blocked search whose current model does not meet the
@@ -53,13 +58,28 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Res₀ = TakeEmpiricalMeasurement(Net₀)
-	cur, err := s.measureSource(m)
+	// A folder that holds this run is resumed (see resume.go).
+	prev, err := CheckOutDir(s.opts)
 	if err != nil {
 		return nil, err
 	}
+	if prev != nil && prev.Finished() {
+		return prev, nil
+	}
+	var cur *state
+	if prev != nil {
+		cur, err = s.resume(m, prev)
+	} else if cur, err = s.measureSource(m); err == nil { // Res₀ = TakeEmpiricalMeasurement(Net₀)
+		err = s.reachable()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepareOutDir(len(s.res.Iterations)); err != nil {
+		return nil, err
+	}
 	// while Resᵢ > Bud
-	for i := 1; i <= s.opts.MaxIterations; i++ {
+	for i := len(s.res.Iterations) + 1; i <= s.opts.MaxIterations; i++ {
 		r, met, err := s.unmet(cur, i-1)
 		if err != nil {
 			return s.res, err
@@ -119,12 +139,10 @@ func newSearcher(ctx context.Context, opts Options) (*searcher, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
 	s := &searcher{opts: opts, ctx: ctx, started: time.Now()}
+	settings := opts.settings()
 	s.res = &Result{Constraints: opts.Constraints, Schedule: opts.Schedule, Protocol: opts.Measure,
-		Lineage: opts.Lineage, Plan: surgery.Plan{Rank: opts.Rank, Groups: []surgery.GroupPlan{}}}
+		Lineage: opts.Lineage, Settings: &settings, Plan: surgery.Plan{Rank: opts.Rank, Groups: []surgery.GroupPlan{}}}
 	return s, nil
 }
 

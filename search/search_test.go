@@ -3,6 +3,8 @@ package search_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -213,11 +215,26 @@ func latencyOptions(t *testing.T, train, held int) search.Options {
 // TestRunLatency adapts to a latency target with a lazily measured table:
 // every chosen candidate's estimate meets its iteration's budget, and the
 // table was calibrated against measurements.
+//
+// A target below what pruning can reach is refused first, once the table
+// is calibrated and before anything is written, with the best reachable
+// latency; the run then aims just above it, which two short iterations
+// do not reach.
 func TestRunLatency(t *testing.T) {
 	opts := latencyOptions(t, 256, 100)
-	opts.Constraints = search.Constraints{LatencyMS: 1e-6} // unreachable: stops when stuck
+	opts.Constraints = search.Constraints{LatencyMS: 1e-6}
 	opts.Schedule = search.Schedule{First: 0.1, Decay: 0.9}
 	opts.MaxIterations = 2
+	opts.OutDir = filepath.Join(opts.OutDir, "out")
+	_, err := search.Run(context.Background(), tinyNet(t), opts)
+	var ue *search.UnreachableError
+	if !errors.As(err, &ue) || ue.Resource != search.Latency || !(ue.Best > 0) {
+		t.Fatalf("an unreachable target: error %v, want an *UnreachableError with the best reachable latency", err)
+	}
+	if _, err := os.Stat(opts.OutDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused run created its output folder (%v)", err)
+	}
+	opts.Constraints.LatencyMS = 1.2 * ue.Best
 	res, err := search.Run(context.Background(), tinyNet(t), opts)
 	if err != nil {
 		t.Fatal(err)

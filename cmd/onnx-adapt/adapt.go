@@ -52,6 +52,7 @@ type adaptCmd struct {
 	tuneTop    int
 	margin     float64
 	ort        ortFlags
+	force      bool
 }
 
 func (*adaptCmd) name() string { return "adapt" }
@@ -92,6 +93,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
 	fs.IntVar(&c.tuneTop, "tune-top", 0, "short-term fine-tune only the K candidates of a step that lose the least held-out accuracy as cut (0: every candidate, as the paper)")
 	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, within [1, 2]; negative: no limit)")
+	fs.BoolVar(&c.force, "force", false, "start over in an output folder that holds another run (another model or settings), removing its models and history")
 	c.ort.register(fs)
 }
 
@@ -100,6 +102,31 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 const defaultDataset = "/usr/share/datasets/fashion-mnist"
 
 func (c *adaptCmd) run(e *env, args []string) error {
+	job, err := c.prepare(e, args)
+	if err != nil {
+		return err
+	}
+	return job.execute(e)
+}
+
+// adaptJob is an adaptation that prepare has checked and set up, and that
+// has written nothing yet.
+type adaptJob struct {
+	c         *adaptCmd
+	m         *onnxio.Model
+	source    string
+	opts      search.Options
+	tablePath string
+	pre       *dataset.Preprocess
+	// prev is the run the output folder holds, which execute continues
+	// (or, finished, reports).
+	prev *search.Result
+}
+
+// prepare loads and checks everything an adaptation needs — flags, model,
+// data, target, table, output folder and its free space — and writes
+// nothing: bad input is refused here, before the output folder exists.
+func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	var m *onnxio.Model
 	var lineage surgery.Lineage
 	var err error
@@ -108,11 +135,11 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	case 0:
 		// The embedded default: a small pretrained model and its data.
 		if m, err = pretrained.Load(); err != nil {
-			return err
+			return nil, err
 		}
 		source = pretrained.Name
 		if lineage, err = sourceLineage(m, pretrained.Bytes(), pretrained.Name); err != nil {
-			return err
+			return nil, err
 		}
 		if c.data.data == "" {
 			c.data.data = defaultDataset
@@ -128,48 +155,52 @@ func (c *adaptCmd) run(e *env, args []string) error {
 		// The default model runs in a fraction of a millisecond, where
 		// run-to-run drift on a shared machine reaches a few percent: aim
 		// 5% below the target.
-		for name, v := range map[string]string{"short-steps": "20", "held-out": "2000", "iterations": "5",
-			"margin": "0.05"} {
-			if !c.fs.Changed(name) {
-				if err := c.fs.Set(name, v); err != nil {
-					return err
+		for _, f := range [][2]string{{"short-steps", "20"}, {"held-out", "2000"}, {"iterations", "5"}, {"margin", "0.05"}} {
+			if !c.fs.Changed(f[0]) {
+				if err := c.fs.Set(f[0], f[1]); err != nil {
+					return nil, err
 				}
 			}
 		}
-		fmt.Fprintf(e.stderr, "onnx-adapt: no MODEL given: adapting the embedded %s on %s to %s into %s/\n",
-			source, c.data.data, c.targetString(), c.out)
+		if !e.quiet {
+			fmt.Fprintf(e.stderr, "onnx-adapt: no MODEL given: adapting the embedded %s on %s to %s into %s/\n",
+				source, c.data.data, c.targetString(), c.out)
+		}
 	case 1:
 		source = args[0]
 		if m, lineage, err = c.model.loadWithLineage(source); err != nil {
-			return err
+			return nil, err
 		}
 	default:
-		return usagef("expected one MODEL, got %d arguments", len(args))
+		return nil, usagef("expected one MODEL, got %d arguments", len(args))
 	}
 	if err := c.lut.check(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.timing.check(); err != nil {
-		return err
+		return nil, err
 	}
 	opts, err := c.options(e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.validate(opts); err != nil {
-		return err
+		return nil, err
 	}
 	if err := m.Graph.InferShapes(); err != nil {
-		return err
+		return nil, err
 	}
 
 	// Data: training, held-out (carved from training), test.
 	splits, pre, err := c.data.openFor(m)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if err := checkData(m, splits.Train, c.data.data); err != nil {
+		return nil, err
 	}
 	if opts.Train, opts.HeldOut, err = dataset.HoldOut(splits.Train, c.heldOut, c.train.seed); err != nil {
-		return err
+		return nil, err
 	}
 	opts.Test = splits.Test
 	opts.Lineage = lineage
@@ -180,47 +211,78 @@ func (c *adaptCmd) run(e *env, args []string) error {
 	// Accuracy is not a latency: evaluate on every core, whatever the
 	// deployment's thread count.
 	opts.Eval = finetune.EvalOptions{Batch: 100, Threads: runtime.NumCPU(), Preprocess: &pre, Workers: c.data.workers}
+	// The groups, and a MACs or parameter target (the search checks a
+	// latency target once it has measured the source).
+	if err := search.Preflight(m, opts); err != nil {
+		return nil, err
+	}
 
 	if err := ort.Init(); err != nil {
-		return err
+		return nil, err
 	}
 	tablePath := c.table
 	if tablePath == "" {
 		if tablePath, err = lut.CachePath(opts.Runtime, c.lut.step); err != nil {
-			return fmt.Errorf("%w; give --lut FILE", err)
+			return nil, fmt.Errorf("%w; give --lut FILE", err)
 		}
 	}
 	if opts.Table, _, err = c.lut.open(tablePath); err != nil {
-		return err
+		return nil, err
 	}
+	prev, err := search.CheckOutDir(opts)
+	if err != nil {
+		var oe *search.OutDirError
+		if errors.As(err, &oe) {
+			return nil, fmt.Errorf("output folder %s %s; give another -o, or --force to start over there", oe.Dir, oe.Reason)
+		}
+		return nil, err
+	}
+	if prev == nil || !prev.Finished() {
+		if err := checkFreeSpace(c.out, m, c.schedule.Iterations); err != nil {
+			return nil, err
+		}
+	}
+	return &adaptJob{c: c, m: m, source: source, opts: opts, tablePath: tablePath, pre: &pre, prev: prev}, nil
+}
 
+// execute runs the search (or continues the run the output folder
+// holds), saves the table, and reports.
+func (j *adaptJob) execute(e *env) error {
+	c, opts := j.c, j.opts
+	p := e.progress()
+	switch {
+	case j.prev != nil && j.prev.Finished():
+		p.Line("%s holds this run, finished: reporting it (--force starts over)", c.out)
+	case j.prev != nil:
+		p.Line("resuming the run in %s after iteration %d", c.out, len(j.prev.Iterations))
+	}
 	rep := newReporter(e, c.out, c.latencyFrac)
 	opts.Event = rep.event
 	// Every model file gets its .ort file (--emit-ort), checked on held-out
 	// images; every history, its report.
 	held := opts.HeldOut
 	opts.Saved = func(path string) error {
-		f, err := c.ort.write(e, path, sampleInputs(e.ctx, held, &pre))
+		f, err := c.ort.write(e, path, sampleInputs(e.ctx, held, j.pre))
 		if f != nil {
 			rep.p.Line("  %s", ortLine(f))
 		}
 		return err
 	}
 	opts.History = func(res *search.Result) error { return report.Write(c.out, res) }
-	res, err := search.Run(e.ctx, m, opts)
+	res, err := search.Run(e.ctx, j.m, opts)
 	rep.finish()
-	if serr := opts.Table.Save(tablePath); serr != nil {
-		e.log.Warn("could not save the lookup table", "path", tablePath, "err", serr)
+	if serr := opts.Table.Save(j.tablePath); serr != nil {
+		e.log.Warn("could not save the lookup table", "path", j.tablePath, "err", serr)
 	}
 	if err != nil {
-		return err
+		return resumable(err, c.out)
 	}
 	if e.json {
 		if err := e.writeJSON(res); err != nil {
 			return err
 		}
 	} else {
-		printResult(e.stdout, source, res)
+		printResult(e.stdout, j.source, res)
 		fmt.Fprintf(e.stdout, "report: %s, %s\n", filepath.Join(c.out, report.MarkdownFile), filepath.Join(c.out, report.PlotFile))
 	}
 	switch {
@@ -273,6 +335,7 @@ func (c *adaptCmd) options(e *env) (search.Options, error) {
 		MaxDrop:       c.maxDrop,
 		TuneTop:       c.tuneTop,
 		OutDir:        c.out,
+		Force:         c.force,
 		Log:           e.log.WithGroup("search"),
 	}, nil
 }

@@ -114,6 +114,13 @@ func (v logLevel) Set(s string) error {
 func run(args []string, stdout, stderr io.Writer) (code int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first SIGINT or SIGTERM cancels ctx: the command finishes the
+	// file it is writing and returns. A second one kills the process as
+	// usual (every file is written whole, so that is safe too).
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "onnx-adapt: internal error: %v\n", r)
@@ -174,7 +181,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	case errors.As(err, &ue):
 		return usageMistake(stderr, c.name(), ue.msg)
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(stderr, "onnx-adapt %s: interrupted\n", c.name())
+		msg := "interrupted"
+		var r *resumeHint
+		if errors.As(err, &r) {
+			msg += "; " + r.hint
+		}
+		fmt.Fprintf(stderr, "onnx-adapt %s: %s\n", c.name(), msg)
 		return exitError
 	default:
 		fmt.Fprintf(stderr, "onnx-adapt %s: %s\n", c.name(), oneLine(err.Error()))

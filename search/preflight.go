@@ -1,0 +1,148 @@
+package search
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+// What a search can reach is known before it starts: the groups it may
+// prune, and the resources of the model with every one of them cut to its
+// smallest width. Run refuses a model or a target beyond that before it
+// writes anything (Preflight for what needs no measurement; Run itself
+// for a latency target, once the source is measured and the table
+// calibrated).
+
+// FrozenError is a model none of whose channel groups may be pruned.
+type FrozenError struct {
+	// Reasons lists each group with why it is frozen ("group 3 (conv1):
+	// ...").
+	Reasons []string
+}
+
+func (e *FrozenError) Error() string {
+	if len(e.Reasons) == 0 {
+		return "search: the model has no channel group to prune (no Conv, Gemm or MatMul whose filters could go)"
+	}
+	return fmt.Sprintf("search: every channel group of the model is frozen, so nothing can be pruned: %s; see onnx-adapt groups MODEL",
+		strings.Join(e.Reasons, "; "))
+}
+
+// UnreachableError is a target below the best value pruning can reach.
+type UnreachableError struct {
+	Resource Resource
+	// Target is the constraint; Best the resource with every prunable
+	// group at its smallest width (RoundTo channels; a group of RoundTo
+	// or fewer left whole), priced as the search prices (for latency, the
+	// calibrated table estimate, in ms, or its ratio to the source for a
+	// fractional target).
+	Target, Best float64
+	Fraction     bool
+	RoundTo      int
+}
+
+func (e *UnreachableError) Error() string {
+	f := func(v float64) string {
+		switch {
+		case e.Resource != Latency:
+			return cost.String(int64(v))
+		case e.Fraction:
+			return fmt.Sprintf("%.3g of the source's latency", v)
+		}
+		return fmt.Sprintf("%.4g ms", v)
+	}
+	flag := map[Resource]string{Latency: "latency", MACs: "MACs", Params: "parameter"}[e.Resource]
+	return fmt.Sprintf("search: the %s target %s is below what pruning can reach: %s with every prunable group cut to %d channels; give a target of at least %s",
+		flag, f(e.Target), f(e.Best), e.RoundTo, f(e.Best))
+}
+
+// Preflight checks, without measuring or writing anything, that m can be
+// adapted to opts.Constraints: some channel group may be pruned
+// (*FrozenError otherwise) and the MACs and parameter targets are within
+// reach (*UnreachableError otherwise). m must have its shapes inferred. A
+// latency target is checked by Run, after it has calibrated the table on
+// the source.
+func Preflight(m *onnxio.Model, opts Options) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	opts.fill()
+	plan, err := smallestPlan(m, opts)
+	if err != nil {
+		return err
+	}
+	res, err := lut.PlanResources(m, plan, nil, nil)
+	if err != nil {
+		return err
+	}
+	c := opts.Constraints
+	for _, r := range []struct {
+		r      Resource
+		target int64
+		best   int64
+	}{{MACs, c.MACs, res.MACs}, {Params, c.Params, res.Params}} {
+		if r.target > 0 && r.best > r.target {
+			return &UnreachableError{Resource: r.r, Target: float64(r.target), Best: float64(r.best), RoundTo: opts.RoundTo}
+		}
+	}
+	return nil
+}
+
+// smallestPlan is the plan that cuts every prunable group of m to its
+// smallest width: RoundTo channels, as the search's choices go (groups of
+// RoundTo channels or fewer stay whole). A model without a prunable group
+// is a *FrozenError.
+func smallestPlan(m *onnxio.Model, opts Options) (surgery.Plan, error) {
+	an, err := surgery.Analyze(m.Graph)
+	if err != nil {
+		return surgery.Plan{}, err
+	}
+	groups := an.Prunable()
+	if len(groups) == 0 {
+		e := &FrozenError{}
+		for _, g := range an.Groups {
+			e.Reasons = append(e.Reasons, fmt.Sprintf("group %d (%s): %s", g.ID, strings.Join(g.Roots, ", "), g.Frozen))
+		}
+		return surgery.Plan{}, e
+	}
+	p := surgery.Plan{Rank: opts.Rank, RoundTo: opts.RoundTo, Groups: []surgery.GroupPlan{}}
+	for _, g := range groups {
+		if g.Size > opts.RoundTo {
+			p.Groups = append(p.Groups, surgery.GroupPlan{Group: g.ID, Drop: g.Size - opts.RoundTo})
+		}
+	}
+	return p, nil
+}
+
+// reachable checks a latency target against the source with every
+// prunable group at its smallest width, priced by the calibrated table.
+func (s *searcher) reachable() error {
+	if !s.constrained(Latency) {
+		return nil
+	}
+	plan, err := smallestPlan(s.src.model, s.opts)
+	if err != nil {
+		return err
+	}
+	p, err := s.price(s.src, plan, Latency)
+	if err != nil {
+		return err
+	}
+	c := s.res.Constraints
+	e := &UnreachableError{Resource: Latency, Target: c.LatencyMS, Best: p.value, RoundTo: s.opts.RoundTo}
+	if f := s.opts.Constraints.LatencyFraction; f > 0 {
+		src, err := s.estimate(s.src.model)
+		if err != nil {
+			return err
+		}
+		e.Fraction, e.Target, e.Best = true, f, p.value/src
+	}
+	if e.Best > e.Target {
+		return e
+	}
+	return nil
+}
