@@ -194,7 +194,11 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	// Data: training, held-out (carved from training), test.
 	splits, pre, err := c.data.openFor(m)
 	if err != nil {
-		return nil, err
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w; give --data an IDX folder, class folders or a list file of images", err)
 	}
 	if err := checkData(m, splits.Train, c.data.data); err != nil {
 		return nil, err
