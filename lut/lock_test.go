@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 )
@@ -16,7 +15,7 @@ const saveRounds = 60
 
 // writeEntries adds saveRounds entries of writer w to a table of its own
 // and saves it to path after each, as a job extending the shared table
-// does.
+// does (in a process of its own: see TestMain).
 func writeEntries(path string, w int) error {
 	t := New(fakeHeader(), nil)
 	for i := range saveRounds {
@@ -29,20 +28,6 @@ func writeEntries(path string, w int) error {
 		}
 	}
 	return nil
-}
-
-// TestMain lets TestSaveConcurrentProcesses run this test binary as a
-// writer process.
-func TestMain(m *testing.M) {
-	if path := os.Getenv("LUT_TEST_WRITER_PATH"); path != "" {
-		w, _ := strconv.Atoi(os.Getenv("LUT_TEST_WRITER"))
-		if err := writeEntries(path, w); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
 }
 
 // checkAll reads the table at path and checks that it holds every entry

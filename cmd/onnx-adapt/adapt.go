@@ -249,9 +249,35 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	return &adaptJob{c: c, m: m, source: source, opts: opts, tablePath: tablePath, pre: &pre, prev: prev}, nil
 }
 
-// execute runs the search (or continues the run the output folder
-// holds), saves the table, and reports.
+// execute runs the job and reports its result.
 func (j *adaptJob) execute(e *env) error {
+	res, err := j.search(e)
+	if err != nil {
+		return err
+	}
+	c := j.c
+	if e.json {
+		if err := e.writeJSON(res); err != nil {
+			return err
+		}
+	} else {
+		printResult(e.stdout, j.source, res)
+		fmt.Fprintf(e.stdout, "report: %s, %s\n", filepath.Join(c.out, report.MarkdownFile), filepath.Join(c.out, report.PlotFile))
+	}
+	switch {
+	case res.File == "":
+		return fmt.Errorf("stopped without a model that meets the constraints: %s; see %s",
+			res.Blocked, filepath.Join(c.out, "history.json"))
+	case !res.Met:
+		return fmt.Errorf("the adapted model does not meet every constraint after %d iterations (%.3f ms measured); see %s",
+			len(res.Iterations), res.Final.MeasuredMS, filepath.Join(c.out, "history.json"))
+	}
+	return nil
+}
+
+// search runs the search (or continues the run the output folder holds)
+// and saves the table.
+func (j *adaptJob) search(e *env) (*search.Result, error) {
 	c, opts := j.c, j.opts
 	p := e.progress()
 	switch {
@@ -279,25 +305,9 @@ func (j *adaptJob) execute(e *env) error {
 		e.log.Warn("could not save the lookup table", "path", j.tablePath, "err", serr)
 	}
 	if err != nil {
-		return resumable(err, c.out)
+		return nil, resumable(err, c.out)
 	}
-	if e.json {
-		if err := e.writeJSON(res); err != nil {
-			return err
-		}
-	} else {
-		printResult(e.stdout, j.source, res)
-		fmt.Fprintf(e.stdout, "report: %s, %s\n", filepath.Join(c.out, report.MarkdownFile), filepath.Join(c.out, report.PlotFile))
-	}
-	switch {
-	case res.File == "":
-		return fmt.Errorf("stopped without a model that meets the constraints: %s; see %s",
-			res.Blocked, filepath.Join(c.out, "history.json"))
-	case !res.Met:
-		return fmt.Errorf("the adapted model does not meet every constraint after %d iterations (%.3f ms measured); see %s",
-			len(res.Iterations), res.Final.MeasuredMS, filepath.Join(c.out, "history.json"))
-	}
-	return nil
+	return res, nil
 }
 
 func (c *adaptCmd) targetString() string {

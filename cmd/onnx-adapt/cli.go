@@ -56,6 +56,7 @@ func commands() []command {
 		&adaptCmd{},
 		&opsCmd{},
 		&reportCmd{},
+		&batchCmd{},
 	}
 }
 

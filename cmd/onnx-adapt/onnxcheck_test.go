@@ -8,5 +8,12 @@ import (
 )
 
 // TestMain checks every model the tests write with the official ONNX
-// checker (internal/onnxcheck).
-func TestMain(m *testing.M) { os.Exit(onnxcheck.Main(m)) }
+// checker (internal/onnxcheck). With ONNX_ADAPT_TEST_CLI=1 the test binary
+// is the onnx-adapt command instead, in a process of its own that a test
+// can kill (see child).
+func TestMain(m *testing.M) {
+	if os.Getenv("ONNX_ADAPT_TEST_CLI") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(onnxcheck.Main(m))
+}

@@ -20,17 +20,8 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/search"
 )
 
-// TestMain lets a test run this binary as the onnx-adapt command in a
-// process of its own (see child), which it can kill.
-func TestMain(m *testing.M) {
-	if os.Getenv("ONNX_ADAPT_TEST_CLI") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
-
 // child returns the onnx-adapt command with args, run by this test binary
-// in its own process.
+// in its own process (see TestMain).
 func child(args ...string) *exec.Cmd {
 	c := exec.Command(os.Args[0], args...)
 	c.Env = append(os.Environ(), "ONNX_ADAPT_TEST_CLI=1")
