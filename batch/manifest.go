@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	gyaml "github.com/goccy/go-yaml"
+	gparser "github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -121,8 +123,20 @@ func Load(path string, check FlagCheck) (*Manifest, error) {
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // Parse parses manifest data read from path (see Load).
+//
+// The manifest is read with go.yaml.in/yaml/v3, whose nodes carry their
+// lines. Its syntax errors name the line where the enclosing block
+// starts, not where the mistake is, so a syntax error is located by
+// github.com/goccy/go-yaml's parser, which names the line of the
+// offending token.
 func Parse(data []byte, path string, check FlagCheck) (*Manifest, error) {
 	p := &parser{path: path, check: check}
+	if _, err := gparser.ParseBytes(data, 0); err != nil {
+		var se *gyaml.SyntaxError
+		if errors.As(err, &se) && se.Token != nil && se.Token.Position != nil {
+			return nil, &LineError{path, se.Token.Position.Line, "not valid YAML: " + se.Message}
+		}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := err.Error()
