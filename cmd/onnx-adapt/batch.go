@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -206,10 +207,20 @@ func (r *adaptRunner) Check(ctx context.Context, j batch.Job) error {
 	_, _, err := r.prepare(ctx, j)
 	var ue *usageError
 	if errors.As(err, &ue) {
+		if m := flagName.FindStringSubmatch(ue.msg); m != nil {
+			for _, f := range j.Flags {
+				if f.Name == m[1] {
+					return fmt.Errorf("%s (manifest line %d)", ue.msg, f.Line)
+				}
+			}
+		}
 		return errors.New(ue.msg)
 	}
 	return err
 }
+
+// flagName finds the flag a usage mistake starts with ("--decay 2: ...").
+var flagName = regexp.MustCompile(`^--([a-z0-9-]+)`)
 
 func (r *adaptRunner) Run(ctx context.Context, j batch.Job) (*search.Result, error) {
 	job, e, err := r.prepare(ctx, j)

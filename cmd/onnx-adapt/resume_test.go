@@ -50,11 +50,12 @@ func quickAdapt(model, data, table, out string) []string {
 		"--lut", table, "-o", out}
 }
 
-// runFor starts cmd and stops it with sig after it has printed `lines`
-// lines on stderr and then a random pause of up to 300 ms: a moment in
-// the middle of the run. It reports whether the signal came before the
-// command ended, with its exit code and stderr.
-func runFor(t *testing.T, cmd *exec.Cmd, lines int, sig syscall.Signal, rng *rand.Rand) (bool, int, string) {
+// runFor starts cmd and stops it with sig once it has printed a line on
+// stderr for which until (given the line and its number, from 1) is true,
+// after a random pause of up to 300 ms: a moment in the middle of the
+// run. It reports whether the signal ended the command, with its exit
+// code and stderr.
+func runFor(t *testing.T, cmd *exec.Cmd, until func(line string, n int) bool, sig syscall.Signal, rng *rand.Rand) (bool, int, string) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
@@ -69,7 +70,7 @@ func runFor(t *testing.T, cmd *exec.Cmd, lines int, sig syscall.Signal, rng *ran
 		close(done)
 	}()
 	sc := bufio.NewScanner(pr)
-	for n := 0; n < lines && sc.Scan(); n++ {
+	for n := 1; sc.Scan() && !until(sc.Text(), n); n++ {
 	}
 	go io.Copy(io.Discard, pr)
 	time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
@@ -173,7 +174,7 @@ func TestResumeAfterKill(t *testing.T) {
 	interrupted := 0
 	for _, sig := range signals {
 		at := 1 + rng.IntN(max(lines-1, 1))
-		hit, code, stderr := runFor(t, child(quickAdapt(model, data, table, out)...), at, sig, rng)
+		hit, code, stderr := runFor(t, child(quickAdapt(model, data, table, out)...), func(_ string, n int) bool { return n >= at }, sig, rng)
 		if !hit {
 			t.Logf("%v after line %d: the run had already finished (exit %d)", sig, at, code)
 			continue
