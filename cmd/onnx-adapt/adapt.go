@@ -53,6 +53,8 @@ type adaptCmd struct {
 	margin     float64
 	ort        ortFlags
 	force      bool
+	// inBatch: a batch job, which names its model itself.
+	inBatch bool
 }
 
 func (*adaptCmd) name() string { return "adapt" }
@@ -162,7 +164,7 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 				}
 			}
 		}
-		if !e.quiet {
+		if !e.quiet && !c.inBatch {
 			fmt.Fprintf(e.stderr, "onnx-adapt: no MODEL given: adapting the embedded %s on %s to %s into %s/\n",
 				source, c.data.data, c.targetString(), c.out)
 		}

@@ -111,21 +111,29 @@ func TestAdaptBadInput(t *testing.T) {
 				out = filepath.Join(smallDisk(t), "out")
 				tc.args = run(model)
 			}
-			code, stdout, stderr := cli(t, append(tc.args, "-o", out)...)
-			if code != exitError {
-				t.Fatalf("exit %d, want 1\nstderr: %s", code, stderr)
-			}
-			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 0 || stdout != "" {
-				t.Errorf("not one line on stderr and nothing on stdout:\nstdout %q\nstderr %s", stdout, stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("message lacks %q:\n%s", w, stderr)
-				}
-			}
-			if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("the output folder was created (%v)", err)
-			}
+			checkRefused(t, append(tc.args, "-o", out), out, tc.want)
 		})
+	}
+}
+
+// checkRefused runs the command with args and checks that it refuses bad
+// input: exit code 1, one line on stderr holding every string of want,
+// nothing on stdout, and no output folder out.
+func checkRefused(t *testing.T, args []string, out string, want []string) {
+	t.Helper()
+	code, stdout, stderr := cli(t, args...)
+	if code != exitError {
+		t.Fatalf("exit %d, want 1\nstderr: %s", code, stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 0 || stdout != "" {
+		t.Errorf("not one line on stderr and nothing on stdout:\nstdout %q\nstderr %s", stdout, stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("message lacks %q:\n%s", w, stderr)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the output folder was created (%v)", err)
 	}
 }

@@ -179,7 +179,7 @@ type adaptRunner struct {
 
 // prepare parses job j's flags as adapt's and has adapt prepare it.
 func (r *adaptRunner) prepare(ctx context.Context, j batch.Job) (*adaptJob, *env, error) {
-	c := &adaptCmd{}
+	c := &adaptCmd{inBatch: true}
 	e := *r.e
 	e.ctx = ctx
 	fs := newFlagSet(c, &env{})

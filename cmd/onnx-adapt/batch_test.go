@@ -240,21 +240,7 @@ func TestBatchBadInput(t *testing.T) {
 			if tc.disk {
 				out = filepath.Join(smallDisk(t), "runs")
 			}
-			code, stdout, stderr := cli(t, "batch", tc.manifest, "-o", out, "-q")
-			if code != exitError {
-				t.Fatalf("exit %d, want 1\n%s", code, stderr)
-			}
-			if strings.Count(strings.TrimSpace(stderr), "\n") > 0 || stdout != "" {
-				t.Errorf("not one line on stderr and nothing on stdout:\nstdout %q\nstderr %s", stdout, stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("message lacks %q:\n%s", w, stderr)
-				}
-			}
-			if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("the output folder was created (%v)", err)
-			}
+			checkRefused(t, []string{"batch", tc.manifest, "-o", out, "-q"}, out, tc.want)
 		})
 	}
 }
