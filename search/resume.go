@@ -144,11 +144,11 @@ func ReadHistory(dir string) (*Result, error) {
 }
 
 // CheckOutDir reports what Run would do with opts.OutDir, without writing
-// anything: start afresh (nil, nil: the folder is absent or empty, or
-// opts.Force is set), continue the run it holds (that run's history), or
-// refuse (*OutDirError): the folder holds another model's run (the source
-// SHA-256 in the lineage differs), a run with other Settings, or files
-// that are not a run's. A finished run is returned as it is
+// anything: start afresh (nil, nil: the folder is absent, holds no model
+// or history of a run, or opts.Force is set), continue the run it holds
+// (that run's history), or refuse (*OutDirError): the folder holds another
+// model's run (the source SHA-256 or the plan in the lineage differs), a
+// run with other Settings, or models without a history. A finished run is returned as it is
 // (Result.Finished); Run returns it without doing anything.
 func CheckOutDir(opts Options) (*Result, error) {
 	opts.fill()
@@ -170,7 +170,14 @@ func CheckOutDir(opts Options) (*Result, error) {
 		return nil, &OutDirError{dir, fmt.Sprintf("has an unreadable %s (%v)", HistoryFile, err)}
 	}
 	if prev == nil {
-		return nil, &OutDirError{dir, fmt.Sprintf("is not empty and holds no %s (%s, ...)", HistoryFile, entries[0].Name())}
+		// Files a run does not write (a batch's job record, a report) are
+		// left alone; models without a history would be mixed with ours.
+		for _, e := range entries {
+			if name := e.Name(); iterFile.MatchString(name) || name == "adapted.onnx" || name == "plan.json" {
+				return nil, &OutDirError{dir, fmt.Sprintf("holds %s but no %s: models of another run", name, HistoryFile)}
+			}
+		}
+		return nil, nil
 	}
 	if a, b := prev.Lineage.SourceSHA256, opts.Lineage.SourceSHA256; a != b {
 		return nil, &OutDirError{dir, fmt.Sprintf("holds a run of another model (source SHA-256 %.12s…, this one %.12s…)", a, b)}

@@ -1,0 +1,86 @@
+package search
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
+)
+
+// TestCheckOutDir: which folders a run starts in, resumes, or refuses,
+// and that a refusal names what differs.
+func TestCheckOutDir(t *testing.T) {
+	base := func(dir string) Options {
+		o := Options{Constraints: Constraints{MACs: 1000}, ShortTerm: finetune.Config{Steps: 3, Batch: 8, LR: 0.1, Seed: 1},
+			OutDir: dir, Lineage: surgery.Lineage{SourceSHA256: "aaaa1111aaaa1111"}}
+		o.fill()
+		return o
+	}
+	write := func(t *testing.T, dir, name, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	history := func(t *testing.T, dir string, o Options, iterations int) {
+		t.Helper()
+		st := o.settings()
+		r := Result{Lineage: o.Lineage, Settings: &st}
+		for i := range iterations {
+			r.Iterations = append(r.Iterations, Iteration{Index: i + 1})
+		}
+		data, _ := json.Marshal(r)
+		write(t, dir, HistoryFile, string(data))
+	}
+	tests := []struct {
+		name   string
+		setup  func(t *testing.T, dir string)
+		change func(o *Options)
+		resume bool   // returns the previous run
+		refuse string // the refusal says this
+	}{
+		{"absent", func(t *testing.T, dir string) { os.Remove(dir) }, nil, false, ""},
+		{"empty", func(t *testing.T, dir string) {}, nil, false, ""},
+		{"a batch's job record only", func(t *testing.T, dir string) { write(t, dir, "job.json", "{}") }, nil, false, ""},
+		{"models without history", func(t *testing.T, dir string) { write(t, dir, "iter_001.onnx", "x") }, nil, false, "holds iter_001.onnx but no history.json"},
+		{"unreadable history", func(t *testing.T, dir string) { write(t, dir, HistoryFile, "{") }, nil, false, "unreadable history.json"},
+		{"same run", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) }, nil, true, ""},
+		{"another model", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
+			func(o *Options) { o.Lineage.SourceSHA256 = "bbbb2222bbbb2222" }, false, "run of another model (source SHA-256 aaaa1111aaaa"},
+		{"another seed", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
+			func(o *Options) { o.ShortTerm.Seed = 2 }, false, "other settings (short_term.seed: 1 there, 2 now)"},
+		{"another target", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
+			func(o *Options) { o.Constraints.MACs = 2000 }, false, "constraints.macs: 1000 there, 2000 now"},
+		{"another target, forced", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
+			func(o *Options) { o.Constraints.MACs, o.Force = 2000, true }, false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			o := base(dir)
+			if tc.change != nil {
+				tc.change(&o)
+			}
+			prev, err := CheckOutDir(o)
+			var oe *OutDirError
+			switch {
+			case tc.refuse != "":
+				if !errors.As(err, &oe) || !strings.Contains(err.Error(), tc.refuse) {
+					t.Fatalf("error %v, want a refusal saying %q", err, tc.refuse)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case tc.resume && (prev == nil || len(prev.Iterations) != 2):
+				t.Fatalf("previous run %+v, want the 2 iterations recorded", prev)
+			case !tc.resume && prev != nil:
+				t.Fatalf("resumes %+v, want a fresh start", prev)
+			}
+		})
+	}
+}
