@@ -36,6 +36,15 @@
 // source's SHA-256 and the composed plan, so that estimate finds the
 // calibration fitted here.
 //
+// A run can be interrupted at any moment and resumed (resume.go): every
+// file is written whole, history.json after each iteration's model, and
+// Run on a folder that holds the same run (same source, same Settings)
+// continues after its last recorded iteration from the exact bytes it
+// wrote, so that, for MACs and parameter targets, the resumed run writes
+// what an uninterrupted one does. Bad input is refused before anything is
+// written (preflight.go): a model without a prunable group, and a target
+// below what pruning every group to its smallest width reaches.
+//
 // Search never edits protobufs nor times single layers itself: it plans
 // (pure), and asks surgery to apply, lut to price, finetune to train,
 // and measure and onnxruntime to time. Every iteration's plan is kept, and
