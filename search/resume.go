@@ -171,11 +171,22 @@ func CheckOutDir(opts Options) (*Result, error) {
 	}
 	if prev == nil {
 		// Files a run does not write (a batch's job record, a report) are
-		// left alone; models without a history would be mixed with ours.
+		// left alone. Models without a history are another model's, unless
+		// their lineage says they come from this source (a run stopped
+		// before its first history).
 		for _, e := range entries {
-			if name := e.Name(); iterFile.MatchString(name) || name == "adapted.onnx" || name == "plan.json" {
-				return nil, &OutDirError{dir, fmt.Sprintf("holds %s but no %s: models of another run", name, HistoryFile)}
+			name := e.Name()
+			if !iterFile.MatchString(name) && name != "adapted.onnx" {
+				continue
 			}
+			m, err := onnxio.Load(filepath.Join(dir, name))
+			if err == nil {
+				l, ok, lerr := surgery.ReadLineage(m)
+				if lerr == nil && ok && l.SourceSHA256 == opts.Lineage.SourceSHA256 {
+					continue
+				}
+			}
+			return nil, &OutDirError{dir, fmt.Sprintf("holds %s, a model of another run, and no %s", name, HistoryFile)}
 		}
 		return nil, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
@@ -37,6 +38,20 @@ func TestCheckOutDir(t *testing.T) {
 		data, _ := json.Marshal(r)
 		write(t, dir, HistoryFile, string(data))
 	}
+	// stamped writes a model of the source sha, as a run writes it.
+	stamped := func(t *testing.T, dir, name, sha string) {
+		t.Helper()
+		m := onnxio.NewModel(13)
+		x := m.Graph.AddInput("x", onnxio.Type{Elem: onnxio.Float, Shape: onnxio.ShapeOf(1, 4), HasShape: true})
+		n := m.Graph.AddNode("Identity", "id", []*onnxio.Value{x}, []string{"y"})
+		m.Graph.Outputs = append(m.Graph.Outputs, n.Output(0))
+		if err := (surgery.Lineage{SourceSHA256: sha}).Stamp(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := onnxio.Save(filepath.Join(dir, name), m, onnxio.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name   string
 		setup  func(t *testing.T, dir string)
@@ -47,7 +62,9 @@ func TestCheckOutDir(t *testing.T) {
 		{"absent", func(t *testing.T, dir string) { os.Remove(dir) }, nil, false, ""},
 		{"empty", func(t *testing.T, dir string) {}, nil, false, ""},
 		{"a batch's job record only", func(t *testing.T, dir string) { write(t, dir, "job.json", "{}") }, nil, false, ""},
-		{"models without history", func(t *testing.T, dir string) { write(t, dir, "iter_001.onnx", "x") }, nil, false, "holds iter_001.onnx but no history.json"},
+		{"models without history", func(t *testing.T, dir string) { write(t, dir, "iter_001.onnx", "x") }, nil, false, "holds iter_001.onnx, a model of another run, and no history.json"},
+		{"this source's model without history", func(t *testing.T, dir string) { stamped(t, dir, "iter_001.onnx", "aaaa1111aaaa1111") }, nil, false, ""},
+		{"another source's model without history", func(t *testing.T, dir string) { stamped(t, dir, "iter_001.onnx", "cccc") }, nil, false, "holds iter_001.onnx, a model of another run"},
 		{"unreadable history", func(t *testing.T, dir string) { write(t, dir, HistoryFile, "{") }, nil, false, "unreadable history.json"},
 		{"same run", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) }, nil, true, ""},
 		{"another model", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },

@@ -78,6 +78,11 @@ func Run(ctx context.Context, m *onnxio.Model, opts Options) (*Result, error) {
 	if err := s.prepareOutDir(len(s.res.Iterations)); err != nil {
 		return nil, err
 	}
+	if prev == nil { // the history exists before any model: resumable from here
+		if err := s.writeResult(); err != nil {
+			return s.res, err
+		}
+	}
 	// while Resᵢ > Bud
 	for i := len(s.res.Iterations) + 1; i <= s.opts.MaxIterations; i++ {
 		r, met, err := s.unmet(cur, i-1)
