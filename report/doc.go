@@ -10,5 +10,7 @@
 // so the report of a run in progress shows the iterations so far; the
 // command `onnx-adapt report OUTDIR` renders it again from history.json.
 //
+// [BatchPlot] draws a batch's models in one such picture (package batch).
+//
 // Errors are prefixed with "report: ".
 package report

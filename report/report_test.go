@@ -197,3 +197,34 @@ func TestWriteLoad(t *testing.T) {
 		t.Error("Plot of a record without measurements succeeded")
 	}
 }
+
+// TestBatchPlot decodes a batch's picture and finds, in each model's
+// colour, its source, one marker per adapted model and its legend entry;
+// models without a measured figure are left out, and an empty batch still
+// gives a picture.
+func TestBatchPlot(t *testing.T) {
+	fig := func(ms, acc float64) search.Figures {
+		return search.Figures{MeasuredMS: ms, NoiseMS: ms * 0.01, HeldOut: &finetune.Accuracy{Top1: acc}}
+	}
+	series := []Series{
+		{Name: "a", Source: fig(2, 0.90), Adapted: []search.Figures{fig(1.5, 0.85), fig(1.0, 0.70)}},
+		{Name: "b", Source: fig(1.2, 0.60), Adapted: []search.Figures{fig(0.9, 0.55), fig(0.7, 0.45), fig(0.5, 0.30), {}}},
+	}
+	data, err := BatchPlot(series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range series {
+		want := 1 + (len(s.Adapted) - i) + 1 // source, measured adapted models, legend (b has one unmeasured)
+		if got := components(img, batchPalette[i]); got != want {
+			t.Errorf("model %s: %d blobs of its colour, want %d", s.Name, got, want)
+		}
+	}
+	if _, err := BatchPlot(nil); err != nil {
+		t.Errorf("an empty batch: %v", err)
+	}
+}

@@ -262,11 +262,13 @@ func orNone(s string) string {
 
 // leftover matches what an interrupted run may leave besides its recorded
 // files: internal/atomicfile's temporary files (".NAME" and digits) of the
-// files a run writes.
-var leftover = regexp.MustCompile(`^\.(iter_\d{3,}\.onnx|adapted\.onnx|history\.json|plan\.json)\d+$`)
+// files a run writes, its hooks' included (.ort files, the report).
+var leftover = regexp.MustCompile(`^\.(iter_\d{3,}\.(onnx|ort)|adapted\.(onnx|ort)|history\.json|plan\.json|report\.md|tradeoff\.png)\d+$`)
 
-// iterFile matches an iteration's model.
+// iterFile matches an iteration's model, and its .ort file (Options.Saved
+// writes one beside it).
 var iterFile = regexp.MustCompile(`^iter_(\d{3,})\.onnx$`)
+var iterOrt = regexp.MustCompile(`^iter_(\d{3,})\.ort$`)
 
 // prepareOutDir makes the output folder ready for a run that has recorded
 // done iterations (0 for a fresh run): it creates it, and removes what an
@@ -283,10 +285,12 @@ func (s *searcher) prepareOutDir(done int) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		stale := leftover.MatchString(name) || name == "adapted.onnx"
-		if m := iterFile.FindStringSubmatch(name); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			stale = n > done
+		stale := leftover.MatchString(name) || name == "adapted.onnx" || name == "adapted.ort"
+		for _, re := range []*regexp.Regexp{iterFile, iterOrt} {
+			if m := re.FindStringSubmatch(name); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				stale = n > done
+			}
 		}
 		if s.opts.Force && (name == HistoryFile || name == "plan.json") {
 			stale = true

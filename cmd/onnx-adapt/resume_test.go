@@ -171,16 +171,18 @@ func TestResumeAfterKill(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	signals := slices.Repeat([]syscall.Signal{syscall.SIGKILL}, kills)
 	signals = slices.Insert(signals, rng.IntN(len(signals)+1), syscall.SIGTERM)
-	interrupted := 0
+	interrupted, done, total := 0, 0, len(want)-1
 	for _, sig := range signals {
-		at := 1 + rng.IntN(max(lines-1, 1))
+		// A moment among the lines this attempt will print: a resumed run
+		// prints about the share of lines of the iterations left.
+		at := 1 + rng.IntN(max(lines*(total-done)/total-1, 1))
 		hit, code, stderr := runFor(t, child(quickAdapt(model, data, table, out)...), func(_ string, n int) bool { return n >= at }, sig, rng)
 		if !hit {
 			t.Logf("%v after line %d: the run had already finished (exit %d)", sig, at, code)
 			continue
 		}
 		interrupted++
-		done := checkConsistent(t, out, sig == syscall.SIGKILL)
+		done = checkConsistent(t, out, sig == syscall.SIGKILL)
 		t.Logf("%v after line %d: %d iterations recorded", sig, at, done)
 		if sig == syscall.SIGTERM {
 			if code != exitError || !strings.Contains(stderr, "interrupted; "+out+" holds every finished iteration; run the same command again to resume") {
