@@ -45,6 +45,9 @@ func TestCheckOutDir(t *testing.T) {
 		x := m.Graph.AddInput("x", onnxio.Type{Elem: onnxio.Float, Shape: onnxio.ShapeOf(1, 4), HasShape: true})
 		n := m.Graph.AddNode("Identity", "id", []*onnxio.Value{x}, []string{"y"})
 		m.Graph.Outputs = append(m.Graph.Outputs, n.Output(0))
+		if err := m.Graph.InferShapes(); err != nil { // the output's shape: the ONNX checker requires it
+			t.Fatal(err)
+		}
 		if err := (surgery.Lineage{SourceSHA256: sha}).Stamp(m); err != nil {
 			t.Fatal(err)
 		}
