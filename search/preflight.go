@@ -39,7 +39,9 @@ type UnreachableError struct {
 	// group at its smallest width (RoundTo channels; a group of RoundTo
 	// or fewer left whole), priced as the search prices (for latency, the
 	// calibrated table estimate, in ms, or its ratio to the source for a
-	// fractional target).
+	// fractional target; where the calibration line crosses zero that far
+	// from the models it was fitted on, the source's measured latency times
+	// the ratio of the raw table sums).
 	Target, Best float64
 	Fraction     bool
 	RoundTo      int
@@ -132,15 +134,31 @@ func (s *searcher) reachable() error {
 	if err != nil {
 		return err
 	}
-	c := s.res.Constraints
-	e := &UnreachableError{Resource: Latency, Target: c.LatencyMS, Best: p.value, RoundTo: s.opts.RoundTo}
-	if f := s.opts.Constraints.LatencyFraction; f > 0 {
-		src, err := s.estimate(s.src.model)
+	src, err := s.estimate(s.src.model)
+	if err != nil {
+		return err
+	}
+	best, ratio := p.value, p.value/src
+	if !(best > 0) || !(src > 0) {
+		// The calibration is a line fitted on the source and a few variants
+		// near it; far below them it can cross zero. Then the smallest
+		// model is priced in proportion to the raw table sums instead.
+		raw, err := s.opts.Table.Estimate(s.src.model.Graph, nil)
 		if err != nil {
 			return err
 		}
-		e.Fraction, e.Target, e.Best = true, f, p.value/src
+		if p.res.Latency == nil || !(raw.RawMS > 0) {
+			return nil
+		}
+		ratio = p.res.Latency.RawMS / raw.RawMS
+		best = ratio * s.src.fig.MeasuredMS
 	}
+	c := s.res.Constraints
+	e := &UnreachableError{Resource: Latency, Target: c.LatencyMS, Best: best, RoundTo: s.opts.RoundTo}
+	if f := s.opts.Constraints.LatencyFraction; f > 0 {
+		e.Fraction, e.Target, e.Best = true, f, ratio
+	}
+	s.opts.Log.Info("smallest reachable latency", "best", e.Best, "target", e.Target)
 	if e.Best > e.Target {
 		return e
 	}

@@ -117,7 +117,7 @@ func TestRunMACs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !res.Met || res.Final.MACs > target {
-		t.Fatalf("final MACs %d, target %d, met %v", res.Final.MACs, target, res.Met)
+		t.Fatalf("final MACs %d, target %d, met %v, %d iterations, blocked: %s", res.Final.MACs, target, res.Met, len(res.Iterations), res.Blocked)
 	}
 	if len(res.Iterations) == 0 {
 		t.Fatal("no iteration")
@@ -144,7 +144,7 @@ func TestRunMACs(t *testing.T) {
 	}
 	checkFile(t, res.File)
 	var files []string
-	var counts []int
+	counts := []int{0} // the history is written before the first iteration, for a resume
 	for i, it := range res.Iterations {
 		files, counts = append(files, it.File), append(counts, i+1)
 	}
