@@ -34,15 +34,7 @@ func writeEntries(path string, w int) error {
 // of writers writers: none lost to another's save.
 func checkAll(t *testing.T, path string, writers int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := Read(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := readTable(t, path)
 	if want := writers * saveRounds; got.Len() != want {
 		t.Fatalf("the shared table holds %d entries after %d writers saved %d each: %d lost", got.Len(), writers, saveRounds, want-got.Len())
 	}
@@ -92,4 +84,19 @@ func TestSaveConcurrentGoroutines(t *testing.T) {
 		}
 	}
 	checkAll(t, path, writers)
+}
+
+// readTable reads the table file at path.
+func readTable(t *testing.T, path string) *Table {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tab, err := Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
 }

@@ -218,16 +218,7 @@ func TestSaveAtomicAndMerging(t *testing.T) {
 	if err := b.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := Read(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Len() != 2 {
+	if got := readTable(t, path); got.Len() != 2 {
 		t.Errorf("merged table has %d entries, want 2", got.Len())
 	}
 	files, _ := os.ReadDir(dir)

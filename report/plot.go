@@ -134,7 +134,11 @@ func Plot(res *search.Result) ([]byte, error) {
 	}
 	p.X.Min, p.X.Max = padded(msRange(all, res.Constraints.LatencyMS))
 	p.Y.Min, p.Y.Max = padded(accRange(all))
+	return renderPNG(p)
+}
 
+// renderPNG draws p at the pictures' size as a PNG.
+func renderPNG(p *plot.Plot) ([]byte, error) {
 	wt, err := p.WriterTo(plotWidth, plotHeight, "png")
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
