@@ -61,7 +61,11 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 	if err != nil {
 		return nil, nil, err
 	}
-	it = &Iteration{Index: i, Resource: r.String(), MaxDrop: s.maxDrop(cur)}
+	maxDrop := s.maxDrop(cur)
+	it = &Iteration{Index: i, Resource: r.String()}
+	if !math.IsInf(maxDrop, 1) { // no limit (a negative Options.MaxDrop) is recorded as none: JSON has no +Inf
+		it.MaxDrop = maxDrop
+	}
 	floor, err := s.smallestStep(cur, groups, r, now)
 	if err != nil {
 		return nil, nil, err
@@ -78,7 +82,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 		if n := countFeasible(cands); n < min(minFeasible, len(groups)) {
 			st.Rejected = fmt.Sprintf("only %d of %d groups can meet the budget", n, len(groups))
 		} else {
-			best, m, err := s.tune(i, cur, cands, it.MaxDrop, st.Budget, r)
+			best, m, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -87,7 +91,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 				next, err := s.adopt(it, cur, an, m)
 				return it, next, err
 			}
-			st.Rejected = fmt.Sprintf("every candidate loses more than %.2f points of held-out top-1", it.MaxDrop)
+			st.Rejected = fmt.Sprintf("every candidate loses more than %.2f points of held-out top-1", maxDrop)
 		}
 		st.Candidates = cands
 		it.Shrunk = append(it.Shrunk, st)
@@ -110,7 +114,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 		if len(cands) == 0 {
 			continue
 		}
-		best, m, err := s.tune(i, cur, cands, it.MaxDrop, st.Budget, r)
+		best, m, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -120,7 +124,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 			return it, next, err
 		}
 		it.Shrunk = append(it.Shrunk, Step{Reduction: st.Reduction, Budget: st.Budget, Candidates: cands,
-			Rejected: fmt.Sprintf("every pair of groups also loses more than %.2f points of held-out top-1", it.MaxDrop)})
+			Rejected: fmt.Sprintf("every pair of groups also loses more than %.2f points of held-out top-1", maxDrop)})
 		return it, nil, nil
 	}
 	return it, nil, nil

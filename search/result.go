@@ -94,7 +94,8 @@ type Iteration struct {
 	// Shrunk are the attempts at larger steps that were rejected before
 	// Budget was tried, and why.
 	Shrunk []Step `json:"shrunk,omitempty"`
-	// MaxDrop is the held-out top-1 loss (points) a candidate was allowed.
+	// MaxDrop is the held-out top-1 loss (points) a candidate was allowed;
+	// 0 (absent) when there was no limit.
 	MaxDrop float64 `json:"max_drop,omitempty"`
 	// Plan is the chosen pruning, relative to the previous iteration's
 	// model.
