@@ -16,7 +16,7 @@ func elementwise(n, cost int, fn func(lo, hi int)) {
 func Relu[T Float](x, y []T) {
 	checkLen("relu y", y, len(x))
 	elementwise(len(x), 1, func(lo, hi int) {
-		if is32[T]() && haveBNAsm {
+		if is32[T]() && haveBNAsm() {
 			bnAffineClamp32(as32(x[lo:hi]), as32(y[lo:hi]), 1, 0, 0, float32(math.Inf(1)))
 			return
 		}
@@ -50,7 +50,7 @@ func ReluBackward[T Float](y, dy, dx []T) {
 func Clip[T Float](x, y []T, lo, hi T) {
 	checkLen("clip y", y, len(x))
 	elementwise(len(x), 1, func(a, b int) {
-		if is32[T]() && haveBNAsm {
+		if is32[T]() && haveBNAsm() {
 			bnAffineClamp32(as32(x[a:b]), as32(y[a:b]), 1, 0, float32(lo), float32(hi))
 			return
 		}

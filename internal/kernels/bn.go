@@ -60,7 +60,7 @@ func bnTrain[T Float](s BNShape, a BNAttrs, act Act, x, scale, bias, runMean, ru
 		var s1, s2 T
 		for n := 0; n < s.N; n++ {
 			xs := x[(n*s.C+c)*s.HW : (n*s.C+c+1)*s.HW]
-			if is32[T]() && haveBNAsm {
+			if is32[T]() && haveBNAsm() {
 				a1, a2 := bnStats32(as32(xs), float32(k))
 				s1 += T(a1)
 				s2 += T(a2)

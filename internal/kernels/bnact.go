@@ -65,7 +65,7 @@ func actGrad[T Float](k ActKind, lo, hi, u, dy T) T {
 // out of the loops.
 func affineAct[T Float](k ActKind, lo, hi T, x, y []T, mul, add T) {
 	y = y[:len(x)]
-	if is32[T]() && haveBNAsm && k != ActHardSwish {
+	if is32[T]() && haveBNAsm() && k != ActHardSwish {
 		l, h := float32(math.Inf(-1)), float32(math.Inf(1))
 		switch k {
 		case ActRelu:
@@ -143,7 +143,7 @@ const bnBlock = 256
 // maskGrad sets g = dy where lo < y < hi, else 0, and returns Σg and
 // Σg·(x−mean). g may alias dy.
 func maskGrad[T Float](y, dy, x, g []T, lo, hi, mean T) (T, T) {
-	if is32[T]() && haveBNAsm && len(y) >= 16 {
+	if is32[T]() && haveBNAsm() && len(y) >= 16 {
 		a, b := bnMaskGrad32(as32(y), as32(dy), as32(x), as32(g), float32(lo), float32(hi), float32(mean))
 		return T(a), T(b)
 	}
@@ -237,7 +237,7 @@ func BatchNormTrainActBackward[T Float](s BNShape, act Act, x, y, scale, bias, s
 
 // bnFinish sets dx = a·g + c1·x + c0 (dx may alias g).
 func bnFinish[T Float](x, g, dx []T, a, c1, c0 T) {
-	if is32[T]() && haveBNAsm && len(x) >= 16 {
+	if is32[T]() && haveBNAsm() && len(x) >= 16 {
 		bnFinish32(as32(x), as32(g), as32(dx), float32(a), float32(c1), float32(c0))
 		return
 	}

@@ -17,7 +17,7 @@ func bnMaskGradAsm(y, dy, x, gr, acc *float32, n int, lo, hi, mean float32)
 func bnFinishAsm(x, gr, dx *float32, n int, a, c1, c0 float32)
 
 // haveBNAsm reports whether the AVX-512 row kernels can run here.
-var haveBNAsm = haveSgemmAsm
+func haveBNAsm() bool { return asmISA == isaAVX512 }
 
 func sum16(v []float32) float32 {
 	var s float32

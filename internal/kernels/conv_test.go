@@ -224,7 +224,7 @@ func TestWorkspaceBounded(t *testing.T) {
 // The float32 AVX-512 channel-blocked depthwise path against the portable
 // one, with a check that the blocked path is really taken.
 func TestDepthwiseBlockedMatchesPortable(t *testing.T) {
-	if !haveDWAsm || !haveSgemmAsm {
+	if !haveDWAsm || asmISA != isaAVX512 {
 		t.Skip("no AVX-512 depthwise on this build/CPU")
 	}
 	shapes := []ConvShape{

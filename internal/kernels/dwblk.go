@@ -13,7 +13,7 @@ const dwBlockedMaxP = 32 * 32
 const dwLanes = 16
 
 func useDWBlocked[T Float](s ConvShape, g dwGeom) bool {
-	return haveDWAsm && haveSgemmAsm && is32[T]() && !generalPaths &&
+	return haveDWAsm && asmISA == isaAVX512 && is32[T]() && !generalPaths &&
 		g.fast3x3() && s.M == s.C && s.H*s.W <= dwBlockedMaxP &&
 		s.PadT <= 2 && s.PadL <= 2 && s.PadB <= 2 && s.PadR <= 2
 }

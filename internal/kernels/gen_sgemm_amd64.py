@@ -1,96 +1,156 @@
 #!/usr/bin/env python3
-"""Generates sgemm_amd64.s: the AVX-512 12×32 SGEMM micro-kernel.
+"""Generates sgemm_amd64.s: the SGEMM micro-kernels.
+
+  sgemmKernel12x32   AVX-512F: 12×32 tile, 24 ZMM accumulators (2 per row),
+                     two B loads and 12 broadcasts of A per k.
+  sgemmKernel6x16    AVX2+FMA: 6×16 tile, 12 YMM accumulators (2 per row),
+                     two B loads and 6 broadcasts of A per k (the Haswell
+                     kernel of BLIS), the k loop unrolled by 4.
+
+Each has an "RA" variant that reads A in place (row-major, stride lda)
+instead of from a packed panel.
 
 Run: python3 gen_sgemm_amd64.py > sgemm_amd64.s   (go generate does it)
 """
-MR, NR = 12, 32
 out = []
 w = out.append
+
+
+class ISA:
+    def __init__(self, reg, width, zero, nbcast, unroll):
+        self.reg = reg  # register prefix: "Z" or "Y"
+        self.width = width  # vector width in bytes
+        self.zero = zero  # zeroing idiom, formatted with the register
+        self.nbcast = nbcast  # broadcast registers, used in rotation
+        self.unroll = unroll  # k steps per loop iteration
+
+
+AVX512 = ISA("Z", 64, "VPXORD {r}, {r}, {r}", 4, 1)
+AVX2 = ISA("Y", 32, "VXORPS {r}, {r}, {r}", 2, 4)
+
+
+def kernel(isa, MR, NR, ra):
+    """Emits one micro-kernel; ra selects the in-place-A variant."""
+    R = isa.reg
+    nv = NR * 4 // isa.width  # vectors per row of the tile
+    assert nv == 2
+    acc = 2 * MR
+    b0, b1 = acc, acc + 1  # the two B vectors
+    bcast = list(range(acc + 2, acc + 2 + isa.nbcast))
+    assert bcast[-1] < (32 if isa.reg == "Z" else 16)
+    name = f"sgemmKernel{MR}x{NR}" + ("RA" if ra else "")
+    tag = f"{MR}x{NR}" + ("ra" if ra else "")
+    if not ra:
+        w(f"// func {name}(kc int, a, b, c *float32, ldc int)")
+        w(f"//")
+        w(f"// c[i*ldc+j] += Σ_p a[p*{MR}+i]·b[p*{NR}+j] for i<{MR}, j<{NR}; kc ≥ 1.")
+        w(f"TEXT ·{name}(SB), NOSPLIT, $0-40")
+        w("\tMOVQ kc+0(FP), CX")
+        w("\tMOVQ a+8(FP), SI")
+        w("\tMOVQ b+16(FP), DI")
+        w("\tMOVQ c+24(FP), DX")
+        w("\tMOVQ ldc+32(FP), R8")
+        w("\tSHLQ $2, R8")
+    else:
+        w(f"// func {name}(kc int, a *float32, lda int, b, c *float32, ldc int)")
+        w("//")
+        w(f"// As sgemmKernel{MR}x{NR}, with a[i*lda+p] in place of the packed a[p*{MR}+i].")
+        w(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+        w("\tMOVQ kc+0(FP), CX")
+        w("\tMOVQ a+8(FP), SI")
+        w("\tMOVQ lda+16(FP), R9")
+        w("\tSHLQ $2, R9")
+        w("\tMOVQ b+24(FP), DI")
+        w("\tMOVQ c+32(FP), DX")
+        w("\tMOVQ ldc+40(FP), R8")
+        w("\tSHLQ $2, R8")
+        # Rows are addressed in groups of three: base, base+lda, base+2·lda.
+        w("\tLEAQ (R9)(R9*2), R13")
+    bases = ["SI", "R10", "R11", "R12"][: (MR + 2) // 3]
+    if ra:
+        prev = "SI"
+        for b in bases[1:]:
+            w(f"\tLEAQ ({prev})(R13*1), {b}")
+            prev = b
+    for r in range(acc):
+        w("\t" + isa.zero.format(r=f"{R}{r}"))
+
+    def step(u):
+        """One k step; u is the step's index within an unrolled iteration."""
+        w(f"\tVMOVUPS {u*NR*4 or ''}(DI), {R}{b0}")
+        w(f"\tVMOVUPS {u*NR*4+isa.width}(DI), {R}{b1}")
+        for i in range(MR):
+            br = bcast[i % len(bcast)]
+            if ra:
+                base = bases[i // 3]
+                off = f"{4*u}" if u else ""
+                addr = [f"{off}({base})", f"{off}({base})(R9*1)", f"{off}({base})(R9*2)"][i % 3]
+            else:
+                addr = f"{4*(u*MR+i)}(SI)"
+            w(f"\tVBROADCASTSS {addr}, {R}{br}")
+            w(f"\tVFMADD231PS {R}{b0}, {R}{br}, {R}{2*i}")
+            w(f"\tVFMADD231PS {R}{b1}, {R}{br}, {R}{2*i+1}")
+
+    def advance(u):
+        if ra:
+            for b in bases:
+                w(f"\tADDQ ${4*u}, {b}")
+        else:
+            w(f"\tADDQ ${4*MR*u}, SI")
+        w(f"\tADDQ ${4*NR*u}, DI")
+
+    U = isa.unroll
+    loop = "loop" + ("ra" if ra else "")
+    if U == 1:
+        w(f"{loop}:")
+        step(0)
+        advance(1)
+        w("\tDECQ CX")
+        w(f"\tJNZ {loop}")
+    else:
+        w(f"\tCMPQ CX, ${U}")
+        w(f"\tJLT tail{tag}")
+        w(f"unrolled{tag}:")
+        for u in range(U):
+            step(u)
+        advance(U)
+        w(f"\tSUBQ ${U}, CX")
+        w(f"\tCMPQ CX, ${U}")
+        w(f"\tJGE unrolled{tag}")
+        w(f"tail{tag}:")
+        w("\tTESTQ CX, CX")
+        w(f"\tJZ store{tag}")
+        w(f"one{tag}:")
+        step(0)
+        advance(1)
+        w("\tDECQ CX")
+        w(f"\tJNZ one{tag}")
+        w(f"store{tag}:")
+    for i in range(MR):
+        w(f"\tVADDPS (DX), {R}{2*i}, {R}{2*i}")
+        w(f"\tVMOVUPS {R}{2*i}, (DX)")
+        w(f"\tVADDPS {isa.width}(DX), {R}{2*i+1}, {R}{2*i+1}")
+        w(f"\tVMOVUPS {R}{2*i+1}, {isa.width}(DX)")
+        if i < MR - 1:
+            w("\tADDQ R8, DX")
+    w("\tVZEROUPPER")
+    w("\tRET")
+
+
 w("// Code generated by gen_sgemm_amd64.py; DO NOT EDIT.")
 w("")
 w("//go:build amd64 && !purego")
 w("")
 w('#include "textflag.h"')
 w("")
-w(f"// func sgemmKernel{MR}x{NR}(kc int, a, b, c *float32, ldc int)")
-w(f"//")
-w(f"// c[i*ldc+j] += Σ_p a[p*{MR}+i]·b[p*{NR}+j] for i<{MR}, j<{NR}; kc ≥ 1.")
-w(f"TEXT ·sgemmKernel{MR}x{NR}(SB), NOSPLIT, $0-40")
-w("\tMOVQ kc+0(FP), CX")
-w("\tMOVQ a+8(FP), SI")
-w("\tMOVQ b+16(FP), DI")
-w("\tMOVQ c+24(FP), DX")
-w("\tMOVQ ldc+32(FP), R8")
-w("\tSHLQ $2, R8")
-for r in range(2 * MR):
-    w(f"\tVPXORD Z{r}, Z{r}, Z{r}")
-w("loop:")
-w("\tVMOVUPS (DI), Z24")
-w("\tVMOVUPS 64(DI), Z25")
-for i in range(MR):
-    br = 26 + (i % 4)
-    w(f"\tVBROADCASTSS {4*i}(SI), Z{br}")
-    w(f"\tVFMADD231PS Z24, Z{br}, Z{2*i}")
-    w(f"\tVFMADD231PS Z25, Z{br}, Z{2*i+1}")
-w(f"\tADDQ ${4*MR}, SI")
-w(f"\tADDQ ${4*NR}, DI")
-w("\tDECQ CX")
-w("\tJNZ loop")
-for i in range(MR):
-    w(f"\tVADDPS (DX), Z{2*i}, Z{2*i}")
-    w(f"\tVMOVUPS Z{2*i}, (DX)")
-    w(f"\tVADDPS 64(DX), Z{2*i+1}, Z{2*i+1}")
-    w(f"\tVMOVUPS Z{2*i+1}, 64(DX)")
-    if i < MR - 1:
-        w("\tADDQ R8, DX")
-w("\tVZEROUPPER")
-w("\tRET")
-
+kernel(AVX512, 12, 32, False)
 # Variant reading A in place (row-major, stride lda) instead of from a
 # packed panel: for GEMMs with few columns, packing A costs as much as the
 # arithmetic.
 w("")
-w(f"// func sgemmKernel{MR}x{NR}RA(kc int, a *float32, lda int, b, c *float32, ldc int)")
-w("//")
-w(f"// As sgemmKernel{MR}x{NR}, with a[i*lda+p] in place of the packed a[p*{MR}+i].")
-w(f"TEXT ·sgemmKernel{MR}x{NR}RA(SB), NOSPLIT, $0-48")
-w("\tMOVQ kc+0(FP), CX")
-w("\tMOVQ a+8(FP), SI")
-w("\tMOVQ lda+16(FP), R9")
-w("\tSHLQ $2, R9")
-w("\tMOVQ b+24(FP), DI")
-w("\tMOVQ c+32(FP), DX")
-w("\tMOVQ ldc+40(FP), R8")
-w("\tSHLQ $2, R8")
-w("\tLEAQ (R9)(R9*2), R13")
-w("\tLEAQ (SI)(R13*1), R10")
-w("\tLEAQ (R10)(R13*1), R11")
-w("\tLEAQ (R11)(R13*1), R12")
-for r in range(2 * MR):
-    w(f"\tVPXORD Z{r}, Z{r}, Z{r}")
-w("loopra:")
-w("\tVMOVUPS (DI), Z24")
-w("\tVMOVUPS 64(DI), Z25")
-bases = ["SI", "R10", "R11", "R12"]
-for i in range(MR):
-    br = 26 + (i % 4)
-    base = bases[i // 3]
-    addr = ["({b})", "({b})(R9*1)", "({b})(R9*2)"][i % 3].format(b=base)
-    w(f"\tVBROADCASTSS {addr}, Z{br}")
-    w(f"\tVFMADD231PS Z24, Z{br}, Z{2*i}")
-    w(f"\tVFMADD231PS Z25, Z{br}, Z{2*i+1}")
-for b in bases:
-    w(f"\tADDQ $4, {b}")
-w(f"\tADDQ ${4*NR}, DI")
-w("\tDECQ CX")
-w("\tJNZ loopra")
-for i in range(MR):
-    w(f"\tVADDPS (DX), Z{2*i}, Z{2*i}")
-    w(f"\tVMOVUPS Z{2*i}, (DX)")
-    w(f"\tVADDPS 64(DX), Z{2*i+1}, Z{2*i+1}")
-    w(f"\tVMOVUPS Z{2*i+1}, 64(DX)")
-    if i < MR - 1:
-        w("\tADDQ R8, DX")
-w("\tVZEROUPPER")
-w("\tRET")
+kernel(AVX512, 12, 32, True)
+w("")
+kernel(AVX2, 6, 16, False)
+w("")
+kernel(AVX2, 6, 16, True)
 print("\n".join(out))

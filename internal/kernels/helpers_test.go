@@ -125,3 +125,20 @@ func forceParallel(t *testing.T) {
 	minWork = 1
 	t.Cleanup(func() { SetWorkers(old); minWork = oldMin })
 }
+
+// isaLevels lists the assembly levels this CPU and build run, from isaGo
+// up to cpuISA: an AVX-512 machine also runs the AVX2 kernels.
+func isaLevels() []isa {
+	var ls []isa
+	for l := isaGo; l <= cpuISA; l++ {
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// withISA makes the kernels dispatch to level l for the rest of the test.
+func withISA(t *testing.T, l isa) {
+	old := asmISA
+	asmISA = l
+	t.Cleanup(func() { asmISA = old })
+}

@@ -4,19 +4,31 @@ package kernels
 
 //go:generate sh -c "python3 gen_sgemm_amd64.py > sgemm_amd64.s"
 
-import "golang.org/x/sys/cpu"
-
 //go:noescape
 func sgemmKernel12x32(kc int, a, b, c *float32, ldc int)
 
 //go:noescape
 func sgemmKernel12x32RA(kc int, a *float32, lda int, b, c *float32, ldc int)
 
-// haveSgemmAsm reports whether the AVX-512 micro-kernel can run here.
-var haveSgemmAsm = cpu.X86.HasAVX512F
+//go:noescape
+func sgemmKernel6x16(kc int, a, b, c *float32, ldc int)
 
-func sgemmKernelAsm(kc int, a, b, c *float32, ldc int) { sgemmKernel12x32(kc, a, b, c, ldc) }
+//go:noescape
+func sgemmKernel6x16RA(kc int, a *float32, lda int, b, c *float32, ldc int)
 
-func sgemmKernelAsmRA(kc int, a *float32, lda int, b, c *float32, ldc int) {
-	sgemmKernel12x32RA(kc, a, lda, b, c, ldc)
+var (
+	sgemmAVX512 = &sgemmKernel{name: "go-avx512", mr: 12, nr: 32, packed: sgemmKernel12x32, rowA: sgemmKernel12x32RA}
+	sgemmAVX2   = &sgemmKernel{name: "go-avx2", mr: 6, nr: 16, packed: sgemmKernel6x16, rowA: sgemmKernel6x16RA}
+)
+
+// sgemmKernelFor returns the assembly micro-kernel of level l, nil for
+// isaGo.
+func sgemmKernelFor(l isa) *sgemmKernel {
+	switch l {
+	case isaAVX512:
+		return sgemmAVX512
+	case isaAVX2:
+		return sgemmAVX2
+	}
+	return nil
 }

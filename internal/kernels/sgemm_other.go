@@ -2,10 +2,5 @@
 
 package kernels
 
-const haveSgemmAsm = false
-
-func sgemmKernelAsm(kc int, a, b, c *float32, ldc int) { panic("kernels: no assembly sgemm") }
-
-func sgemmKernelAsmRA(kc int, a *float32, lda int, b, c *float32, ldc int) {
-	panic("kernels: no assembly sgemm")
-}
+// sgemmKernelFor returns nil: there is no assembly micro-kernel.
+func sgemmKernelFor(l isa) *sgemmKernel { return nil }
