@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -221,11 +222,20 @@ func TestWorkspaceBounded(t *testing.T) {
 	}
 }
 
-// The float32 AVX-512 channel-blocked depthwise path against the portable
-// one, with a check that the blocked path is really taken.
+// The float32 channel-blocked depthwise path of every assembly level this
+// CPU runs (16 lanes for AVX-512, 8 for AVX2) against the portable one,
+// with a check that the blocked path is really taken. Channel counts are
+// multiples of neither, of 8 only, and of both; widths leave every column
+// tail of the assembly loops.
 func TestDepthwiseBlockedMatchesPortable(t *testing.T) {
-	if !haveDWAsm || asmISA != isaAVX512 {
-		t.Skip("no AVX-512 depthwise on this build/CPU")
+	var levels []isa
+	for _, l := range isaLevels() {
+		if dwBlkKernelsFor(l) != nil {
+			levels = append(levels, l)
+		}
+	}
+	if len(levels) == 0 {
+		t.Skip("no depthwise assembly on this build/CPU")
 	}
 	shapes := []ConvShape{
 		{N: 3, C: 20, H: 5, W: 6, M: 20, KH: 3, KW: 3, Group: 20, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
@@ -236,7 +246,19 @@ func TestDepthwiseBlockedMatchesPortable(t *testing.T) {
 		{N: 2, C: 17, H: 7, W: 7, M: 17, KH: 3, KW: 3, Group: 17, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
 		{N: 1, C: 16, H: 8, W: 8, M: 16, KH: 3, KW: 3, Group: 16, StrideH: 2, StrideW: 2, PadB: 1, PadR: 1},
 		{N: 1, C: 3, H: 6, W: 5, M: 3, KH: 3, KW: 3, Group: 3, StrideH: 2, StrideW: 2},
+		{N: 2, C: 24, H: 7, W: 7, M: 24, KH: 3, KW: 3, Group: 24, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
+		{N: 1, C: 8, H: 32, W: 32, M: 8, KH: 3, KW: 3, Group: 8, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
+		{N: 2, C: 40, H: 10, W: 11, M: 40, KH: 3, KW: 3, Group: 40, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1},
 	}
+	for _, l := range levels {
+		t.Run(l.String(), func(t *testing.T) {
+			withISA(t, l)
+			checkDepthwiseBlocked(t, shapes)
+		})
+	}
+}
+
+func checkDepthwiseBlocked(t *testing.T, shapes []ConvShape) {
 	for i, s := range shapes {
 		if !useDWBlocked[float32](s.norm(), s.norm().dwGeom()) {
 			t.Fatalf("shape %d does not take the blocked path", i)
@@ -263,5 +285,43 @@ func TestDepthwiseBlockedMatchesPortable(t *testing.T) {
 				t.Errorf("shape %d: %s differs by %.3g", i, c.name, e)
 			}
 		}
+	}
+}
+
+// The transpositions between planes and the blocked layout, element by
+// element, for plane sizes below, at and past multiples of 8 (the
+// assembly does 8 pixels at a time, Go the rest).
+func TestBlkTranspose(t *testing.T) {
+	ran := false
+	for _, l := range isaLevels() {
+		k := dwBlkKernelsFor(l)
+		if k == nil || !k.interleave {
+			continue
+		}
+		ran = true
+		L := k.lanes
+		for _, P := range []int{1, 4, 7, 8, 9, 16, 49, 64, 256} {
+			planes := to32(randSlice(newRNG(uint64(P)), L*P+3))
+			blk := make([]float32, P*L+3)
+			k.toBlk(blk, planes, P)
+			for p := 0; p < P; p++ {
+				for c := 0; c < L; c++ {
+					if blk[p*L+c] != planes[c*P+p] {
+						t.Fatalf("%v P=%d: toBlk[%d,%d] = %v, want %v", l, P, p, c, blk[p*L+c], planes[c*P+p])
+					}
+				}
+			}
+			if blk[P*L] != 0 {
+				t.Fatalf("%v P=%d: toBlk wrote past its block", l, P)
+			}
+			back := make([]float32, L*P+3)
+			k.fromBlk(back, blk, P)
+			if !slices.Equal(back[:L*P], planes[:L*P]) || back[L*P] != 0 {
+				t.Fatalf("%v P=%d: fromBlk(toBlk(x)) != x", l, P)
+			}
+		}
+	}
+	if !ran {
+		t.Skip("no blocked transposition in assembly on this build/CPU")
 	}
 }

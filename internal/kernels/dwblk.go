@@ -1,59 +1,141 @@
 package kernels
 
 // Channel-blocked depthwise 3×3 (stride 1 or 2) for float32 on small planes
-// (AVX-512). In NCHW a 7×7 or 4×4 plane is too narrow to vectorize along a
-// row, so 16 channels of one image are interleaved into a padded
-// pixel-major block (the layout oneDNN calls nChw16c) and the assembly
-// computes 16 channels per vector instruction. Packing and unpacking are
-// scalar Go, O(16·H·W) per block against 9·H·W vector FMAs.
+// (AVX-512 or AVX2+FMA). In NCHW a 7×7 or 4×4 plane is too narrow to
+// vectorize along a row, so L channels of one image (L = 16 for AVX-512, 8
+// for AVX2, a vector's worth) are interleaved into a padded pixel-major
+// block (the layout oneDNN calls nChw16c or nChw8c) and the assembly
+// computes L channels per vector instruction. Packing and unpacking are
+// O(L·H·W) per block against 9·H·W vector FMAs: scalar Go for AVX-512;
+// for AVX2, where they cost more than the arithmetic in scalar Go, full
+// blocks are transposed 8×8 at a time in assembly (interleave8,
+// deinterleave8).
+// The weights are blocked once per call, and each worker accumulates its
+// weight gradient in blocked form, unblocked once at the end.
 
 // dwBlockedMaxP is the largest input plane that takes the blocked path.
 const dwBlockedMaxP = 32 * 32
 
-const dwLanes = 16
+// dwBlkKernels is the assembly of one vector width (see gen_dw_amd64.py):
+// each operates on blocks of lanes channels.
+type dwBlkKernels struct {
+	lanes        int
+	fwd1, fwd2   func(out, in, wts, bias *float32, oh, ow, inStride int)
+	grad1, grad2 func(acc, dy *float32, dyStride int, in *float32, inStride, oh, ow int)
+	scatter2     func(dst, dy, wts *float32, oh, ow, dstStride int)
+	// interleave: full blocks are transposed between planes and the
+	// blocked layout with interleave8 and deinterleave8 (lanes = 8);
+	// otherwise in scalar Go.
+	interleave bool
+}
 
 func useDWBlocked[T Float](s ConvShape, g dwGeom) bool {
-	return haveDWAsm && asmISA == isaAVX512 && is32[T]() && !generalPaths &&
+	return dwBlkKernelsFor(asmISA) != nil && is32[T]() && !generalPaths &&
 		g.fast3x3() && s.M == s.C && s.H*s.W <= dwBlockedMaxP &&
 		s.PadT <= 2 && s.PadL <= 2 && s.PadB <= 2 && s.PadR <= 2
 }
 
-// packBlk16 writes channels [c0,c0+16) ∩ [0,C) of image plane set x
-// (C×h×w) into dst (hp×wp×16) at offset (pt,pl), zeroing everything else.
-func packBlk16(dst []float32, hp, wp int, x []float32, C, c0, h, w, pt, pl int) {
-	dst = dst[:hp*wp*dwLanes]
-	clear(dst)
+// packBlk writes channels [c0,c0+L) ∩ [0,C) of image plane set x (C×h×w)
+// into dst (hp×wp×L) at offset (pt,pl), zeroing everything else. tmp
+// (h·w·L) is scratch for the transposition of a full block.
+func (k *dwBlkKernels) packBlk(dst []float32, hp, wp int, x []float32, C, c0, h, w, pt, pl int, tmp []float32) {
+	L := k.lanes
+	dst = dst[:hp*wp*L]
 	hh, ww := min(h, hp-pt), min(w, wp-pl)
-	for lane := 0; lane < dwLanes && c0+lane < C; lane++ {
-		src := x[(c0+lane)*h*w:]
-		for ih := 0; ih < hh; ih++ {
-			row := src[ih*w : ih*w+ww]
-			d := dst[((ih+pt)*wp+pl)*dwLanes+lane:]
-			for iw, v := range row {
-				d[iw*dwLanes] = v
+	if !k.interleave || c0+L > C {
+		clear(dst)
+		for lane := 0; lane < L && c0+lane < C; lane++ {
+			src := x[(c0+lane)*h*w:]
+			for ih := 0; ih < hh; ih++ {
+				row := src[ih*w : ih*w+ww]
+				d := dst[((ih+pt)*wp+pl)*L+lane:]
+				for iw, v := range row {
+					d[iw*L] = v
+				}
 			}
 		}
+		return
+	}
+	HW := h * w
+	src := x[c0*HW : (c0+L)*HW]
+	if hp == h && wp == w && pt == 0 && pl == 0 {
+		k.toBlk(dst, src, HW)
+		return
+	}
+	tmp = tmp[:HW*L]
+	k.toBlk(tmp, src, HW)
+	clear(dst)
+	for ih := 0; ih < hh; ih++ {
+		copy(dst[((ih+pt)*wp+pl)*L:][:ww*L], tmp[ih*w*L:][:ww*L])
 	}
 }
 
-// unpackBlk16 writes the h×w×16 block src back to channels [c0,c0+16) ∩
-// [0,C) of y (C×h×w).
-func unpackBlk16(y []float32, C, c0, h, w int, src []float32) {
-	P := h * w
-	for lane := 0; lane < dwLanes && c0+lane < C; lane++ {
-		d := y[(c0+lane)*P : (c0+lane+1)*P]
-		for p := range d {
-			d[p] = src[p*dwLanes+lane]
+// toBlk sets dst[p·L+c] = src[c·P+p] for p < P, c < L (a full block).
+func (k *dwBlkKernels) toBlk(dst, src []float32, P int) {
+	L := k.lanes
+	dst, src = dst[:P*L], src[:L*P]
+	n := P &^ 7
+	if n > 0 {
+		interleave8(&dst[0], L, &src[0], P, n)
+	}
+	for p := n; p < P; p++ {
+		for c := 0; c < L; c++ {
+			dst[p*L+c] = src[c*P+p]
 		}
 	}
 }
 
-// unpackBlk16Window writes the h×w window at (pt,pl) of the padded block
-// src (hp×wp×16) back to channels [c0,c0+16) ∩ [0,C) of y (C×h×w); cells
-// outside src are set to 0.
-func unpackBlk16Window(y []float32, C, c0, h, w int, src []float32, hp, wp, pt, pl int) {
-	P := h * w
-	for lane := 0; lane < dwLanes && c0+lane < C; lane++ {
+// fromBlk sets dst[c·P+p] = src[p·L+c] for p < P, c < L (a full block).
+func (k *dwBlkKernels) fromBlk(dst, src []float32, P int) {
+	L := k.lanes
+	dst, src = dst[:L*P], src[:P*L]
+	n := P &^ 7
+	if n > 0 {
+		deinterleave8(&dst[0], P, &src[0], n)
+	}
+	for p := n; p < P; p++ {
+		for c := 0; c < L; c++ {
+			dst[c*P+p] = src[p*L+c]
+		}
+	}
+}
+
+// unpackBlk writes the h×w×L block src back to channels [c0,c0+L) ∩ [0,C)
+// of y (C×h×w).
+func (k *dwBlkKernels) unpackBlk(y []float32, C, c0, h, w int, src []float32) {
+	L, P := k.lanes, h*w
+	if k.interleave && c0+L <= C {
+		k.fromBlk(y[c0*P:(c0+L)*P], src, P)
+		return
+	}
+	for lane := 0; lane < L && c0+lane < C; lane++ {
+		d := y[(c0+lane)*P : (c0+lane+1)*P]
+		for p := range d {
+			d[p] = src[p*L+lane]
+		}
+	}
+}
+
+// unpackBlkWindow writes the h×w window at (pt,pl) of the padded block src
+// (hp×wp×L) back to channels [c0,c0+L) ∩ [0,C) of y (C×h×w); cells
+// outside src are set to 0. tmp (h·w·L) is scratch for a full block.
+func (k *dwBlkKernels) unpackBlkWindow(y []float32, C, c0, h, w int, src []float32, hp, wp, pt, pl int, tmp []float32) {
+	L, P := k.lanes, h*w
+	if k.interleave && c0+L <= C {
+		tmp = tmp[:P*L]
+		cw := max(0, min(w, wp-pl))
+		for ih := 0; ih < h; ih++ {
+			row := tmp[ih*w*L : (ih+1)*w*L]
+			n := 0
+			if r := ih + pt; r < hp {
+				n = copy(row[:cw*L], src[(r*wp+pl)*L:])
+			}
+			clear(row[n:])
+		}
+		k.fromBlk(y[c0*P:(c0+L)*P], tmp, P)
+		return
+	}
+	for lane := 0; lane < L && c0+lane < C; lane++ {
 		d := y[(c0+lane)*P : (c0+lane+1)*P]
 		for ih := 0; ih < h; ih++ {
 			row := d[ih*w : (ih+1)*w]
@@ -65,7 +147,7 @@ func unpackBlk16Window(y []float32, C, c0, h, w int, src []float32, hp, wp, pt, 
 			for iw := range row {
 				v := float32(0)
 				if iw+pl < wp {
-					v = src[(r*wp+iw+pl)*dwLanes+lane]
+					v = src[(r*wp+iw+pl)*L+lane]
 				}
 				row[iw] = v
 			}
@@ -73,63 +155,78 @@ func unpackBlk16Window(y []float32, C, c0, h, w int, src []float32, hp, wp, pt, 
 	}
 }
 
-// blkWeights fills wb (9×16) with the 3×3 kernels of channels [c0,c0+16),
-// flipped if flip, zero for lanes past C; and bb (16) with the biases.
-func blkWeights(wb, bb, w, b []float32, C, c0 int, flip bool) {
-	for lane := 0; lane < dwLanes; lane++ {
-		c := c0 + lane
-		for t := 0; t < 9; t++ {
-			v := float32(0)
-			if c < C {
-				if flip {
-					v = w[c*9+8-t]
-				} else {
-					v = w[c*9+t]
+// blkWeights fills wb (nb×9×L) with the 3×3 kernels of the C channels in
+// blocks of L, flipped if flip, zero for lanes past C; and, if bb is not
+// nil, bb (nb×L) with the biases (zero where b is nil).
+func blkWeights(L int, wb, bb, w, b []float32, C int, flip bool) {
+	nb := (C + L - 1) / L
+	for blk := 0; blk < nb; blk++ {
+		wk := wb[blk*9*L : (blk+1)*9*L]
+		for lane := 0; lane < L; lane++ {
+			c := blk*L + lane
+			for t := 0; t < 9; t++ {
+				v := float32(0)
+				if c < C {
+					if flip {
+						v = w[c*9+8-t]
+					} else {
+						v = w[c*9+t]
+					}
 				}
+				wk[t*L+lane] = v
 			}
-			wb[t*dwLanes+lane] = v
-		}
-		if bb != nil {
-			bb[lane] = 0
-			if b != nil && c < C {
-				bb[lane] = b[c]
+			if bb != nil {
+				v := float32(0)
+				if b != nil && c < C {
+					v = b[c]
+				}
+				bb[blk*L+lane] = v
 			}
 		}
 	}
 }
 
 func dwBlockedForward(s ConvShape, g dwGeom, x, w, b, y []float32, ws *Workspace[float32]) {
-	nb := (s.C + dwLanes - 1) / dwLanes
+	k := dwBlkKernelsFor(asmISA)
+	L := k.lanes
+	nb := (s.C + L - 1) / L
 	units := s.N * nb
 	hp, wp := g.paddedSize()
 	HW, P := s.H*s.W, g.OH*g.OW
-	nw := parts(units, 18*P*dwLanes)
-	fwd := dw3x3s1Blk16
+	nw := parts(units, 18*P*L)
+	fwd := k.fwd1
 	if g.sw == 2 {
-		fwd = dw3x3s2Blk16
+		fwd = k.fwd2
 	}
 	mk := ws.mark()
 	defer ws.release(mk)
-	type scratch struct{ xb, ob, wb, bb []float32 }
+	wb, bb := ws.get(nb*9*L, false), ws.get(nb*L, false)
+	blkWeights(L, wb, bb, w, b, s.C, false)
+	type scratch struct{ xb, ob, tmp []float32 }
 	sc := make([]scratch, nw)
 	for i := range sc {
-		sc[i] = scratch{ws.get(hp*wp*dwLanes, false), ws.get(P*dwLanes, false), ws.get(9*dwLanes, false), ws.get(dwLanes, false)}
+		sc[i] = scratch{xb: ws.get(hp*wp*L, false), ob: ws.get(P*L, false)}
+		if k.interleave {
+			sc[i].tmp = ws.get(HW*L, false)
+		}
 	}
 	parallelFor(units, nw, func(wk, lo, hi int) {
 		t := sc[wk]
 		for u := lo; u < hi; u++ {
-			n, c0 := u/nb, (u%nb)*dwLanes
+			n, blk := u/nb, u%nb
+			c0 := blk * L
 			xn := x[n*s.C*HW : (n+1)*s.C*HW]
-			packBlk16(t.xb, hp, wp, xn, s.C, c0, s.H, s.W, g.pt, g.pl)
-			blkWeights(t.wb, t.bb, w, b, s.C, c0, false)
-			fwd(&t.ob[0], &t.xb[0], &t.wb[0], &t.bb[0], g.OH, g.OW, wp)
-			unpackBlk16(y[n*s.C*P:(n+1)*s.C*P], s.C, c0, g.OH, g.OW, t.ob)
+			k.packBlk(t.xb, hp, wp, xn, s.C, c0, s.H, s.W, g.pt, g.pl, t.tmp)
+			fwd(&t.ob[0], &t.xb[0], &wb[blk*9*L], &bb[blk*L], g.OH, g.OW, wp)
+			k.unpackBlk(y[n*s.C*P:(n+1)*s.C*P], s.C, c0, g.OH, g.OW, t.ob)
 		}
 	})
 }
 
 func dwBlockedBackward(s ConvShape, g dwGeom, x, w, dy, dx, dw []float32, ws *Workspace[float32]) {
-	nb := (s.C + dwLanes - 1) / dwLanes
+	k := dwBlkKernelsFor(asmISA)
+	L := k.lanes
+	nb := (s.C + L - 1) / L
 	units := s.N * nb
 	hp, wp := g.paddedSize() // padded x (and, at stride 2, padded dx)
 	s1 := g.sw == 1
@@ -140,73 +237,80 @@ func dwBlockedBackward(s ConvShape, g dwGeom, x, w, dy, dx, dw []float32, ws *Wo
 		hq, wq, qt, ql = s.H+2, s.W+2, 2-g.pt, 2-g.pl
 	}
 	HW, P := s.H*s.W, g.OH*g.OW
-	ns := slots(units, 36*P*dwLanes) // dw: fixed partial sums (slotFor)
+	ns := slots(units, 36*P*L) // dw: fixed partial sums (slotFor)
 	nw := slotWorkers(ns)
-	grad := dw3x3s1GradBlk16
+	grad := k.grad1
 	if !s1 {
-		grad = dw3x3s2GradBlk16
+		grad = k.grad2
 	}
 	mk := ws.mark()
 	defer ws.release(mk)
-	type scratch struct{ xb, dyb, ob, wb, bb, acc []float32 }
+	var wb, zero []float32
+	if dx != nil {
+		// Stride 1: dx is the correlation of padded dy with the flipped
+		// kernel (no bias); stride 2: a scatter with the kernel itself.
+		wb, zero = ws.get(nb*9*L, false), ws.get(L, true)
+		blkWeights(L, wb, nil, w, nil, s.C, s1)
+	}
+	type scratch struct{ xb, dyb, ob, tmp []float32 }
 	sc := make([]scratch, nw)
 	for i := range sc {
-		t := scratch{dyb: ws.get(hq*wq*dwLanes, false), wb: ws.get(9*dwLanes, false),
-			bb: ws.get(dwLanes, true), acc: ws.get(9*dwLanes, false)}
+		t := scratch{dyb: ws.get(hq*wq*L, false)}
 		if dw != nil {
-			t.xb = ws.get(hp*wp*dwLanes, false)
+			t.xb = ws.get(hp*wp*L, false)
 		}
 		if dx != nil {
 			if s1 {
-				t.ob = ws.get(HW*dwLanes, false)
+				t.ob = ws.get(HW*L, false)
 			} else {
-				t.ob = ws.get(hp*wp*dwLanes, false)
+				t.ob = ws.get(hp*wp*L, false)
 			}
+		}
+		if k.interleave {
+			t.tmp = ws.get(max(HW, P)*L, false)
 		}
 		sc[i] = t
 	}
 	dwp := make([][]float32, ns)
 	if dw != nil {
 		for i := range dwp {
-			dwp[i] = ws.get(s.M*9, true)
+			dwp[i] = ws.get(nb*9*L, true) // blocked: [block][tap][lane]
 		}
 	}
 	slotFor(units, ns, func(wk, slot, lo, hi int) {
 		t := sc[wk]
 		for u := lo; u < hi; u++ {
-			n, c0 := u/nb, (u%nb)*dwLanes
-			packBlk16(t.dyb, hq, wq, dy[n*s.C*P:(n+1)*s.C*P], s.C, c0, g.OH, g.OW, qt, ql)
+			n, blk := u/nb, u%nb
+			c0 := blk * L
+			k.packBlk(t.dyb, hq, wq, dy[n*s.C*P:(n+1)*s.C*P], s.C, c0, g.OH, g.OW, qt, ql, t.tmp)
 			if dw != nil {
-				packBlk16(t.xb, hp, wp, x[n*s.C*HW:(n+1)*s.C*HW], s.C, c0, s.H, s.W, g.pt, g.pl)
-				clear(t.acc)
-				grad(&t.acc[0], &t.dyb[(qt*wq+ql)*dwLanes], wq, &t.xb[0], wp, g.OH, g.OW)
-				for lane := 0; lane < dwLanes && c0+lane < s.C; lane++ {
-					d := dwp[slot][(c0+lane)*9 : (c0+lane)*9+9]
-					for k := range d {
-						d[k] += t.acc[k*dwLanes+lane]
-					}
-				}
+				k.packBlk(t.xb, hp, wp, x[n*s.C*HW:(n+1)*s.C*HW], s.C, c0, s.H, s.W, g.pt, g.pl, t.tmp)
+				grad(&dwp[slot][blk*9*L], &t.dyb[(qt*wq+ql)*L], wq, &t.xb[0], wp, g.OH, g.OW)
 			}
 			if dx == nil {
 				continue
 			}
 			dxn := dx[n*s.C*HW : (n+1)*s.C*HW]
 			if s1 {
-				blkWeights(t.wb, nil, w, nil, s.C, c0, true)
-				dw3x3s1Blk16(&t.ob[0], &t.dyb[0], &t.wb[0], &t.bb[0], s.H, s.W, wq)
-				unpackBlk16(dxn, s.C, c0, s.H, s.W, t.ob)
+				k.fwd1(&t.ob[0], &t.dyb[0], &wb[blk*9*L], &zero[0], s.H, s.W, wq)
+				k.unpackBlk(dxn, s.C, c0, s.H, s.W, t.ob)
 				continue
 			}
-			blkWeights(t.wb, nil, w, nil, s.C, c0, false)
 			clear(t.ob)
-			dw3x3s2ScatterBlk16(&t.ob[0], &t.dyb[0], &t.wb[0], g.OH, g.OW, wp)
-			unpackBlk16Window(dxn, s.C, c0, s.H, s.W, t.ob, hp, wp, g.pt, g.pl)
+			k.scatter2(&t.ob[0], &t.dyb[0], &wb[blk*9*L], g.OH, g.OW, wp)
+			k.unpackBlkWindow(dxn, s.C, c0, s.H, s.W, t.ob, hp, wp, g.pt, g.pl, t.tmp)
 		}
 	})
 	if dw != nil {
-		copy(dw[:s.M*9], dwp[0])
+		acc := dwp[0]
 		for i := 1; i < ns; i++ {
-			axpyUnit(1, dwp[i], dw[:s.M*9])
+			axpyUnit(1, dwp[i], acc)
+		}
+		for c := 0; c < s.C; c++ {
+			blk, lane := c/L, c%L
+			for tap := 0; tap < 9; tap++ {
+				dw[c*9+tap] = acc[(blk*9+tap)*L+lane]
+			}
 		}
 	}
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Generates dw_amd64.s: AVX-512 3×3 stride-1 and stride-2 depthwise kernels over
-channel-blocked planes (16 channels per 64-byte vector, pixel-major).
+"""Generates dw_amd64.s: 3×3 stride-1 and stride-2 depthwise kernels over
+channel-blocked planes (pixel-major, one vector of channels per pixel):
+AVX-512 with 16 channels per 64-byte vector (…Blk16) and AVX2+FMA with 8
+channels per 32-byte vector (…Blk8).
 
 Run: python3 gen_dw_amd64.py > dw_amd64.s   (go generate does it)
 """
@@ -15,12 +17,28 @@ w("")
 rows = ["R11", "R12", "R13"]
 
 
-def fwd(st):
-    name = f"dw3x3s{st}Blk16"
+class ISA:
+    def __init__(self, lanes, reg, zero):
+        self.lanes = lanes  # channels per vector
+        self.v = 4 * lanes  # bytes per vector (per pixel)
+        self.shift = self.v.bit_length() - 1  # pixels → bytes
+        self.reg = reg  # register prefix
+        self.zero = zero  # zeroing idiom
+        self.sfx = f"Blk{lanes}"  # function name suffix
+        self.lbl = "" if lanes == 16 else f"b{lanes}"  # label suffix
+
+
+AVX512 = ISA(16, "Z", "VPXORD")
+AVX2 = ISA(8, "Y", "VXORPS")
+
+
+def fwd(isa, st):
+    R, V, L = isa.reg, isa.v, isa.lbl
+    name = f"dw3x3s{st}{isa.sfx}"
     w(f"// func {name}(out, in, wts, bias *float32, oh, ow, inStride int)")
     w("//")
     w(f"// out[r][c] = bias + Σ_(kh,kw) wts[kh*3+kw] ⊙ in[{st}r+kh][{st}c+kw], with every")
-    w("// element a vector of 16 channels; out rows are ow pixels apart, in rows")
+    w(f"// element a vector of {isa.lanes} channels; out rows are ow pixels apart, in rows")
     w("// inStride pixels apart. oh, ow ≥ 1.")
     w(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
     w("\tMOVQ out+0(FP), DI")
@@ -30,121 +48,130 @@ def fwd(st):
     w("\tMOVQ oh+32(FP), R8")
     w("\tMOVQ ow+40(FP), R9")
     w("\tMOVQ inStride+48(FP), R10")
-    w("\tSHLQ $6, R10")
+    w(f"\tSHLQ ${isa.shift}, R10")
     for t in range(9):
-        w(f"\tVMOVUPS {64*t}(AX), Z{t}")
-    w("\tVMOVUPS (BX), Z9")
-    w(f"row{st}:")
+        w(f"\tVMOVUPS {V*t}(AX), {R}{t}")
+    w(f"\tVMOVUPS (BX), {R}9")
+    w(f"row{st}{L}:")
     w("\tMOVQ SI, R11")
     w("\tLEAQ (R11)(R10*1), R12")
     w("\tLEAQ (R12)(R10*1), R13")
     w("\tMOVQ R9, CX")
-    w(f"col4s{st}:")
+    w(f"col4s{st}{L}:")
     w("\tCMPQ CX, $4")
-    w(f"\tJLT col1s{st}")
+    w(f"\tJLT col1s{st}{L}")
     for j in range(4):
-        w(f"\tVMOVAPS Z9, Z{10+j}")
+        w(f"\tVMOVAPS {R}9, {R}{10+j}")
     for kh in range(3):
         for kw in range(3):
             for j in range(4):
-                w(f"\tVFMADD231PS {64*(st*j+kw)}({rows[kh]}), Z{kh*3+kw}, Z{10+j}")
+                w(f"\tVFMADD231PS {V*(st*j+kw)}({rows[kh]}), {R}{kh*3+kw}, {R}{10+j}")
     for j in range(4):
-        w(f"\tVMOVUPS Z{10+j}, {64*j}(DI)")
-    w("\tADDQ $256, DI")
+        w(f"\tVMOVUPS {R}{10+j}, {V*j}(DI)")
+    w(f"\tADDQ ${4*V}, DI")
     for r in rows:
-        w(f"\tADDQ ${256*st}, {r}")
+        w(f"\tADDQ ${4*V*st}, {r}")
     w("\tSUBQ $4, CX")
-    w(f"\tJMP col4s{st}")
-    w(f"col1s{st}:")
+    w(f"\tJMP col4s{st}{L}")
+    w(f"col1s{st}{L}:")
     w("\tTESTQ CX, CX")
-    w(f"\tJZ rowends{st}")
-    w("\tVMOVAPS Z9, Z10")
+    w(f"\tJZ rowends{st}{L}")
+    w(f"\tVMOVAPS {R}9, {R}10")
     for kh in range(3):
         for kw in range(3):
-            w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z{kh*3+kw}, Z10")
-    w("\tVMOVUPS Z10, (DI)")
-    w("\tADDQ $64, DI")
+            w(f"\tVFMADD231PS {V*kw}({rows[kh]}), {R}{kh*3+kw}, {R}10")
+    w(f"\tVMOVUPS {R}10, (DI)")
+    w(f"\tADDQ ${V}, DI")
     for r in rows:
-        w(f"\tADDQ ${64*st}, {r}")
+        w(f"\tADDQ ${V*st}, {r}")
     w("\tDECQ CX")
-    w(f"\tJMP col1s{st}")
-    w(f"rowends{st}:")
+    w(f"\tJMP col1s{st}{L}")
+    w(f"rowends{st}{L}:")
     for _ in range(st):
         w("\tADDQ R10, SI")
     w("\tDECQ R8")
-    w(f"\tJNZ row{st}")
+    w(f"\tJNZ row{st}{L}")
     w("\tVZEROUPPER")
     w("\tRET")
     w("")
 
 
-def grad(st):
-    name = f"dw3x3s{st}GradBlk16"
+def grad(isa, st):
+    R, V, L = isa.reg, isa.v, isa.lbl
+    # Two output columns per iteration. With 32 registers (AVX-512) each
+    # column has its own 9 accumulators; with 16 (AVX2) both columns add
+    # into the same 9, all taps of the first column before the second, so
+    # that dependent FMAs are 9 instructions apart.
+    second = 20 if R == "Z" else 0
+    name = f"dw3x3s{st}Grad{isa.sfx}"
     w(f"// func {name}(acc, dy *float32, dyStride int, in *float32, inStride, oh, ow int)")
     w("//")
-    w(f"// acc[kh*3+kw] += Σ_(r,c) dy[r][c] ⊙ in[{st}r+kh][{st}c+kw] (16-channel vectors);")
+    w(f"// acc[kh*3+kw] += Σ_(r,c) dy[r][c] ⊙ in[{st}r+kh][{st}c+kw] ({isa.lanes}-channel vectors);")
     w("// dy rows dyStride pixels apart, in rows inStride apart. oh, ow ≥ 1.")
     w(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
     w("\tMOVQ acc+0(FP), AX")
     w("\tMOVQ dy+8(FP), DX")
     w("\tMOVQ dyStride+16(FP), BX")
-    w("\tSHLQ $6, BX")
+    w(f"\tSHLQ ${isa.shift}, BX")
     w("\tMOVQ in+24(FP), SI")
     w("\tMOVQ inStride+32(FP), R10")
-    w("\tSHLQ $6, R10")
+    w(f"\tSHLQ ${isa.shift}, R10")
     w("\tMOVQ oh+40(FP), R8")
     w("\tMOVQ ow+48(FP), R9")
     for t in range(9):
-        w(f"\tVMOVUPS {64*t}(AX), Z{t}")
-        w(f"\tVPXORD Z{20+t}, Z{20+t}, Z{20+t}")
-    w(f"grows{st}:")
+        w(f"\tVMOVUPS {V*t}(AX), {R}{t}")
+        if second:
+            w(f"\t{isa.zero} {R}{second+t}, {R}{second+t}, {R}{second+t}")
+    w(f"grows{st}{L}:")
     w("\tMOVQ SI, R11")
     w("\tLEAQ (R11)(R10*1), R12")
     w("\tLEAQ (R12)(R10*1), R13")
     w("\tMOVQ DX, DI")
     w("\tMOVQ R9, CX")
-    w(f"gcol2s{st}:")
+    w(f"gcol2s{st}{L}:")
     w("\tCMPQ CX, $2")
-    w(f"\tJLT gcol1s{st}")
-    w("\tVMOVUPS (DI), Z9")
-    w("\tVMOVUPS 64(DI), Z10")
+    w(f"\tJLT gcol1s{st}{L}")
+    w(f"\tVMOVUPS (DI), {R}9")
+    w(f"\tVMOVUPS {V}(DI), {R}10")
     for kh in range(3):
         for kw in range(3):
-            w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z9, Z{kh*3+kw}")
+            w(f"\tVFMADD231PS {V*kw}({rows[kh]}), {R}9, {R}{kh*3+kw}")
     for kh in range(3):
         for kw in range(3):
-            w(f"\tVFMADD231PS {64*(kw+st)}({rows[kh]}), Z10, Z{20+kh*3+kw}")
-    w("\tADDQ $128, DI")
+            w(f"\tVFMADD231PS {V*(kw+st)}({rows[kh]}), {R}10, {R}{second+kh*3+kw}")
+    w(f"\tADDQ ${2*V}, DI")
     for r in rows:
-        w(f"\tADDQ ${128*st}, {r}")
+        w(f"\tADDQ ${2*V*st}, {r}")
     w("\tSUBQ $2, CX")
-    w(f"\tJMP gcol2s{st}")
-    w(f"gcol1s{st}:")
+    w(f"\tJMP gcol2s{st}{L}")
+    w(f"gcol1s{st}{L}:")
     w("\tTESTQ CX, CX")
-    w(f"\tJZ growends{st}")
-    w("\tVMOVUPS (DI), Z9")
+    w(f"\tJZ growends{st}{L}")
+    w(f"\tVMOVUPS (DI), {R}9")
     for kh in range(3):
         for kw in range(3):
-            w(f"\tVFMADD231PS {64*kw}({rows[kh]}), Z9, Z{kh*3+kw}")
-    w(f"growends{st}:")
+            w(f"\tVFMADD231PS {V*kw}({rows[kh]}), {R}9, {R}{kh*3+kw}")
+    w(f"growends{st}{L}:")
     w("\tADDQ BX, DX")
     for _ in range(st):
         w("\tADDQ R10, SI")
     w("\tDECQ R8")
-    w(f"\tJNZ grows{st}")
+    w(f"\tJNZ grows{st}{L}")
     for t in range(9):
-        w(f"\tVADDPS Z{20+t}, Z{t}, Z{t}")
-        w(f"\tVMOVUPS Z{t}, {64*t}(AX)")
+        if second:
+            w(f"\tVADDPS {R}{second+t}, {R}{t}, {R}{t}")
+        w(f"\tVMOVUPS {R}{t}, {V*t}(AX)")
     w("\tVZEROUPPER")
     w("\tRET")
     w("")
 
 
-def scatter2():
-    name = "dw3x3s2ScatterBlk16"
+def scatter2(isa):
+    R, V, L = isa.reg, isa.v, isa.lbl
+    name = f"dw3x3s2Scatter{isa.sfx}"
     w(f"// func {name}(dst, dy, wts *float32, oh, ow, dstStride int)")
     w("//")
-    w("// dst[2r+kh][2c+kw] += wts[kh*3+kw] ⊙ dy[r][c] (16-channel vectors); dy")
+    w(f"// dst[2r+kh][2c+kw] += wts[kh*3+kw] ⊙ dy[r][c] ({isa.lanes}-channel vectors); dy")
     w("// rows ow pixels apart, dst rows dstStride apart. oh, ow ≥ 1.")
     w(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
     w("\tMOVQ dst+0(FP), SI")
@@ -153,40 +180,41 @@ def scatter2():
     w("\tMOVQ oh+24(FP), R8")
     w("\tMOVQ ow+32(FP), R9")
     w("\tMOVQ dstStride+40(FP), R10")
-    w("\tSHLQ $6, R10")
+    w(f"\tSHLQ ${isa.shift}, R10")
     for t in range(9):
-        w(f"\tVMOVUPS {64*t}(AX), Z{t}")
-    w("srow:")
+        w(f"\tVMOVUPS {V*t}(AX), {R}{t}")
+    w(f"srow{L}:")
     w("\tMOVQ SI, R11")
     w("\tLEAQ (R11)(R10*1), R12")
     w("\tLEAQ (R12)(R10*1), R13")
     w("\tMOVQ R9, CX")
-    w("scol:")
-    w("\tVMOVUPS (DX), Z9")
+    w(f"scol{L}:")
+    w(f"\tVMOVUPS (DX), {R}9")
     # column kw=0 and kw=2 overlap between neighbours (2c+2 = 2(c+1)+0), so
     # read-modify-write in order.
     for kh in range(3):
         for kw in range(3):
-            w(f"\tVMOVUPS {64*kw}({rows[kh]}), Z10")
-            w(f"\tVFMADD231PS Z9, Z{kh*3+kw}, Z10")
-            w(f"\tVMOVUPS Z10, {64*kw}({rows[kh]})")
-    w("\tADDQ $64, DX")
+            w(f"\tVMOVUPS {V*kw}({rows[kh]}), {R}10")
+            w(f"\tVFMADD231PS {R}9, {R}{kh*3+kw}, {R}10")
+            w(f"\tVMOVUPS {R}10, {V*kw}({rows[kh]})")
+    w(f"\tADDQ ${V}, DX")
     for r in rows:
-        w(f"\tADDQ $128, {r}")
+        w(f"\tADDQ ${2*V}, {r}")
     w("\tDECQ CX")
-    w("\tJNZ scol")
+    w(f"\tJNZ scol{L}")
     w("\tADDQ R10, SI")
     w("\tADDQ R10, SI")
     w("\tDECQ R8")
-    w("\tJNZ srow")
+    w(f"\tJNZ srow{L}")
     w("\tVZEROUPPER")
     w("\tRET")
     w("")
 
 
-fwd(1)
-fwd(2)
-grad(1)
-grad(2)
-scatter2()
-print("\n".join(o))
+for isa in (AVX512, AVX2):
+    fwd(isa, 1)
+    fwd(isa, 2)
+    grad(isa, 1)
+    grad(isa, 2)
+    scatter2(isa)
+print("\n".join(o).rstrip("\n"))
