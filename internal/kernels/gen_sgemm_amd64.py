@@ -8,7 +8,10 @@
                      kernel of BLIS), the k loop unrolled by 4.
 
 Each has an "RA" variant that reads A in place (row-major, stride lda)
-instead of from a packed panel.
+instead of from a packed panel. The AVX2 kernels also take the distance
+between consecutive k of A (when not RA) and of B, so that they read
+packed panels (distance MR, NR) or, for small GEMMs where packing costs
+as much as the arithmetic, op(A) = Aᵀ and B in place (distance lda, ldb).
 
 Run: python3 gen_sgemm_amd64.py > sgemm_amd64.s   (go generate does it)
 """
@@ -17,20 +20,20 @@ w = out.append
 
 
 class ISA:
-    def __init__(self, reg, width, zero, nbcast, unroll):
+    def __init__(self, reg, width, zero, nbcast):
         self.reg = reg  # register prefix: "Z" or "Y"
         self.width = width  # vector width in bytes
         self.zero = zero  # zeroing idiom, formatted with the register
         self.nbcast = nbcast  # broadcast registers, used in rotation
-        self.unroll = unroll  # k steps per loop iteration
 
 
-AVX512 = ISA("Z", 64, "VPXORD {r}, {r}, {r}", 4, 1)
-AVX2 = ISA("Y", 32, "VXORPS {r}, {r}, {r}", 2, 4)
+AVX512 = ISA("Z", 64, "VPXORD {r}, {r}, {r}", 4)
+AVX2 = ISA("Y", 32, "VXORPS {r}, {r}, {r}", 2)
 
 
 def kernel(isa, MR, NR, ra):
-    """Emits one micro-kernel; ra selects the in-place-A variant."""
+    """Emits one micro-kernel for packed panels; ra selects the in-place-A
+    variant."""
     R = isa.reg
     nv = NR * 4 // isa.width  # vectors per row of the tile
     assert nv == 2
@@ -99,33 +102,105 @@ def kernel(isa, MR, NR, ra):
             w(f"\tADDQ ${4*MR*u}, SI")
         w(f"\tADDQ ${4*NR*u}, DI")
 
-    U = isa.unroll
     loop = "loop" + ("ra" if ra else "")
-    if U == 1:
-        w(f"{loop}:")
-        step(0)
-        advance(1)
-        w("\tDECQ CX")
-        w(f"\tJNZ {loop}")
+    w(f"{loop}:")
+    step(0)
+    advance(1)
+    w("\tDECQ CX")
+    w(f"\tJNZ {loop}")
+    for i in range(MR):
+        w(f"\tVADDPS (DX), {R}{2*i}, {R}{2*i}")
+        w(f"\tVMOVUPS {R}{2*i}, (DX)")
+        w(f"\tVADDPS {isa.width}(DX), {R}{2*i+1}, {R}{2*i+1}")
+        w(f"\tVMOVUPS {R}{2*i+1}, {isa.width}(DX)")
+        if i < MR - 1:
+            w("\tADDQ R8, DX")
+    w("\tVZEROUPPER")
+    w("\tRET")
+
+
+def strided_kernel(isa, MR, NR, ra, unroll=4):
+    """Emits a micro-kernel that reads B with a step of bstep floats per k,
+    and A with a step of astep floats per k (or, if ra, row-major with
+    stride lda); the k loop is unrolled by unroll."""
+    R = isa.reg
+    assert NR * 4 == 2 * isa.width
+    acc = 2 * MR
+    b0, b1 = acc, acc + 1  # the two B vectors
+    bcast = list(range(acc + 2, acc + 2 + isa.nbcast))
+    assert bcast[-1] < 16
+    name = f"sgemmKernel{MR}x{NR}" + ("RA" if ra else "")
+    tag = f"{MR}x{NR}" + ("ra" if ra else "")
+    if ra:
+        w(f"// func {name}(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int)")
+        w("//")
+        w(f"// c[i*ldc+j] += Σ_p a[i*lda+p]·b[p*bstep+j] for i<{MR}, j<{NR}; kc ≥ 1.")
     else:
-        w(f"\tCMPQ CX, ${U}")
-        w(f"\tJLT tail{tag}")
-        w(f"unrolled{tag}:")
-        for u in range(U):
-            step(u)
-        advance(U)
-        w(f"\tSUBQ ${U}, CX")
-        w(f"\tCMPQ CX, ${U}")
-        w(f"\tJGE unrolled{tag}")
-        w(f"tail{tag}:")
-        w("\tTESTQ CX, CX")
-        w(f"\tJZ store{tag}")
-        w(f"one{tag}:")
-        step(0)
-        advance(1)
-        w("\tDECQ CX")
-        w(f"\tJNZ one{tag}")
-        w(f"store{tag}:")
+        w(f"// func {name}(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int)")
+        w("//")
+        w(f"// c[i*ldc+j] += Σ_p a[p*astep+i]·b[p*bstep+j] for i<{MR}, j<{NR}; kc ≥ 1.")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    w("\tMOVQ kc+0(FP), CX")
+    w("\tMOVQ a+8(FP), SI")
+    w(f"\tMOVQ {'lda' if ra else 'astep'}+16(FP), R9")
+    w("\tSHLQ $2, R9")
+    w("\tMOVQ b+24(FP), DI")
+    w("\tMOVQ bstep+32(FP), R11")
+    w("\tSHLQ $2, R11")
+    w("\tMOVQ c+40(FP), DX")
+    w("\tMOVQ ldc+48(FP), R8")
+    w("\tSHLQ $2, R8")
+    bases = ["SI", "R10"]
+    if ra:
+        # Rows in groups of three: base, base+lda, base+2·lda.
+        assert MR <= 6
+        w("\tLEAQ (R9)(R9*2), R13")
+        w("\tLEAQ (SI)(R13*1), R10")
+    for r in range(acc):
+        w("\t" + isa.zero.format(r=f"{R}{r}"))
+
+    def step(u):
+        """One k step; u is the step's index within an unrolled iteration
+        (A in place is addressed by offset, everything else advances)."""
+        w(f"\tVMOVUPS (DI), {R}{b0}")
+        w(f"\tVMOVUPS {isa.width}(DI), {R}{b1}")
+        for i in range(MR):
+            br = bcast[i % len(bcast)]
+            if ra:
+                off = f"{4*u}" if u else ""
+                addr = f"{off}({bases[i // 3]})" + ["", "(R9*1)", "(R9*2)"][i % 3]
+            else:
+                addr = f"{4*i}(SI)" if i else "(SI)"
+            w(f"\tVBROADCASTSS {addr}, {R}{br}")
+            w(f"\tVFMADD231PS {R}{b0}, {R}{br}, {R}{2*i}")
+            w(f"\tVFMADD231PS {R}{b1}, {R}{br}, {R}{2*i+1}")
+        if not ra:
+            w("\tADDQ R9, SI")
+        w("\tADDQ R11, DI")
+
+    def advance_ra(u):
+        if ra:
+            for b in bases:
+                w(f"\tADDQ ${4*u}, {b}")
+
+    w(f"\tCMPQ CX, ${unroll}")
+    w(f"\tJLT tail{tag}")
+    w(f"unrolled{tag}:")
+    for u in range(unroll):
+        step(u)
+    advance_ra(unroll)
+    w(f"\tSUBQ ${unroll}, CX")
+    w(f"\tCMPQ CX, ${unroll}")
+    w(f"\tJGE unrolled{tag}")
+    w(f"tail{tag}:")
+    w("\tTESTQ CX, CX")
+    w(f"\tJZ store{tag}")
+    w(f"one{tag}:")
+    step(0)
+    advance_ra(1)
+    w("\tDECQ CX")
+    w(f"\tJNZ one{tag}")
+    w(f"store{tag}:")
     for i in range(MR):
         w(f"\tVADDPS (DX), {R}{2*i}, {R}{2*i}")
         w(f"\tVMOVUPS {R}{2*i}, (DX)")
@@ -150,7 +225,7 @@ kernel(AVX512, 12, 32, False)
 w("")
 kernel(AVX512, 12, 32, True)
 w("")
-kernel(AVX2, 6, 16, False)
+strided_kernel(AVX2, 6, 16, False)
 w("")
-kernel(AVX2, 6, 16, True)
+strided_kernel(AVX2, 6, 16, True)
 print("\n".join(out))

@@ -25,16 +25,30 @@ const (
 	sgMaxTile = 12 * 32 // the largest MR·NR
 )
 
-// sgemmKernel is a micro-kernel and its tile.
+// sgemmKernel is a micro-kernel, its tile, and when it reads operands in
+// place instead of from packed panels.
 type sgemmKernel struct {
 	name   string
 	mr, nr int
-	// packed adds to the mr×nr tile at c (row stride ldc) the product of
-	// a packed A panel (kc×mr, p-major) and a packed B panel (kc×nr).
-	packed func(kc int, a, b, c *float32, ldc int)
-	// rowA is packed reading A in place, row-major with stride lda; nil
-	// if the kernel has no such variant.
-	rowA func(kc int, a *float32, lda int, b, c *float32, ldc int)
+	// kern adds to the mr×nr tile at c (row stride ldc) the product
+	// Σ_p a[p·astep+i]·b[p·bstep+j], p < kc: a packed A panel (astep = mr)
+	// or op(A) = Aᵀ in place (astep = lda), and a packed B panel (bstep =
+	// nr) or B in place (bstep = ldb).
+	kern func(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int)
+	// rowA is kern reading A row-major in place, a[i·lda+p]; nil if the
+	// kernel has no such variant.
+	rowA func(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int)
+	// strided reports that kern and rowA take any astep and bstep;
+	// otherwise (the AVX-512 kernels) only astep = mr and bstep = nr.
+	strided bool
+	// interleaveB packs full panels of a transposed B with the AVX2
+	// transposition interleave8 (nr a multiple of 8).
+	interleaveB bool
+	// The in-place reads, each taken for GEMMs where the operand would be
+	// reused by few micro-kernel calls after packing (and alpha = 1 for
+	// A): row-major A when n ≤ rowAMaxN, A transposed when n ≤ tAMaxN, B
+	// (not transposed) when m ≤ inBMaxM. Partial panels are always packed.
+	rowAMaxN, tAMaxN, inBMaxM int
 }
 
 type sgemmBufs struct{ a, b []float32 }
@@ -42,6 +56,13 @@ type sgemmBufs struct{ a, b []float32 }
 var sgemmPool = sync.Pool{New: func() any {
 	return &sgemmBufs{a: make([]float32, sgMC*sgKC), b: make([]float32, sgKC*sgNC)}
 }}
+
+// Where the micro-kernel reads A from.
+const (
+	aPacked = iota // packed panels
+	aRows          // row-major A in place (rowA)
+	aCols          // op(A) = Aᵀ in place
+)
 
 // sgemmBlocked computes C = alpha·op(A)·op(B) + beta·C (row-major) with the
 // micro-kernel kern. m, n, k ≥ 1.
@@ -76,8 +97,16 @@ func sgemmBlocked(kern *sgemmKernel, tA, tB bool, m, n, k int, alpha float32, a 
 	}
 	MR, NR := kern.mr, kern.nr
 	// With few columns, A is used by few micro-kernel calls after packing,
-	// so read it in place when it is row-major (full row panels only).
-	rowA := kern.rowA != nil && !tA && alpha == 1 && n <= 64
+	// and with few rows B is: read them in place where the kernel can.
+	aMode := aPacked
+	switch {
+	case alpha != 1:
+	case !tA && kern.rowA != nil && n <= kern.rowAMaxN:
+		aMode = aRows
+	case tA && kern.strided && n <= kern.tAMaxN:
+		aMode = aCols
+	}
+	inB := !tB && kern.strided && m <= kern.inBMaxM
 	bufs := sgemmPool.Get().(*sgemmBufs)
 	defer sgemmPool.Put(bufs)
 	var tmpBuf [sgMaxTile]float32
@@ -86,45 +115,51 @@ func sgemmBlocked(kern *sgemmKernel, tA, tB bool, m, n, k int, alpha float32, a 
 		nc := min(sgNC, n-jc)
 		for pc := 0; pc < k; pc += sgKC {
 			kc := min(sgKC, k-pc)
-			packB(bufs.b, NR, b, ldb, tB, pc, kc, jc, nc)
+			if !inB {
+				kern.packB(bufs.b, b, ldb, tB, pc, kc, jc, nc)
+			} else if full := nc / NR * NR; full < nc {
+				// Only a trailing partial column panel is packed, at 0.
+				kern.packB(bufs.b, b, ldb, tB, pc, kc, jc+full, nc-full)
+			}
 			for ic := 0; ic < m; ic += sgMC {
 				mc := min(sgMC, m-ic)
-				if rowA {
-					// Only a trailing partial row panel is packed, at 0.
-					if full := mc / MR * MR; full < mc {
-						packA(bufs.a, MR, a, lda, tA, ic+full, mc-full, pc, kc, alpha)
-					}
-				} else {
+				if aMode == aPacked {
 					packA(bufs.a, MR, a, lda, tA, ic, mc, pc, kc, alpha)
+				} else if full := mc / MR * MR; full < mc {
+					// Only a trailing partial row panel is packed, at 0.
+					packA(bufs.a, MR, a, lda, tA, ic+full, mc-full, pc, kc, alpha)
 				}
 				for jr := 0; jr < nc; jr += NR {
 					nr := min(NR, nc-jr)
-					bp := &bufs.b[jr*kc]
+					bp, bstep := &bufs.b[jr*kc], NR
+					if inB {
+						bp = &bufs.b[0]
+						if nr == NR {
+							bp, bstep = &b[pc*ldb+jc+jr], ldb
+						}
+					}
 					for ir := 0; ir < mc; ir += MR {
 						mr := min(MR, mc-ir)
 						co := (ic+ir)*ldc + jc + jr
-						if rowA && mr == MR {
-							ar := &a[(ic+ir)*lda+pc]
-							if nr == NR {
-								kern.rowA(kc, ar, lda, bp, &c[co], ldc)
-								continue
-							}
+						dst, ldd := &c[co], ldc
+						if mr < MR || nr < NR {
 							clear(tmp)
-							kern.rowA(kc, ar, lda, bp, &tmp[0], NR)
-						} else {
-							ap := &bufs.a[ir*kc]
-							if rowA {
-								ap = &bufs.a[0]
-							}
-							if mr == MR && nr == NR {
-								kern.packed(kc, ap, bp, &c[co], ldc)
-								continue
-							}
-							clear(tmp)
-							kern.packed(kc, ap, bp, &tmp[0], NR)
+							dst, ldd = &tmp[0], NR
 						}
-						for i := 0; i < mr; i++ {
-							axpyUnit(1, tmp[i*NR:i*NR+nr], c[co+i*ldc:co+i*ldc+nr])
+						switch {
+						case aMode == aRows && mr == MR:
+							kern.rowA(kc, &a[(ic+ir)*lda+pc], lda, bp, bstep, dst, ldd)
+						case aMode == aCols && mr == MR:
+							kern.kern(kc, &a[pc*lda+ic+ir], lda, bp, bstep, dst, ldd)
+						case aMode != aPacked:
+							kern.kern(kc, &bufs.a[0], MR, bp, bstep, dst, ldd)
+						default:
+							kern.kern(kc, &bufs.a[ir*kc], MR, bp, bstep, dst, ldd)
+						}
+						if dst == &tmp[0] {
+							for i := 0; i < mr; i++ {
+								axpyUnit(1, tmp[i*NR:i*NR+nr], c[co+i*ldc:co+i*ldc+nr])
+							}
 						}
 					}
 				}
@@ -167,7 +202,8 @@ func packA(dst []float32, MR int, a []float32, lda int, tA bool, ic, mc, pc, kc 
 
 // packB packs rows [pc,pc+kc) × cols [jc,jc+nc) of op(B) into NR-column
 // panels, each stored p-major (NR values per p), zero-padded to NR columns.
-func packB(dst []float32, NR int, b []float32, ldb int, tB bool, pc, kc, jc, nc int) {
+func (kern *sgemmKernel) packB(dst []float32, b []float32, ldb int, tB bool, pc, kc, jc, nc int) {
+	NR := kern.nr
 	for c0 := 0; c0 < nc; c0 += NR {
 		panel := dst[c0*kc : c0*kc+NR*kc]
 		cols := min(NR, nc-c0)
@@ -180,6 +216,21 @@ func packB(dst []float32, NR int, b []float32, ldb int, tB bool, pc, kc, jc, nc 
 			continue
 		}
 		// op(B)[p,j] = b[j*ldb+p].
+		if kern.interleaveB && cols == NR {
+			n8 := kc &^ 7
+			if n8 > 0 {
+				for g := 0; g < NR; g += 8 {
+					interleave8(&panel[g], NR, &b[(jc+c0+g)*ldb+pc], ldb, n8)
+				}
+			}
+			for j := 0; j < NR; j++ {
+				src := b[(jc+c0+j)*ldb+pc:][:kc]
+				for p := n8; p < kc; p++ {
+					panel[p*NR+j] = src[p]
+				}
+			}
+			continue
+		}
 		for j := 0; j < cols; j++ {
 			src := b[(jc+c0+j)*ldb+pc:][:kc]
 			for p, v := range src {
@@ -194,31 +245,32 @@ func packB(dst []float32, NR int, b []float32, ldb int, tB bool, pc, kc, jc, nc 
 	}
 }
 
-// goKernel is a portable micro-kernel with an mr×nr tile and its in-place
-// A variant (used in tests to check the driver independently of the
-// assembly).
-func goKernel(mr, nr int) *sgemmKernel {
+// goKernel is a portable micro-kernel with an mr×nr tile, its in-place A
+// variant, and the given in-place policy (used in tests to check the driver
+// independently of the assembly).
+func goKernel(mr, nr, rowAMaxN, tAMaxN, inBMaxM int) *sgemmKernel {
 	return &sgemmKernel{
-		name: "go", mr: mr, nr: nr,
-		packed: func(kc int, a, b, c *float32, ldc int) {
-			ap := unsafeSlice(a, kc*mr)
-			bp := unsafeSlice(b, kc*nr)
+		name: "go", mr: mr, nr: nr, strided: true,
+		rowAMaxN: rowAMaxN, tAMaxN: tAMaxN, inBMaxM: inBMaxM,
+		kern: func(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int) {
+			ap := unsafeSlice(a, (kc-1)*astep+mr)
+			bp := unsafeSlice(b, (kc-1)*bstep+nr)
 			cs := unsafeSlice(c, (mr-1)*ldc+nr)
 			for i := 0; i < mr; i++ {
 				row := cs[i*ldc : i*ldc+nr]
 				for p := 0; p < kc; p++ {
-					axpyUnit(ap[p*mr+i], bp[p*nr:p*nr+nr], row)
+					axpyUnit(ap[p*astep+i], bp[p*bstep:p*bstep+nr], row)
 				}
 			}
 		},
-		rowA: func(kc int, a *float32, lda int, b, c *float32, ldc int) {
+		rowA: func(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int) {
 			ap := unsafeSlice(a, (mr-1)*lda+kc)
-			bp := unsafeSlice(b, kc*nr)
+			bp := unsafeSlice(b, (kc-1)*bstep+nr)
 			cs := unsafeSlice(c, (mr-1)*ldc+nr)
 			for i := 0; i < mr; i++ {
 				row := cs[i*ldc : i*ldc+nr]
 				for p := 0; p < kc; p++ {
-					axpyUnit(ap[i*lda+p], bp[p*nr:p*nr+nr], row)
+					axpyUnit(ap[i*lda+p], bp[p*bstep:p*bstep+nr], row)
 				}
 			}
 		},

@@ -8,17 +8,25 @@ import (
 
 // sgemmTestKernels lists every micro-kernel this CPU runs (the portable
 // ones of both tile shapes, and the assembly of each level up to cpuISA),
-// each also with its in-place-A variant.
+// each with its own in-place policy, with none (all operands packed), and
+// with every in-place read it supports taken whatever the shape.
 func sgemmTestKernels() map[string]*sgemmKernel {
 	ks := map[string]*sgemmKernel{}
 	add := func(name string, k *sgemmKernel) {
-		packedOnly := *k
-		packedOnly.rowA = nil
-		ks[name] = &packedOnly
-		ks[name+"+rowA"] = k
+		ks[name] = k
+		packed := *k
+		packed.rowA = nil
+		packed.rowAMaxN, packed.tAMaxN, packed.inBMaxM = 0, 0, 0
+		ks[name+"/packed"] = &packed
+		inPlace := *k
+		inPlace.rowAMaxN = math.MaxInt
+		if k.strided {
+			inPlace.tAMaxN, inPlace.inBMaxM = math.MaxInt, math.MaxInt
+		}
+		ks[name+"/inplace"] = &inPlace
 	}
-	add("go12x32", goKernel(12, 32))
-	add("go6x16", goKernel(6, 16))
+	add("go12x32", goKernel(12, 32, 64, 0, 0))
+	add("go6x16", goKernel(6, 16, 64, 64, 32))
 	for _, l := range isaLevels() {
 		if k := sgemmKernelFor(l); k != nil {
 			add(k.name, k)
@@ -31,7 +39,7 @@ func sgemmTestKernels() map[string]*sgemmKernel {
 // shapes on both sides of each tile and blocking edge (MR 6/12, NR 16/32,
 // KC 256, MC 144, NC 2048, k = 1), every transpose, strided operands,
 // and alpha/beta cases (beta = 0 must not read C, which holds NaNs then;
-// alpha = 0 only scales C; alpha = 1 takes the in-place A path).
+// alpha = 0 only scales C; alpha = 1 allows reading A in place).
 func TestSgemmBlocked(t *testing.T) {
 	shapes := [][3]int{
 		{1, 1, 1}, {12, 32, 5}, {13, 33, 7}, {6, 16, 1}, {7, 17, 2}, {5, 15, 3},
@@ -42,15 +50,15 @@ func TestSgemmBlocked(t *testing.T) {
 	scalars := []ab{{0.75, -0.5}, {1, 0}, {1, 1}, {0, 2}}
 	for name, kern := range sgemmTestKernels() {
 		for si, sh := range shapes {
-			for _, tA := range []bool{false, true} {
-				for _, tB := range []bool{false, true} {
-					for _, sc := range scalars {
-						m, n, k := sh[0], sh[1], sh[2]
-						t.Run(fmt.Sprintf("%s/%v/tA=%v/tB=%v/α=%v/β=%v", name, sh, tA, tB, sc.alpha, sc.beta), func(t *testing.T) {
-							checkSgemm(t, kern, tA, tB, m, n, k, sc.alpha, sc.beta, uint64(1400+si))
-						})
-					}
-				}
+			for ti, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				// Every shape in every transpose; the scalars rotate, so
+				// that each transpose meets each case over the shapes.
+				tA, tB := tr[0], tr[1]
+				sc := scalars[(si+ti)%len(scalars)]
+				m, n, k := sh[0], sh[1], sh[2]
+				t.Run(fmt.Sprintf("%s/%v/tA=%v/tB=%v/α=%v/β=%v", name, sh, tA, tB, sc.alpha, sc.beta), func(t *testing.T) {
+					checkSgemm(t, kern, tA, tB, m, n, k, sc.alpha, sc.beta, uint64(1400+si))
+				})
 			}
 		}
 	}
