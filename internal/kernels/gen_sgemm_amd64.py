@@ -132,14 +132,16 @@ def strided_kernel(isa, MR, NR, ra, unroll=4):
     name = f"sgemmKernel{MR}x{NR}" + ("RA" if ra else "")
     tag = f"{MR}x{NR}" + ("ra" if ra else "")
     if ra:
-        w(f"// func {name}(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int)")
+        w(f"// func {name}(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc, acc int)")
         w("//")
-        w(f"// c[i*ldc+j] += Σ_p a[i*lda+p]·b[p*bstep+j] for i<{MR}, j<{NR}; kc ≥ 1.")
+        w(f"// c[i*ldc+j] (+)= Σ_p a[i*lda+p]·b[p*bstep+j] for i<{MR}, j<{NR}; kc ≥ 1;")
+        w("// the tile is added to c if acc ≠ 0, else stored.")
     else:
-        w(f"// func {name}(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int)")
+        w(f"// func {name}(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc, acc int)")
         w("//")
-        w(f"// c[i*ldc+j] += Σ_p a[p*astep+i]·b[p*bstep+j] for i<{MR}, j<{NR}; kc ≥ 1.")
-    w(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+        w(f"// c[i*ldc+j] (+)= Σ_p a[p*astep+i]·b[p*bstep+j] for i<{MR}, j<{NR}; kc ≥ 1;")
+        w("// the tile is added to c if acc ≠ 0, else stored.")
+    w(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
     w("\tMOVQ kc+0(FP), CX")
     w("\tMOVQ a+8(FP), SI")
     w(f"\tMOVQ {'lda' if ra else 'astep'}+16(FP), R9")
@@ -201,10 +203,21 @@ def strided_kernel(isa, MR, NR, ra, unroll=4):
     w("\tDECQ CX")
     w(f"\tJNZ one{tag}")
     w(f"store{tag}:")
+    w("\tMOVQ acc+56(FP), BX")
+    w("\tTESTQ BX, BX")
+    w(f"\tJZ overwrite{tag}")
     for i in range(MR):
         w(f"\tVADDPS (DX), {R}{2*i}, {R}{2*i}")
         w(f"\tVMOVUPS {R}{2*i}, (DX)")
         w(f"\tVADDPS {isa.width}(DX), {R}{2*i+1}, {R}{2*i+1}")
+        w(f"\tVMOVUPS {R}{2*i+1}, {isa.width}(DX)")
+        if i < MR - 1:
+            w("\tADDQ R8, DX")
+    w("\tVZEROUPPER")
+    w("\tRET")
+    w(f"overwrite{tag}:")
+    for i in range(MR):
+        w(f"\tVMOVUPS {R}{2*i}, (DX)")
         w(f"\tVMOVUPS {R}{2*i+1}, {isa.width}(DX)")
         if i < MR - 1:
             w("\tADDQ R8, DX")

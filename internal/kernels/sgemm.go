@@ -30,16 +30,17 @@ const (
 type sgemmKernel struct {
 	name   string
 	mr, nr int
-	// kern adds to the mr×nr tile at c (row stride ldc) the product
-	// Σ_p a[p·astep+i]·b[p·bstep+j], p < kc: a packed A panel (astep = mr)
-	// or op(A) = Aᵀ in place (astep = lda), and a packed B panel (bstep =
-	// nr) or B in place (bstep = ldb).
-	kern func(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int)
+	// kern adds to the mr×nr tile at c (row stride ldc), or stores in it
+	// if acc = 0, the product Σ_p a[p·astep+i]·b[p·bstep+j], p < kc: a
+	// packed A panel (astep = mr) or op(A) = Aᵀ in place (astep = lda),
+	// and a packed B panel (bstep = nr) or B in place (bstep = ldb).
+	kern func(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc, acc int)
 	// rowA is kern reading A row-major in place, a[i·lda+p]; nil if the
 	// kernel has no such variant.
-	rowA func(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int)
-	// strided reports that kern and rowA take any astep and bstep;
-	// otherwise (the AVX-512 kernels) only astep = mr and bstep = nr.
+	rowA func(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc, acc int)
+	// strided reports that kern and rowA take any astep and bstep, and
+	// acc = 0; otherwise (the AVX-512 kernels) only astep = mr, bstep =
+	// nr, and acc = 1.
 	strided bool
 	// interleaveB packs full panels of a transposed B with the AVX2
 	// transposition interleave8 (nr a multiple of 8).
@@ -80,7 +81,10 @@ func sgemmBlocked(kern *sgemmKernel, tA, tB bool, m, n, k int, alpha float32, a 
 		lda < ca || ldb < cb || ldc < n {
 		panic("kernels: sgemm: slice too short for its shape")
 	}
-	if beta != 1 {
+	// With beta = 0 the first k block stores its tiles instead of adding
+	// them to a cleared C, where the kernel can.
+	overwrite := beta == 0 && alpha != 0 && kern.strided
+	if beta != 1 && !overwrite {
 		for i := 0; i < m; i++ {
 			r := c[i*ldc : i*ldc+n]
 			if beta == 0 {
@@ -115,6 +119,10 @@ func sgemmBlocked(kern *sgemmKernel, tA, tB bool, m, n, k int, alpha float32, a 
 		nc := min(sgNC, n-jc)
 		for pc := 0; pc < k; pc += sgKC {
 			kc := min(sgKC, k-pc)
+			acc := 1
+			if overwrite && pc == 0 {
+				acc = 0
+			}
 			if !inB {
 				kern.packB(bufs.b, b, ldb, tB, pc, kc, jc, nc)
 			} else if full := nc / NR * NR; full < nc {
@@ -141,24 +149,35 @@ func sgemmBlocked(kern *sgemmKernel, tA, tB bool, m, n, k int, alpha float32, a 
 					for ir := 0; ir < mc; ir += MR {
 						mr := min(MR, mc-ir)
 						co := (ic+ir)*ldc + jc + jr
-						dst, ldd := &c[co], ldc
-						if mr < MR || nr < NR {
-							clear(tmp)
-							dst, ldd = &tmp[0], NR
+						// A partial tile goes through tmp: stored
+						// there if the kernel can, else added to
+						// zeros; then added to or copied into C.
+						dst, ldd, dacc := &c[co], ldc, acc
+						partial := mr < MR || nr < NR
+						if partial {
+							dst, ldd, dacc = &tmp[0], NR, 0
+							if !kern.strided {
+								clear(tmp)
+								dacc = 1
+							}
 						}
 						switch {
 						case aMode == aRows && mr == MR:
-							kern.rowA(kc, &a[(ic+ir)*lda+pc], lda, bp, bstep, dst, ldd)
+							kern.rowA(kc, &a[(ic+ir)*lda+pc], lda, bp, bstep, dst, ldd, dacc)
 						case aMode == aCols && mr == MR:
-							kern.kern(kc, &a[pc*lda+ic+ir], lda, bp, bstep, dst, ldd)
+							kern.kern(kc, &a[pc*lda+ic+ir], lda, bp, bstep, dst, ldd, dacc)
 						case aMode != aPacked:
-							kern.kern(kc, &bufs.a[0], MR, bp, bstep, dst, ldd)
+							kern.kern(kc, &bufs.a[0], MR, bp, bstep, dst, ldd, dacc)
 						default:
-							kern.kern(kc, &bufs.a[ir*kc], MR, bp, bstep, dst, ldd)
+							kern.kern(kc, &bufs.a[ir*kc], MR, bp, bstep, dst, ldd, dacc)
 						}
-						if dst == &tmp[0] {
+						if partial {
 							for i := 0; i < mr; i++ {
-								axpyUnit(1, tmp[i*NR:i*NR+nr], c[co+i*ldc:co+i*ldc+nr])
+								if acc == 0 {
+									copy(c[co+i*ldc:co+i*ldc+nr], tmp[i*NR:i*NR+nr])
+								} else {
+									axpyUnit(1, tmp[i*NR:i*NR+nr], c[co+i*ldc:co+i*ldc+nr])
+								}
 							}
 						}
 					}
@@ -252,23 +271,29 @@ func goKernel(mr, nr, rowAMaxN, tAMaxN, inBMaxM int) *sgemmKernel {
 	return &sgemmKernel{
 		name: "go", mr: mr, nr: nr, strided: true,
 		rowAMaxN: rowAMaxN, tAMaxN: tAMaxN, inBMaxM: inBMaxM,
-		kern: func(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int) {
+		kern: func(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc, acc int) {
 			ap := unsafeSlice(a, (kc-1)*astep+mr)
 			bp := unsafeSlice(b, (kc-1)*bstep+nr)
 			cs := unsafeSlice(c, (mr-1)*ldc+nr)
 			for i := 0; i < mr; i++ {
 				row := cs[i*ldc : i*ldc+nr]
+				if acc == 0 {
+					clear(row)
+				}
 				for p := 0; p < kc; p++ {
 					axpyUnit(ap[p*astep+i], bp[p*bstep:p*bstep+nr], row)
 				}
 			}
 		},
-		rowA: func(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int) {
+		rowA: func(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc, acc int) {
 			ap := unsafeSlice(a, (mr-1)*lda+kc)
 			bp := unsafeSlice(b, (kc-1)*bstep+nr)
 			cs := unsafeSlice(c, (mr-1)*ldc+nr)
 			for i := 0; i < mr; i++ {
 				row := cs[i*ldc : i*ldc+nr]
+				if acc == 0 {
+					clear(row)
+				}
 				for p := 0; p < kc; p++ {
 					axpyUnit(ap[i*lda+p], bp[p*bstep:p*bstep+nr], row)
 				}

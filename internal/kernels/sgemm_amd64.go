@@ -11,19 +11,19 @@ func sgemmKernel12x32(kc int, a, b, c *float32, ldc int)
 func sgemmKernel12x32RA(kc int, a *float32, lda int, b, c *float32, ldc int)
 
 //go:noescape
-func sgemmKernel6x16(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int)
+func sgemmKernel6x16(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc, acc int)
 
 //go:noescape
-func sgemmKernel6x16RA(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int)
+func sgemmKernel6x16RA(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc, acc int)
 
 var (
 	// The AVX-512 kernels read packed panels only (and row-major A for
-	// GEMMs of up to 64 columns).
+	// GEMMs of up to 64 columns), and always add to C.
 	sgemmAVX512 = &sgemmKernel{name: "go-avx512", mr: 12, nr: 32, rowAMaxN: 64,
-		kern: func(kc int, a *float32, _ int, b *float32, _ int, c *float32, ldc int) {
+		kern: func(kc int, a *float32, _ int, b *float32, _ int, c *float32, ldc, _ int) {
 			sgemmKernel12x32(kc, a, b, c, ldc)
 		},
-		rowA: func(kc int, a *float32, lda int, b *float32, _ int, c *float32, ldc int) {
+		rowA: func(kc int, a *float32, lda int, b *float32, _ int, c *float32, ldc, _ int) {
 			sgemmKernel12x32RA(kc, a, lda, b, c, ldc)
 		}}
 	// The AVX2 kernels read packed panels or operands in place, and a

@@ -291,10 +291,11 @@ loopra:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6x16(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc int)
+// func sgemmKernel6x16(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc, acc int)
 //
-// c[i*ldc+j] += Σ_p a[p*astep+i]·b[p*bstep+j] for i<6, j<16; kc ≥ 1.
-TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-56
+// c[i*ldc+j] (+)= Σ_p a[p*astep+i]·b[p*bstep+j] for i<6, j<16; kc ≥ 1;
+// the tile is added to c if acc ≠ 0, else stored.
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ astep+16(FP), R9
@@ -440,6 +441,9 @@ one6x16:
 	DECQ CX
 	JNZ one6x16
 store6x16:
+	MOVQ acc+56(FP), BX
+	TESTQ BX, BX
+	JZ overwrite6x16
 	VADDPS (DX), Y0, Y0
 	VMOVUPS Y0, (DX)
 	VADDPS 32(DX), Y1, Y1
@@ -471,11 +475,32 @@ store6x16:
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET
+overwrite6x16:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
 
-// func sgemmKernel6x16RA(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc int)
+// func sgemmKernel6x16RA(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc, acc int)
 //
-// c[i*ldc+j] += Σ_p a[i*lda+p]·b[p*bstep+j] for i<6, j<16; kc ≥ 1.
-TEXT ·sgemmKernel6x16RA(SB), NOSPLIT, $0-56
+// c[i*ldc+j] (+)= Σ_p a[i*lda+p]·b[p*bstep+j] for i<6, j<16; kc ≥ 1;
+// the tile is added to c if acc ≠ 0, else stored.
+TEXT ·sgemmKernel6x16RA(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -622,6 +647,9 @@ one6x16ra:
 	DECQ CX
 	JNZ one6x16ra
 store6x16ra:
+	MOVQ acc+56(FP), BX
+	TESTQ BX, BX
+	JZ overwrite6x16ra
 	VADDPS (DX), Y0, Y0
 	VMOVUPS Y0, (DX)
 	VADDPS 32(DX), Y1, Y1
@@ -650,6 +678,26 @@ store6x16ra:
 	VADDPS (DX), Y10, Y10
 	VMOVUPS Y10, (DX)
 	VADDPS 32(DX), Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+overwrite6x16ra:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET
