@@ -33,6 +33,19 @@ func SGDStep[T Float](h SGDParams, p, grad, buf []T, first bool) {
 	}
 	lr, wd, damp := T(h.LR), T(h.WeightDecay), 1-T(h.Dampening)
 	elementwise(len(p), 4, func(lo, hi int) {
+		if n := (hi - lo) &^ 7; n > 0 && is32[T]() && asmISA >= isaAVX2 && mom != 0 && !first {
+			// The common step in assembly, the same floats as below.
+			flags := 0
+			if wd != 0 {
+				flags |= 1
+			}
+			if h.Nesterov {
+				flags |= 2
+			}
+			p32, g32, b32 := as32(p[lo:hi]), as32(grad[lo:hi]), as32(buf[lo:hi])
+			sgdMomentumAVX(&p32[0], &g32[0], &b32[0], n, float32(lr), float32(wd), float32(mom), float32(damp), flags)
+			lo += n
+		}
 		for i := lo; i < hi; i++ {
 			g := grad[i]
 			if wd != 0 {

@@ -65,6 +65,43 @@ func TestSGD(t *testing.T) {
 	}
 }
 
+// float32 SGD at every level (the assembly takes the common step, each
+// combination of weight decay and Nesterov) against the float64 reference,
+// over lengths that leave tails after the 8-wide vectors.
+func TestSGDFloat32(t *testing.T) {
+	cases := []SGDParams{
+		{LR: 0.05, Momentum: 0.9},
+		{LR: 0.05, Momentum: 0.9, Dampening: 0.1, WeightDecay: 5e-4},
+		{LR: 0.05, Momentum: 0.9, Nesterov: true},
+		{LR: 0.05, Momentum: 0.9, Nesterov: true, WeightDecay: 4e-5},
+		{LR: 0.1, WeightDecay: 1e-4},
+	}
+	for _, l := range isaLevels() {
+		withISA(t, l)
+		forceParallel(t)
+		for i, h := range cases {
+			for _, n := range []int{5, 37, 200} {
+				rng := newRNG(uint64(1300 + i))
+				pr := randSlice(rng, n)
+				p := to32(pr)
+				pr = to64(p)
+				buf, bufr := make([]float32, n), make([]float64, n)
+				for step := 0; step < 4; step++ {
+					g := to32(randSlice(rng, n))
+					SGDStep(h, p, g, buf, step == 0)
+					refSGD(h, pr, to64(g), bufr, step == 0)
+				}
+				if e := relErr(to64(p), pr); e > 1e-6 {
+					t.Errorf("%v %+v n=%d: p differs from float64 by %.3g", l, h, n, e)
+				}
+				if e := relErr(to64(buf), bufr); h.Momentum != 0 && e > 1e-6 {
+					t.Errorf("%v %+v n=%d: buf differs from float64 by %.3g", l, h, n, e)
+				}
+			}
+		}
+	}
+}
+
 func TestDropout(t *testing.T) {
 	n := 10000
 	x := make([]float64, n)
