@@ -55,6 +55,10 @@ var convCases = []struct {
 	{"3x1 no bias", ConvShape{N: 2, C: 2, H: 5, W: 4, M: 3, KH: 3, KW: 1, PadT: 1, PadB: 1}, false},
 	{"grouped g2", ConvShape{N: 2, C: 4, H: 5, W: 5, M: 6, KH: 3, KW: 3, Group: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
 	{"pointwise", ConvShape{N: 3, C: 5, H: 4, W: 3, M: 7, KH: 1, KW: 1}, true},
+	{"pointwise 1x1 plane", ConvShape{N: 11, C: 13, H: 1, W: 1, M: 17, KH: 1, KW: 1}, true},
+	{"pointwise 1x1 plane 8s", ConvShape{N: 16, C: 24, H: 1, W: 1, M: 8, KH: 1, KW: 1}, false},
+	{"pointwise 2x2 plane", ConvShape{N: 9, C: 10, H: 2, W: 2, M: 12, KH: 1, KW: 1}, true},
+	{"pointwise 4x4 plane", ConvShape{N: 3, C: 5, H: 4, W: 4, M: 6, KH: 1, KW: 1}, false},
 	{"pointwise grouped", ConvShape{N: 2, C: 4, H: 3, W: 3, M: 6, KH: 1, KW: 1, Group: 2}, false},
 	{"1x1 s2", ConvShape{N: 2, C: 3, H: 5, W: 5, M: 4, KH: 1, KW: 1, StrideH: 2, StrideW: 2}, true},
 	{"dw 3x3 s1 p1", ConvShape{N: 2, C: 3, H: 7, W: 9, M: 3, KH: 3, KW: 3, Group: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
@@ -68,6 +72,11 @@ var convCases = []struct {
 	{"dw 3x3 dil2", ConvShape{N: 1, C: 2, H: 8, W: 8, M: 2, KH: 3, KW: 3, Group: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DilH: 2, DilW: 2}, false},
 	{"dw 3x3 s1 p1 C20", ConvShape{N: 3, C: 20, H: 5, W: 6, M: 20, KH: 3, KW: 3, Group: 20, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
 	{"dw 3x3 s1 pads 0,2,2,0 C17", ConvShape{N: 2, C: 17, H: 4, W: 7, M: 17, KH: 3, KW: 3, Group: 17, PadL: 2, PadB: 2}, false},
+	{"dw 2x2 plane (dense map)", ConvShape{N: 3, C: 5, H: 2, W: 2, M: 5, KH: 3, KW: 3, Group: 5, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"dw 2x2 plane s2", ConvShape{N: 2, C: 4, H: 2, W: 2, M: 4, KH: 3, KW: 3, Group: 4, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, false},
+	{"dw 1x1 plane", ConvShape{N: 3, C: 6, H: 1, W: 1, M: 6, KH: 3, KW: 3, Group: 6, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
+	{"dw 2x1 plane asym pads", ConvShape{N: 2, C: 3, H: 2, W: 1, M: 3, KH: 3, KW: 3, Group: 3, PadT: 0, PadL: 1, PadB: 2, PadR: 1}, false},
+	{"dw 2x2 plane no pad 2x2 kernel", ConvShape{N: 2, C: 4, H: 2, W: 2, M: 4, KH: 2, KW: 2, Group: 4}, true},
 	{"dw 3x3 wide", ConvShape{N: 1, C: 1, H: 4, W: 37, M: 1, KH: 3, KW: 3, Group: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, true},
 }
 
@@ -157,7 +166,18 @@ func TestConvGradients(t *testing.T) {
 	}
 }
 
+// Every float32 path (the assembly of each level this CPU runs, and Go)
+// against float64.
 func TestConvFloat32MatchesFloat64(t *testing.T) {
+	for _, l := range isaLevels() {
+		t.Run(l.String(), func(t *testing.T) {
+			withISA(t, l)
+			checkConvFloat32(t)
+		})
+	}
+}
+
+func checkConvFloat32(t *testing.T) {
 	for i, tc := range convCases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.s
@@ -283,6 +303,32 @@ func checkDepthwiseBlocked(t *testing.T, shapes []ConvShape) {
 		}{{"y", y1, y2}, {"dx", dx1, dx2}, {"dw", dw1, dw2}} {
 			if e := relErr(to64(c.a), to64(c.b)); e > 1e-5 {
 				t.Errorf("shape %d: %s differs by %.3g", i, c.name, e)
+			}
+		}
+	}
+}
+
+// transpose at every level, element by element, with sizes below, at and
+// past multiples of 8 (the assembly does 8×8 tiles, Go the edges).
+func TestTranspose(t *testing.T) {
+	for _, l := range isaLevels() {
+		withISA(t, l)
+		for _, sh := range [][2]int{{1, 1}, {8, 8}, {9, 17}, {16, 5}, {5, 16}, {23, 40}} {
+			rows, cols := sh[0], sh[1]
+			lds, ldd := cols+3, rows+2
+			src := to32(randSlice(newRNG(uint64(rows*cols)), rows*lds))
+			dst := make([]float32, cols*ldd)
+			transpose(dst, ldd, src, lds, rows, cols)
+			for j := 0; j < cols; j++ {
+				for i := 0; i < ldd; i++ {
+					want := float32(0)
+					if i < rows {
+						want = src[i*lds+j]
+					}
+					if dst[j*ldd+i] != want {
+						t.Fatalf("%v %dx%d: dst[%d,%d] = %v, want %v", l, rows, cols, j, i, dst[j*ldd+i], want)
+					}
+				}
 			}
 		}
 	}

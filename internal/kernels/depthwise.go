@@ -266,6 +266,10 @@ func (s ConvShape) dwGeom() dwGeom {
 
 func dwForward[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 	g := s.dwGeom()
+	if useDWTiny[T](s, g) {
+		dwTinyForward(s, g, x, w, b, y, ws)
+		return
+	}
 	if useDWBlocked[T](s, g) {
 		dwBlockedForward(s, g, as32(x), as32(w), as32(b), as32(y), (*Workspace[float32])(unsafe.Pointer(ws)))
 		return
@@ -292,6 +296,10 @@ func dwForward[T Float](s ConvShape, x, w, b, y []T, ws *Workspace[T]) {
 
 func dwBackward[T Float](s ConvShape, x, w, dy, dx, dw []T, ws *Workspace[T]) {
 	g := s.dwGeom()
+	if useDWTiny[T](s, g) {
+		dwTinyBackward(s, g, x, w, dy, dx, dw, ws)
+		return
+	}
 	if useDWBlocked[T](s, g) {
 		dwBlockedBackward(s, g, as32(x), as32(w), as32(dy), as32(dx), as32(dw), (*Workspace[float32])(unsafe.Pointer(ws)))
 		return

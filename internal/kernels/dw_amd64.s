@@ -967,3 +967,102 @@ scolb8:
 	JNZ srowb8
 	VZEROUPPER
 	RET
+
+// func dwTiny4AVX2(y, x, cols, bias *float32, pairs, n, stride int)
+//
+// For each channel pair q < pairs and image m < n (images stride floats
+// apart in x and y), with j < 8 (two channels of 4 pixels):
+//
+//	y[m*stride+8q+j] = bias[8q+j] + Σ_(i<4) x[m*stride+8q+4(j/4)+i]·cols[32q+8i+j]
+TEXT ·dwTiny4AVX2(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ cols+16(FP), AX
+	MOVQ bias+24(FP), BX
+	MOVQ pairs+32(FP), R8
+	MOVQ n+40(FP), R9
+	MOVQ stride+48(FP), R10
+	SHLQ $2, R10
+tpair:
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	VMOVUPS (BX), Y4
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, CX
+timg:
+	VMOVUPS (R11), Y5
+	VMOVAPS Y4, Y6
+	VPXOR Y7, Y7, Y7
+	VSHUFPS $0x0, Y5, Y5, Y8
+	VFMADD231PS Y8, Y0, Y6
+	VSHUFPS $0x55, Y5, Y5, Y8
+	VFMADD231PS Y8, Y1, Y7
+	VSHUFPS $0xaa, Y5, Y5, Y8
+	VFMADD231PS Y8, Y2, Y6
+	VSHUFPS $0xff, Y5, Y5, Y8
+	VFMADD231PS Y8, Y3, Y7
+	VADDPS Y7, Y6, Y6
+	VMOVUPS Y6, (R12)
+	ADDQ R10, R11
+	ADDQ R10, R12
+	DECQ CX
+	JNZ timg
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $128, AX
+	ADDQ $32, BX
+	DECQ R8
+	JNZ tpair
+	VZEROUPPER
+	RET
+
+// func dwTiny4GradAVX2(gr, dy, x *float32, pairs, n, stride int)
+//
+// For each channel pair q < pairs, with i < 4, j < 8:
+//
+//	gr[32q+8i+j] += Σ_(m<n) dy[m*stride+8q+j]·x[m*stride+8q+4(j/4)+i]
+TEXT ·dwTiny4GradAVX2(SB), NOSPLIT, $0-48
+	MOVQ gr+0(FP), AX
+	MOVQ dy+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ pairs+24(FP), R8
+	MOVQ n+32(FP), R9
+	MOVQ stride+40(FP), R10
+	SHLQ $2, R10
+gpair:
+	VMOVUPS 0(AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS 64(AX), Y2
+	VMOVUPS 96(AX), Y3
+	MOVQ SI, R11
+	MOVQ DX, R12
+	MOVQ R9, CX
+gimg:
+	VMOVUPS (R12), Y4
+	VMOVUPS (R11), Y5
+	VSHUFPS $0x0, Y5, Y5, Y6
+	VFMADD231PS Y6, Y4, Y0
+	VSHUFPS $0x55, Y5, Y5, Y7
+	VFMADD231PS Y7, Y4, Y1
+	VSHUFPS $0xaa, Y5, Y5, Y8
+	VFMADD231PS Y8, Y4, Y2
+	VSHUFPS $0xff, Y5, Y5, Y9
+	VFMADD231PS Y9, Y4, Y3
+	ADDQ R10, R11
+	ADDQ R10, R12
+	DECQ CX
+	JNZ gimg
+	VMOVUPS Y0, 0(AX)
+	VMOVUPS Y1, 32(AX)
+	VMOVUPS Y2, 64(AX)
+	VMOVUPS Y3, 96(AX)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $128, AX
+	DECQ R8
+	JNZ gpair
+	VZEROUPPER
+	RET

@@ -34,6 +34,12 @@ func dw3x3s2GradBlk8(acc, dy *float32, dyStride int, in *float32, inStride, oh, 
 //go:noescape
 func dw3x3s2ScatterBlk8(dst, dy, wts *float32, oh, ow, dstStride int)
 
+//go:noescape
+func dwTiny4AVX2(y, x, cols, bias *float32, pairs, n, stride int)
+
+//go:noescape
+func dwTiny4GradAVX2(gr, dy, x *float32, pairs, n, stride int)
+
 var (
 	dwBlkAVX512 = &dwBlkKernels{lanes: 16, fwd1: dw3x3s1Blk16, fwd2: dw3x3s2Blk16,
 		grad1: dw3x3s1GradBlk16, grad2: dw3x3s2GradBlk16, scatter2: dw3x3s2ScatterBlk16}

@@ -17,21 +17,68 @@ func useBatchedPointwise(s ConvShape) bool {
 	return s.IsPointwise() && s.Group == 1 && s.H*s.W <= batchedPointwiseMaxP && s.N > 1
 }
 
-// toCNP gathers x (N×C×P) into xt (C×N·P).
+// toCNP gathers x (N×C×P) into xt (C×N·P). For P = 1 it is a transpose.
 func toCNP[T Float](x []T, N, C, P int, xt []T) {
 	NP := N * P
+	if P == 1 {
+		// Blocks of 8 images: x (N×C) → xt (C×N).
+		nb := (N + 7) / 8
+		parallelFor(nb, parts(nb, 8*C), func(_, lo, hi int) {
+			n0, n1 := lo*8, min(hi*8, N)
+			transpose(xt[n0:], N, x[n0*C:], C, n1-n0, C)
+		})
+		return
+	}
 	parallelFor(C, parts(C, N*P), func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			for n := 0; n < N; n++ {
-				copy(xt[c*NP+n*P:c*NP+(n+1)*P], x[(n*C+c)*P:(n*C+c+1)*P])
+				copySmall(xt[c*NP+n*P:c*NP+(n+1)*P], x[(n*C+c)*P:(n*C+c+1)*P])
 			}
 		}
 	})
 }
 
+// copySmall is copy for the short rows of small planes, where a call of
+// runtime.memmove costs more than the moves: the plane sizes of 4×4 and
+// 2×2 are array copies, which the compiler turns into vector moves.
+func copySmall[T Float](dst, src []T) {
+	switch len(src) {
+	case 4:
+		*(*[4]T)(dst) = *(*[4]T)(src)
+	case 16:
+		*(*[16]T)(dst) = *(*[16]T)(src)
+	default:
+		if len(src) >= 16 {
+			copy(dst, src)
+			return
+		}
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = v
+		}
+	}
+}
+
 // fromCNP scatters xt (C×N·P) into x (N×C×P), adding bias[c] if not nil.
+// For P = 1 it is a transpose.
 func fromCNP[T Float](xt []T, N, C, P int, x, bias []T) {
 	NP := N * P
+	if P == 1 {
+		// Blocks of 8 channels: xt (C×N) → x (N×C), then the bias.
+		cb := (C + 7) / 8
+		parallelFor(cb, parts(cb, 8*N), func(_, lo, hi int) {
+			c0, c1 := lo*8, min(hi*8, C)
+			transpose(x[c0:], C, xt[c0*N:], N, c1-c0, N)
+		})
+		if bias != nil {
+			parallelFor(N, parts(N, C), func(_, lo, hi int) {
+				for n := lo; n < hi; n++ {
+					axpyUnit(1, bias[:C], x[n*C:(n+1)*C])
+				}
+			})
+		}
+		return
+	}
 	parallelFor(C, parts(C, N*P), func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			for n := 0; n < N; n++ {
@@ -39,7 +86,7 @@ func fromCNP[T Float](xt []T, N, C, P int, x, bias []T) {
 				if bias != nil {
 					affine(src, dst, 1, bias[c])
 				} else {
-					copy(dst, src)
+					copySmall(dst, src)
 				}
 			}
 		}
