@@ -272,32 +272,26 @@ func goKernel(mr, nr, rowAMaxN, tAMaxN, inBMaxM int) *sgemmKernel {
 		name: "go", mr: mr, nr: nr, strided: true,
 		rowAMaxN: rowAMaxN, tAMaxN: tAMaxN, inBMaxM: inBMaxM,
 		kern: func(kc int, a *float32, astep int, b *float32, bstep int, c *float32, ldc, acc int) {
-			ap := unsafeSlice(a, (kc-1)*astep+mr)
-			bp := unsafeSlice(b, (kc-1)*bstep+nr)
-			cs := unsafeSlice(c, (mr-1)*ldc+nr)
-			for i := 0; i < mr; i++ {
-				row := cs[i*ldc : i*ldc+nr]
-				if acc == 0 {
-					clear(row)
-				}
-				for p := 0; p < kc; p++ {
-					axpyUnit(ap[p*astep+i], bp[p*bstep:p*bstep+nr], row)
-				}
-			}
+			goTile(mr, nr, kc, a, 1, astep, b, bstep, c, ldc, acc)
 		},
 		rowA: func(kc int, a *float32, lda int, b *float32, bstep int, c *float32, ldc, acc int) {
-			ap := unsafeSlice(a, (mr-1)*lda+kc)
-			bp := unsafeSlice(b, (kc-1)*bstep+nr)
-			cs := unsafeSlice(c, (mr-1)*ldc+nr)
-			for i := 0; i < mr; i++ {
-				row := cs[i*ldc : i*ldc+nr]
-				if acc == 0 {
-					clear(row)
-				}
-				for p := 0; p < kc; p++ {
-					axpyUnit(ap[i*lda+p], bp[p*bstep:p*bstep+nr], row)
-				}
-			}
+			goTile(mr, nr, kc, a, lda, 1, b, bstep, c, ldc, acc)
 		},
+	}
+}
+
+// goTile is goKernel's arithmetic, with A's element (i, p) at a[i·ai+p·ap].
+func goTile(mr, nr, kc int, a *float32, ai, ap int, b *float32, bstep int, c *float32, ldc, acc int) {
+	as := unsafeSlice(a, (mr-1)*ai+(kc-1)*ap+1)
+	bs := unsafeSlice(b, (kc-1)*bstep+nr)
+	cs := unsafeSlice(c, (mr-1)*ldc+nr)
+	for i := 0; i < mr; i++ {
+		row := cs[i*ldc : i*ldc+nr]
+		if acc == 0 {
+			clear(row)
+		}
+		for p := 0; p < kc; p++ {
+			axpyUnit(as[i*ai+p*ap], bs[p*bstep:p*bstep+nr], row)
+		}
 	}
 }
