@@ -118,7 +118,9 @@ func BenchmarkMobileNetV2(b *testing.B) {
 // of a MobileNetV2 training step at 32×32, batch 64 (the quickstart's):
 // the batched pointwise convolutions of the 2×2 and 1×1 planes (n = N·H·W
 // = 256, 64) forward (NN), weight gradient (NT) and input gradient (TN),
-// and a per-image pointwise convolution of an 8×8 plane.
+// and a per-image pointwise convolution of an 8×8 plane. GFLOP/cpu-s
+// divides by the process's CPU time instead of the elapsed time: on a
+// shared machine, the speed while running (run it with -cpu 1).
 func BenchmarkSgemm(b *testing.B) {
 	shapes := []struct {
 		name    string
@@ -149,10 +151,15 @@ func BenchmarkSgemm(b *testing.B) {
 				if sh.tB {
 					ldb = sh.k
 				}
+				cpu0 := processCPU()
 				for b.Loop() {
 					gemm(sh.tA, sh.tB, sh.m, sh.n, sh.k, 1, a, lda, bb, ldb, 0, c, sh.n)
 				}
-				b.ReportMetric(2*float64(sh.m*sh.n*sh.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				flops := 2 * float64(sh.m*sh.n*sh.k) * float64(b.N)
+				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := (processCPU() - cpu0).Seconds(); cpu > 0 {
+					b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
+				}
 			})
 		}
 	}
