@@ -15,20 +15,43 @@
 // float32; the very same code runs in float64 for finite-difference gradient
 // checks. Matrix products are dispatched by element size. float64 GEMMs go
 // to gonum's native BLAS. float32 GEMMs go to a packed, cache-blocked GEMM
-// with an AVX-512 micro-kernel in assembly (sgemm.go, sgemm_amd64.s) where
-// the CPU has AVX-512F, and to gonum's Sgemm elsewhere or with the build tag
-// "purego"; with the build tag "openblas" they go through cgo to OpenBLAS's
-// cblas_sgemm (package kernels/cblas; Debian: libopenblas-dev), pinned to
-// one OpenBLAS thread because the kernels parallelise across goroutines
-// themselves. GEMMBackend names the backend in use. Depthwise 3×3 stride-1
-// convolutions on float32 planes up to 32×32 likewise use AVX-512
-// assembly over channel-blocked data (dwblk.go).
+// (sgemm.go) around a register-tiled micro-kernel in assembly
+// (gen_sgemm_amd64.py): 12×32 AVX-512 where the CPU has AVX-512F, 6×16
+// AVX2+FMA where it has AVX2 and FMA but not AVX-512 (many laptops and CI
+// runners); the AVX2 GEMM also reads operands that few micro-kernel calls
+// would reuse in place instead of packing them. Elsewhere, or with the
+// build tag "purego", they go to gonum's Sgemm; with the build tag
+// "openblas" through cgo to OpenBLAS's cblas_sgemm (package kernels/cblas;
+// Debian: libopenblas-dev), pinned to one OpenBLAS thread because the
+// kernels parallelise across goroutines themselves. GEMMBackend names the
+// backend in use ("go-avx512", "go-avx2", "gonum", "openblas").
+//
+// The other float32 hot paths of MobileNet training follow the same
+// levels. Depthwise 3×3 convolutions on planes up to 32×32 run in assembly
+// over channel-blocked data (dwblk.go): 16 channels per vector with
+// AVX-512, 8 with AVX2, whose blocks are packed with 8×8 transposes
+// (transpose_amd64.s). Without AVX-512, depthwise planes of at most 4
+// pixels (the 2×2 and 1×1 planes of late stages at 32×32 inputs) take a
+// per-channel path (dwtiny.go, two channels per YMM register for 2×2). The
+// SGD momentum step has an AVX loop (sgd_amd64.s); the batch-norm and
+// clamp row kernels are AVX-512 only (bnasm_amd64.go): the engine's fused
+// BatchNormalization step has its own AVX2 loops (package finetune).
+//
+// The level is chosen once from golang.org/x/sys/cpu (isa.go); tests lower
+// it to run every level the CPU has, so an AVX-512 machine tests the AVX2
+// kernels too. GODEBUG=cpu.avx512f=off (or cpu.avx2=off) makes a whole
+// process, binary or test, run the lower level.
 //
 // Measured on the development machine (AMD EPYC Zen 5, 2 vCPUs): the
 // AVX-512 GEMM runs at about 200 GFLOP/s on one thread for 512³, OpenBLAS
 // (Debian 0.3.21, which runs its Haswell kernels here) at about 120, and
-// gonum's pure-Go Sgemm at about 7 on two threads. See bench/torch/ for
-// the per-layer comparison with PyTorch.
+// gonum's pure-Go Sgemm at about 7 on two threads. On an AMD EPYC of the
+// same kind without AVX-512 (avx, avx2, fma; shared, loaded), the AVX2 GEMM
+// runs at GFLOPS_AVX2 GFLOP/s on one thread for 512³ against gonum's
+// GFLOPS_GONUM, and a MobileNetV2 training step at 32×32 (batch 64) is
+// TRAIN_SPEEDUP× faster than with gonum and the portable depthwise paths
+// (BENCHMARKS.md, "Training on CPUs without AVX-512"). See bench/torch/
+// for the per-layer comparison with PyTorch.
 //
 // # Conventions
 //
