@@ -47,9 +47,9 @@
 // (Debian 0.3.21, which runs its Haswell kernels here) at about 120, and
 // gonum's pure-Go Sgemm at about 7 on two threads. On an AMD EPYC of the
 // same kind without AVX-512 (avx, avx2, fma; shared, loaded), the AVX2 GEMM
-// runs at GFLOPS_AVX2 GFLOP/s on one thread for 512³ against gonum's
-// GFLOPS_GONUM, and a MobileNetV2 training step at 32×32 (batch 64) is
-// TRAIN_SPEEDUP× faster than with gonum and the portable depthwise paths
+// runs at about 83 GFLOP/s on one thread for 512³ against gonum's
+// 10, and a MobileNetV2 training step at 32×32 (batch 64) is
+// about 4× faster than with gonum and the portable depthwise paths
 // (BENCHMARKS.md, "Training on CPUs without AVX-512"). See bench/torch/
 // for the per-layer comparison with PyTorch.
 //
