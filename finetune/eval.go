@@ -60,17 +60,50 @@ type EvalOptions struct {
 // beyond the model's classes.
 func Evaluate(ctx context.Context, model []byte, ds dataset.Dataset, opts EvalOptions) (Accuracy, error) {
 	var acc Accuracy
-	s, err := ort.NewSession(model, ort.Options{IntraOpThreads: opts.Threads})
+	var labels []int32
+	err := RunBatches(ctx, model, ds, opts, func(b *dataset.Batch, outs []ort.Tensor, classes int) error {
+		if acc.N == 0 {
+			if err := dataset.CheckClasses(ds, classes); err != nil {
+				return err
+			}
+		}
+		logits, err := outs[0].Float32()
+		if err != nil {
+			return fmt.Errorf("finetune: evaluate: %w", err)
+		}
+		labels = labels[:0]
+		for _, l := range b.Labels[:b.N] {
+			labels = append(labels, int32(l))
+		}
+		acc.add(b.N, classes, logits, labels)
+		return nil
+	})
 	if err != nil {
 		return acc, err
 	}
+	acc.finish()
+	return acc, nil
+}
+
+// RunBatches runs a serialized ONNX model in onnxruntime over ds, in
+// dataset order, and calls fn with every batch and the model's outputs for
+// it. The model's first input must be an image batch (N×C×H×W or
+// N×H×W×C); classes is the number of values per sample of its first
+// output. A model with a fixed batch size runs at that size, the last
+// batch padded with zeros: only the first b.N rows of the outputs are
+// samples. The outputs are valid until fn returns.
+func RunBatches(ctx context.Context, model []byte, ds dataset.Dataset, opts EvalOptions, fn func(b *dataset.Batch, outs []ort.Tensor, classes int) error) error {
+	s, err := ort.NewSession(model, ort.Options{IntraOpThreads: opts.Threads})
+	if err != nil {
+		return err
+	}
 	defer s.Close()
-	ins, outs := s.Inputs(), s.Outputs()
+	ins := s.Inputs()
 	if len(ins) != 1 {
-		return acc, fmt.Errorf("finetune: evaluate: the model has %d inputs; one image input is needed", len(ins))
+		return fmt.Errorf("finetune: evaluate: the model has %d inputs; one image input is needed", len(ins))
 	}
 	if ins[0].DataType != ort.Float {
-		return acc, fmt.Errorf("finetune: evaluate: input %s is not float32", ins[0])
+		return fmt.Errorf("finetune: evaluate: input %s is not float32", ins[0])
 	}
 	shape := make([]int, len(ins[0].Shape))
 	for i, d := range ins[0].Shape {
@@ -89,42 +122,32 @@ func Evaluate(ctx context.Context, model []byte, ds dataset.Dataset, opts EvalOp
 	}
 	for i, d := range shape {
 		if d <= 0 {
-			return acc, fmt.Errorf("finetune: evaluate: input %s has dimension %d unknown", ins[0], i)
+			return fmt.Errorf("finetune: evaluate: input %s has dimension %d unknown", ins[0], i)
 		}
 	}
 	lay, err := layoutOf(shape)
 	if err != nil {
-		return acc, err
+		return err
 	}
 	pre, err := lay.preprocess(opts.Preprocess)
 	if err != nil {
-		return acc, err
-	}
-	classes := 0
-	if o := outs[0].Shape; len(o) >= 2 && o[len(o)-1] > 0 {
-		classes = 1
-		for _, d := range o[1:] {
-			classes *= int(d)
-		}
-		if err := dataset.CheckClasses(ds, classes); err != nil {
-			return acc, err
-		}
+		return err
 	}
 	ld, err := dataset.NewLoader(ds, dataset.Config{BatchSize: batch, Workers: opts.Workers, Preprocess: pre})
 	if err != nil {
-		return acc, err
+		return err
 	}
 	x := make([]float32, batch*lay.c*lay.h*lay.w)
-	labels := make([]int32, batch)
 	it := ld.Epoch(ctx, 0)
 	defer it.Close()
+	classes, seen := 0, 0
 	for {
 		b, err := it.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return acc, err
+			return err
 		}
 		lay.load(x, b)
 		n := batch
@@ -133,40 +156,46 @@ func Evaluate(ctx context.Context, model []byte, ds dataset.Dataset, opts EvalOp
 		}
 		in, err := ort.NewFloat32([]int64{int64(n), int64(shape[1]), int64(shape[2]), int64(shape[3])}, x[:n*len(x)/batch])
 		if err != nil {
-			return acc, err
+			return err
 		}
 		out, err := s.Run([]ort.Tensor{in})
 		if err != nil {
-			return acc, err
+			return err
 		}
-		logits, err := out[0].Float32()
+		k, err := perSample(out[0], n)
 		if err != nil {
-			return acc, fmt.Errorf("finetune: evaluate: output %s: %w", outs[0].Name, err)
+			return err
 		}
-		if len(logits)%n != 0 {
-			return acc, fmt.Errorf("finetune: evaluate: output has %d values for a batch of %d", len(logits), n)
-		}
-		if k := len(logits) / n; classes == 0 {
+		if classes == 0 {
 			classes = k
-			if err := dataset.CheckClasses(ds, classes); err != nil {
-				return acc, err
-			}
 		} else if k != classes {
-			return acc, fmt.Errorf("finetune: evaluate: output has %d values per sample, expected %d", k, classes)
+			return fmt.Errorf("finetune: evaluate: output has %d values per sample, expected %d", k, classes)
 		}
-		for i, l := range b.Labels[:b.N] {
-			labels[i] = int32(l)
+		if err := fn(b, out, classes); err != nil {
+			return err
 		}
-		acc.add(b.N, classes, logits, labels)
+		seen += b.N
 		if err := ctx.Err(); err != nil {
-			return acc, err
+			return err
 		}
 	}
-	if acc.N == 0 {
-		return acc, errors.New("finetune: evaluate: the dataset is empty")
+	if seen == 0 {
+		return errors.New("finetune: evaluate: the dataset is empty")
 	}
-	acc.finish()
-	return acc, nil
+	return nil
+}
+
+// perSample returns the number of values per sample of an output of a
+// batch of n.
+func perSample(t ort.Tensor, n int) (int, error) {
+	total, err := ort.NumElements(t.Shape)
+	if err != nil {
+		return 0, err
+	}
+	if total%int64(n) != 0 || total == 0 {
+		return 0, fmt.Errorf("finetune: evaluate: output %v has %d values for a batch of %d", t.Shape, total, n)
+	}
+	return int(total / int64(n)), nil
 }
 
 // EvaluateEngine computes the accuracy of an engine (inference semantics:

@@ -35,7 +35,9 @@ type Config struct {
 	// Teacher, when set, is distilled from: its logits come from
 	// onnxruntime on the same batches (a final Softmax is removed first).
 	// DistillWeight weighs the distillation term against the label loss
-	// (see Loss); Temperature softens both distributions.
+	// (see Loss); Temperature softens both distributions. Unlabelled data
+	// (dataset.Labelled false) is learnt by distillation alone: a teacher
+	// is then required and the weight is 1.
 	Teacher       *onnxio.Model
 	DistillWeight float64
 	Temperature   float64
@@ -116,6 +118,14 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 	}
 	if cfg.Teacher != nil && (cfg.DistillWeight < 0 || cfg.DistillWeight > 1 || !(cfg.Temperature > 0)) {
 		return nil, fmt.Errorf("finetune: distillation weight %v must be in [0,1] and temperature %v positive", cfg.DistillWeight, cfg.Temperature)
+	}
+	if !dataset.Labelled(ds) {
+		// Pure distillation: unlabelled data teaches only through the
+		// teacher's outputs.
+		if cfg.Teacher == nil {
+			return nil, errors.New("finetune: the data has no labels: give a teacher model to distil from")
+		}
+		cfg.DistillWeight = 1
 	}
 	if ds.Len() < cfg.Batch {
 		return nil, fmt.Errorf("finetune: %d training samples are fewer than one batch of %d", ds.Len(), cfg.Batch)

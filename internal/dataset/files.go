@@ -428,6 +428,8 @@ func parseList(r io.Reader, name string, o options, check func(string) error) (*
 //     (see OpenIDXDir);
 //   - a directory with a train/ subfolder is split into train/ and val/
 //     (or test/ when there is no val/), each a class folder;
+//   - a directory with image files and no class subfolders is unlabelled
+//     data (see OpenImages and Unlabelled);
 //   - any other directory is a class folder (see OpenFolder) with no test
 //     split.
 func Open(spec string, opts ...Option) (*Splits, error) {
@@ -463,6 +465,13 @@ func Open(spec string, opts ...Option) (*Splits, error) {
 			test = "test"
 		}
 		return openFolderSplits(spec, test, o)
+	}
+	if _, err := classDirs(spec); err != nil && hasLooseImages(spec) {
+		ds, err := OpenImages(spec)
+		if err != nil {
+			return nil, err
+		}
+		return &Splits{Train: ds}, nil
 	}
 	f, err := OpenFolder(spec, opts...)
 	if err != nil {

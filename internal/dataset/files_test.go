@@ -123,8 +123,14 @@ func TestOpenFolderErrors(t *testing.T) {
 	t.Run("no classes", func(t *testing.T) {
 		dir := t.TempDir()
 		writePNG(t, filepath.Join(dir, "loose.png"), solid(1, 1, color.White))
-		_, err := Open(dir)
+		_, err := OpenFolder(dir)
 		oneLine(t, err, dir, "no class subfolders")
+	})
+	t.Run("no classes, no images", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "notes.txt"), []byte("not an image"))
+		_, err := OpenImages(dir)
+		oneLine(t, err, dir, "no class subfolders and no JPEG or PNG")
 	})
 	t.Run("declared classes too few", func(t *testing.T) {
 		dir := t.TempDir()
