@@ -50,10 +50,10 @@ const (
 
 // Result describes a synthesis.
 type Result struct {
-	Images int     `json:"images"`
-	Batch  int     `json:"batch"`
-	Steps  int     `json:"steps"`
-	Layers int     `json:"layers"`
+	Images int `json:"images"`
+	Batch  int `json:"batch"`
+	Steps  int `json:"steps"`
+	Layers int `json:"layers"`
 	// Start and End are the objective of the first and last step,
 	// averaged over the batches.
 	Start   float64 `json:"start"`
