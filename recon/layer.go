@@ -202,48 +202,16 @@ func newLayer(n *onnxio.Node, an *surgery.Analysis, al surgery.AxisLayout) (*lay
 	return l, l.readWeights(n)
 }
 
-// convGeometry reads strides, dilations and leading pads, and the output
-// size shape inference found.
+// convGeometry reads strides, dilations and leading pads (onnxio's
+// window semantics), and the output size shape inference found.
 func (l *layer) convGeometry(n *onnxio.Node, ys []int64) error {
-	ints := func(name string, def int) (a, b int, err error) {
-		v := n.AttrInts(name)
-		if v == nil {
-			return def, def, nil
-		}
-		if len(v) != 2 {
-			return 0, 0, fmt.Errorf("%s has %d values", name, len(v))
-		}
-		return int(v[0]), int(v[1]), nil
-	}
-	var err error
-	if l.sh, l.sw, err = ints("strides", 1); err != nil {
+	w, err := onnxio.ReadWindow(n, []int64{int64(l.kh), int64(l.kw)})
+	if err != nil {
 		return err
 	}
-	if l.dh, l.dw, err = ints("dilations", 1); err != nil {
-		return err
-	}
-	switch ap := n.AttrString("auto_pad", "NOTSET"); ap {
-	case "NOTSET", "":
-		if p := n.AttrInts("pads"); p != nil {
-			if len(p) != 4 {
-				return fmt.Errorf("pads has %d values", len(p))
-			}
-			l.pt, l.pl = int(p[0]), int(p[1])
-		}
-	case "VALID":
-	case "SAME_UPPER", "SAME_LOWER":
-		same := func(in, k, s, d int) int {
-			out := (in + s - 1) / s
-			total := max(0, (out-1)*s+(k-1)*d+1-in)
-			if ap == "SAME_UPPER" {
-				return total / 2
-			}
-			return (total + 1) / 2
-		}
-		l.pt, l.pl = same(l.h, l.kh, l.sh, l.dh), same(l.w, l.kw, l.sw, l.dw)
-	default:
-		return fmt.Errorf("auto_pad %q", ap)
-	}
+	pt, _ := w.Padding(0, int64(l.h))
+	pl, _ := w.Padding(1, int64(l.w))
+	l.sh, l.sw, l.dh, l.dw, l.pt, l.pl = int(w.Strides[0]), int(w.Strides[1]), int(w.Dilations[0]), int(w.Dilations[1]), int(pt), int(pl)
 	if len(ys) != 4 || ys[2] <= 0 || ys[3] <= 0 {
 		return fmt.Errorf("its output shape %v is not known", ys)
 	}
