@@ -15,7 +15,19 @@
 // target is taken from the last measurement. Candidates are the largest
 // channel counts meeting the budget, one per group (surgery.Analyze's
 // channel groups), found by bisection on a grid of multiples of RoundTo;
-// the filters kept are those with the largest norms (surgery's ranking).
+// the filters kept are those with the largest norms (surgery's ranking),
+// or, with Recon.Rank, those whose removal leaves the least reconstruction
+// error (package recon).
+//
+// With Recon.Refit, every candidate's cut is repaired before it is
+// fine-tuned and compared: the layers that read the removed channels are
+// refitted by least squares to reproduce what they computed in the current
+// model, from Gram statistics collected once per iteration (reconstruct.go).
+// Data without labels (DataInfo.Mode unlabelled or data-free) is learnt by
+// distillation from the source, and held-out accuracy is then agreement
+// with the source's top-1 (AgreementLabels). budget.go holds the defaults
+// that follow the model's cost and the data: short- and long-term
+// fine-tuning, held-out size, synthetic images.
 //
 // No step is forced. A step that fewer than two groups can meet, or whose
 // every candidate loses more than MaxDrop points of held-out top-1, is

@@ -220,13 +220,15 @@ func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget fl
 			continue
 		}
 		m := cur.model.Clone()
-		if err := surgery.Apply(m.Graph, s.planFor(c)); err != nil {
+		if err := s.apply(cur.model, m, c); err != nil {
 			return -1, nil, err
 		}
 		cfg := o.ShortTerm
 		cfg.Seed += uint64(i)
-		if _, err := finetune.Train(s.ctx, m, o.Train, cfg); err != nil {
-			return -1, nil, err
+		if cfg.Steps > 0 || cfg.Epochs > 0 {
+			if _, err := finetune.Train(s.ctx, m, o.Train, cfg); err != nil {
+				return -1, nil, err
+			}
 		}
 		data, err := onnxio.Encode(m)
 		if err != nil {
@@ -284,7 +286,7 @@ func (s *searcher) screen(cur *state, cands []Candidate) error {
 			continue
 		}
 		m := cur.model.Clone()
-		if err := surgery.Apply(m.Graph, s.planFor(c)); err != nil {
+		if err := s.apply(cur.model, m, c); err != nil {
 			return err
 		}
 		data, err := onnxio.Encode(m)
@@ -317,7 +319,11 @@ func cheaper(a, b Candidate) bool {
 func (s *searcher) planFor(c *Candidate) surgery.Plan {
 	p := surgery.Plan{Rank: s.opts.Rank, RoundTo: s.opts.RoundTo}
 	for ; c != nil; c = c.Pair {
-		p.Groups = append(p.Groups, surgery.GroupPlan{Group: c.Group, Drop: c.Size - c.Keep})
+		gp := surgery.GroupPlan{Group: c.Group, Drop: c.Size - c.Keep}
+		if c.Channels != nil {
+			gp = surgery.GroupPlan{Group: c.Group, Keep: c.Channels}
+		}
+		p.Groups = append(p.Groups, gp)
 	}
 	return p
 }

@@ -83,6 +83,10 @@ type Options struct {
 	ShortTerm, LongTerm finetune.Config
 	// Eval configures accuracy measurement in onnxruntime.
 	Eval finetune.EvalOptions
+	// Recon configures reconstruction after removal (refit and ranking);
+	// Data describes the data for the record (history.json).
+	Recon Recon
+	Data  DataInfo
 
 	// TuneTop, when positive, short-term fine-tunes only the TuneTop
 	// candidates of a step that hold the most held-out accuracy before
@@ -266,8 +270,8 @@ func (o *Options) validate() error {
 		return bad("TuneTop", o.TuneTop, "must not be negative")
 	case math.IsNaN(o.MaxDrop) || o.MaxDrop > 100:
 		return bad("MaxDrop", o.MaxDrop, "must be at most 100 points")
-	case o.ShortTerm.Steps <= 0 && !(o.ShortTerm.Epochs > 0):
-		return bad("ShortTerm.Steps", o.ShortTerm.Steps, "must be positive") // or Epochs
+	case o.ShortTerm.Steps <= 0 && !(o.ShortTerm.Epochs > 0) && !o.Recon.Refit:
+		return bad("ShortTerm.Steps", o.ShortTerm.Steps, "must be positive (or the candidates refitted)") // or Epochs
 	case o.LongTerm.Steps < 0 || !(o.LongTerm.Epochs >= 0):
 		return bad("LongTerm.Epochs", o.LongTerm.Epochs, "must not be negative")
 	case o.OutDir == "":

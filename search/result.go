@@ -4,6 +4,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/finetune"
 	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/lut"
+	"github.com/onnx-adapt/onnx-adapt/recon"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
@@ -65,6 +66,11 @@ type Candidate struct {
 	ScreenTop1  float64 `json:"screen_top1,omitempty"`
 	HeldOutTop1 float64 `json:"held_out_top1,omitempty"`
 	Skipped     string  `json:"skipped,omitempty"`
+	// Channels are the kept channels when the search chose them itself
+	// (Recon.Rank); Recon reports the refit of the layers that read the
+	// removed channels (Recon.Refit).
+	Channels []int       `json:"-"`
+	Recon    []recon.Fit `json:"recon,omitempty"`
 	// Rejected says why a tuned candidate may not be chosen (it loses more
 	// than the allowed held-out accuracy).
 	Rejected string `json:"rejected,omitempty"`
@@ -144,6 +150,10 @@ type Result struct {
 	// Cal is the calibration the search ended with (its points: the
 	// source, the calibration variants and every iteration's model).
 	Cal []lut.Calibration `json:"calibrations,omitempty"`
+	// Data says what the search learnt from (Options.Data); Recon how it
+	// repaired cuts.
+	Data  DataInfo `json:"data"`
+	Recon Recon    `json:"recon"`
 }
 
 // Check is a confirmation measurement of the latency, with three times the

@@ -34,6 +34,7 @@ type searcher struct {
 	cal     *calibrator // nil without a lookup table
 	res     *Result
 	started time.Time
+	recon   reconState
 }
 
 // Run adapts m (which it does not change) to opts.Constraints and returns
@@ -147,7 +148,8 @@ func newSearcher(ctx context.Context, opts Options) (*searcher, error) {
 	s := &searcher{opts: opts, ctx: ctx, started: time.Now()}
 	settings := opts.settings()
 	s.res = &Result{Constraints: opts.Constraints, Schedule: opts.Schedule, Protocol: opts.Measure,
-		Lineage: opts.Lineage, Settings: &settings, Plan: surgery.Plan{Rank: opts.Rank, Groups: []surgery.GroupPlan{}}}
+		Lineage: opts.Lineage, Settings: &settings, Plan: surgery.Plan{Rank: opts.Rank, Groups: []surgery.GroupPlan{}},
+		Data: opts.Data, Recon: opts.Recon}
 	return s, nil
 }
 
