@@ -27,6 +27,7 @@ type adaptCmd struct {
 	fs     *pflag.FlagSet
 	model  modelFlags
 	data   dataFlags
+	learn  adaptDataFlags
 	lut    lutFlags
 	timing measureFlags
 	table  string
@@ -59,7 +60,7 @@ type adaptCmd struct {
 
 func (*adaptCmd) name() string { return "adapt" }
 func (*adaptCmd) usage() string {
-	return "[adapt] MODEL (--latency-ms MS | --latency-fraction F | --macs N | --params N) --data D -o OUTDIR [flags]\n" +
+	return "[adapt] MODEL (--latency-ms MS | --latency-fraction F | --macs N | --params N) [--data D] -o OUTDIR [flags]\n" +
 		"  onnx-adapt adapt            (no MODEL: the embedded default model on Fashion-MNIST, to 60% of its latency)"
 }
 func (*adaptCmd) summary() string {
@@ -70,6 +71,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	c.fs = fs
 	c.model.register(fs)
 	c.data.register(fs)
+	c.learn.register(fs)
 	c.lut.register(fs)
 	fs.StringVarP(&c.out, "output", "o", "", "output folder: iter_NNN.onnx per iteration, adapted.onnx, history.json, plan.json, report.md, tradeoff.png")
 	fs.Float64Var(&c.latencyMS, "latency-ms", 0, "target onnxruntime latency in ms (batch 1, median, measured)")
@@ -82,15 +84,18 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.schedule.Iterations, "iterations", search.DefaultIterations, "iterations the schedule aims to reach the target in")
 	fs.IntVar(&c.maxIter, "max-iterations", 100, "stop after this many iterations")
 	fs.IntVar(&c.roundTo, "round-to", search.DefaultRoundTo, "keep channel counts at multiples of this")
-	fs.StringVar(&c.rank, "rank", "l2", "filter ranking: l2 or l1 norm")
-	fs.Float64Var(&c.heldOut, "held-out", 0.1, "held-out part of the training data for choosing candidates (count, or fraction below 1)")
-	fs.IntVar(&c.shortSteps, "short-steps", 100, "short-term fine-tuning steps per candidate")
-	fs.Float64Var(&c.shortLR, "short-lr", 0.005, "short-term fine-tuning learning rate")
-	fs.Float64Var(&c.longEpochs, "long-epochs", 1, "long-term fine-tuning epochs of the final model (0: none)")
-	fs.Float64Var(&c.longLR, "long-lr", 0.01, "long-term fine-tuning learning rate (cosine schedule)")
+	fs.StringVar(&c.rank, "rank", "l2", "filter ranking: l2 or l1 norm, or recon (the least reconstruction error after the refit)")
+	fs.Float64Var(&c.heldOut, "held-out", 0, "held-out part of the training data for choosing candidates (count, or fraction below 1; 0: a fifth, at most 2000)")
+	fs.IntVar(&c.shortSteps, "short-steps", 0, "short-term fine-tuning steps per candidate (0: about 5e9 MACs of training, none for a costly model; see search.ShortTermBudget)")
+	fs.Float64Var(&c.shortLR, "short-lr", defaultShortLR, "short-term fine-tuning learning rate (when not given: this times batch/64)")
+	fs.Float64Var(&c.longEpochs, "long-epochs", 1, "long-term fine-tuning epochs of the final model (0: none; when not given: 500 steps, at most 1e12 MACs, 1 to 60 epochs)")
+	fs.Float64Var(&c.longLR, "long-lr", defaultLongLR, "long-term fine-tuning learning rate, cosine schedule (when not given: this times batch/64)")
 	c.train.register(fs)
-	fs.Lookup("distill").Usage = "the long-term fine-tuning distills from the source model (run in onnxruntime)"
-	fs.Lookup("seed").Usage = "seed of the data order, augmentation, dropout and held-out split"
+	fs.Lookup("batch").Usage = "fine-tuning batch size (when not given: follows the short-term budget, 8 to 64)"
+	fs.Lookup("freeze-bn").Usage = "keep BatchNormalization statistics fixed (when not given: for batches under 32)"
+	fs.Lookup("distill").Usage = "fine-tuning distils from the source model, run in onnxruntime (when not given: for unlabelled data, alone, and for fewer than 100 labelled images per class)"
+	fs.Lookup("augment").Usage = "train-time augmentation: none, or items joined by ':' among rrc, rrc=MIN,MAX, ratio=MIN,MAX, pad=N, flip (when not given and distilling: flip, with pad=H/16 below 96 pixels and rrc=0.35,1 from 96)"
+	fs.Lookup("seed").Usage = "seed of the data order, augmentation, dropout, held-out split and synthetic images"
 	c.timing.register(fs)
 	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
 	fs.IntVar(&c.tuneTop, "tune-top", 0, "short-term fine-tune only the K candidates of a step that lose the least held-out accuracy as cut (0: every candidate, as the paper)")
@@ -120,6 +125,9 @@ type adaptJob struct {
 	opts      search.Options
 	tablePath string
 	pre       *dataset.Preprocess
+	// held is what held-out figures measure: top-1, or agreement with
+	// the source.
+	held string
 	// prev is the run the output folder holds, which execute continues
 	// (or, finished, reports).
 	prev *search.Result
@@ -161,7 +169,7 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 		// long-term fine-tune takes three quarters of an epoch: the
 		// quickstart stays within 5 minutes with a busy core, at the same
 		// test top-1 (BENCHMARKS.md).
-		for _, f := range [][2]string{{"short-steps", "20"}, {"held-out", "2000"}, {"iterations", "5"},
+		for _, f := range [][2]string{{"short-steps", "20"}, {"iterations", "5"},
 			{"margin", "0.03"}, {"tune-top", "3"}, {"long-epochs", "0.75"}} {
 			if !c.fs.Changed(f[0]) {
 				if err := c.fs.Set(f[0], f[1]); err != nil {
@@ -197,38 +205,48 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	if err := m.Graph.InferShapes(); err != nil {
 		return nil, err
 	}
-
-	// Data: training, held-out (carved from training), test.
-	splits, pre, err := c.data.openFor(m)
-	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
+	// The groups, and a MACs or parameter target (the search checks a
+	// latency target once it has measured the source): after the data,
+	// whose mistakes come first, but before the data-free mode spends
+	// minutes synthesising images.
+	if c.data.data == "" {
+		if err := search.Preflight(m, opts); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w; give --data an IDX folder, class folders or a list file of images", err)
 	}
-	if err := checkData(m, splits.Train, c.data.data); err != nil {
+	if err := ort.Init(); err != nil {
 		return nil, err
 	}
-	if opts.Train, opts.HeldOut, err = dataset.HoldOut(splits.Train, c.heldOut, c.train.seed); err != nil {
+
+	// Data: training, held-out (carved from training), test; or
+	// synthetic images.
+	src, err := onnxio.Encode(m)
+	if err != nil {
 		return nil, err
 	}
-	opts.Test = splits.Test
+	d, err := c.prepareData(e, m, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.trainingDefaults(m, d); err != nil {
+		return nil, err
+	}
+	if opts, err = c.options(e); err != nil {
+		return nil, err
+	}
+	if err := c.validate(opts); err != nil {
+		return nil, err
+	}
+	opts.Train, opts.HeldOut, opts.Test, opts.Data = d.train, d.held, d.test, d.info
 	opts.Lineage = lineage
-	opts.ShortTerm.Preprocess, opts.LongTerm.Preprocess = &pre, &pre
+	opts.ShortTerm.Preprocess, opts.LongTerm.Preprocess = &d.pre, &d.pre
 	if c.train.distill {
-		opts.LongTerm.Teacher = m
+		opts.ShortTerm.Teacher, opts.LongTerm.Teacher = m, m
 	}
 	// Accuracy is not a latency: evaluate on every core, whatever the
 	// deployment's thread count.
-	opts.Eval = finetune.EvalOptions{Batch: 100, Threads: runtime.NumCPU(), Preprocess: &pre, Workers: c.data.workers}
-	// The groups, and a MACs or parameter target (the search checks a
-	// latency target once it has measured the source).
+	opts.Eval = finetune.EvalOptions{Batch: 100, Threads: runtime.NumCPU(), Preprocess: &d.pre, Workers: c.data.workers}
 	if err := search.Preflight(m, opts); err != nil {
-		return nil, err
-	}
-
-	if err := ort.Init(); err != nil {
 		return nil, err
 	}
 	tablePath := c.table
@@ -253,7 +271,7 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 			return nil, err
 		}
 	}
-	return &adaptJob{c: c, m: m, source: source, opts: opts, tablePath: tablePath, pre: &pre, prev: prev}, nil
+	return &adaptJob{c: c, m: m, source: source, opts: opts, tablePath: tablePath, pre: &d.pre, held: d.info.HeldOutMeasure, prev: prev}, nil
 }
 
 // execute runs the job and reports its result.
@@ -294,6 +312,7 @@ func (j *adaptJob) search(e *env) (*search.Result, error) {
 		p.Line("resuming the run in %s after iteration %d", c.out, len(j.prev.Iterations))
 	}
 	rep := newReporter(e, c.out, c.latencyFrac)
+	rep.held = j.held
 	opts.Event = rep.event
 	// Every model file gets its .ort file (--emit-ort), checked on held-out
 	// images; every history, its report.
@@ -342,12 +361,17 @@ func (c *adaptCmd) options(e *env) (search.Options, error) {
 	long := short
 	long.Steps, long.Epochs, long.LR = 0, c.longEpochs, c.longLR
 	long.Schedule = finetune.Schedule{Kind: finetune.Cosine}
+	rank, reconRank := surgery.Rank(c.rank), c.rank == "recon"
+	if reconRank {
+		rank = surgery.RankL2 // tie-breaks; the kept channels are listed
+	}
 	return search.Options{
 		Constraints:   search.Constraints{LatencyMS: c.latencyMS, LatencyFraction: c.latencyFrac, MACs: c.macs, Params: c.params},
 		Schedule:      c.schedule,
 		MaxIterations: c.maxIter,
 		RoundTo:       c.roundTo,
-		Rank:          surgery.Rank(c.rank),
+		Rank:          rank,
+		Recon:         search.Recon{Refit: c.learn.refit, Rank: reconRank},
 		ShortTerm:     short,
 		LongTerm:      long,
 		Runtime:       c.lut.options(),
@@ -393,6 +417,12 @@ func (c *adaptCmd) validate(opts search.Options) error {
 			return usagef("--%s 0: must be at least 1", name)
 		}
 	}
+	if opts.Recon.Rank && !opts.Recon.Refit {
+		return usagef("--rank recon ranks filters by the error left after the refit: it needs --refit")
+	}
+	if c.heldOut < 0 || c.learn.images < 0 || c.learn.test < 0 || c.learn.synthetic < 0 {
+		return usagef("--held-out, --images, --test and --synthetic must not be negative")
+	}
 	return optionUsage(opts.Validate(), adaptFlagOf)
 }
 
@@ -419,19 +449,20 @@ type reporter struct {
 	e    *env
 	out  string
 	frac float64 // --latency-fraction
+	held string  // what held-out accuracy measures: top-1 or agreement
 	p    *progress
 }
 
 func newReporter(e *env, out string, frac float64) *reporter {
-	return &reporter{e: e, out: out, frac: frac, p: e.progress()}
+	return &reporter{e: e, out: out, frac: frac, held: "top-1", p: e.progress()}
 }
 
 func (r *reporter) event(ev search.Event) {
 	switch ev.Kind {
 	case search.SourceMeasured:
 		f := ev.Figures
-		r.p.Line("source: %.3f ± %.3f ms measured (runs p10 %.3f, p90 %.3f), %s MACs, %s params, held-out top-1 %.2f%%",
-			f.MeasuredMS, f.NoiseMS, f.P10MS, f.P90MS, cost.String(f.MACs), cost.String(f.Params), 100*f.HeldOut.Top1)
+		r.p.Line("source: %.3f ± %.3f ms measured (runs p10 %.3f, p90 %.3f), %s MACs, %s params, held-out %s %.2f%%",
+			f.MeasuredMS, f.NoiseMS, f.P10MS, f.P90MS, cost.String(f.MACs), cost.String(f.Params), r.held, 100*f.HeldOut.Top1)
 		if r.frac > 0 {
 			r.p.Line("latency target %.3f ms: %.0f%% of the source's; every measurement times the source alongside and is judged as a ratio to it",
 				r.frac*f.MeasuredMS, 100*r.frac)
@@ -449,8 +480,8 @@ func (r *reporter) event(ev search.Event) {
 	case search.IterationDone:
 		r.p.Finish()
 		f := ev.Figures
-		r.p.Line("iteration %d: %.3f ± %.3f ms measured (%.3f× the source; estimate %.3f), %s MACs, held-out top-1 %.2f%% → %s",
-			ev.Iteration, f.MeasuredMS, f.NoiseMS, f.Ratio, f.EstimatedMS, cost.String(f.MACs), 100*f.HeldOut.Top1,
+		r.p.Line("iteration %d: %.3f ± %.3f ms measured (%.3f× the source; estimate %.3f), %s MACs, held-out %s %.2f%% → %s",
+			ev.Iteration, f.MeasuredMS, f.NoiseMS, f.Ratio, f.EstimatedMS, cost.String(f.MACs), r.held, 100*f.HeldOut.Top1,
 			filepath.Join(r.out, fmt.Sprintf("iter_%03d.onnx", ev.Iteration)))
 	case search.Checked:
 		c := ev.Check
@@ -494,8 +525,16 @@ func printResult(w io.Writer, source string, res *search.Result) {
 	fmt.Fprintf(w, "%-18s %16s %16s\n", "MACs", cost.String(s.MACs), cost.String(f.MACs))
 	fmt.Fprintf(w, "%-18s %16s %16s\n", "params", cost.String(s.Params), cost.String(f.Params))
 	fmt.Fprintf(w, "%-18s %16s %16s\n", "file", bytesString(s.Bytes), bytesString(f.Bytes))
-	fmt.Fprintf(w, "%-18s %16s %16s\n", "held-out top-1", acc(s.HeldOut), acc(f.HeldOut))
-	fmt.Fprintf(w, "%-18s %16s %16s\n", "test top-1", acc(s.Test), acc(f.Test))
+	heldName, testName := "held-out top-1", "test top-1"
+	if res.Data.HeldOutMeasure == "agreement" {
+		heldName = "held-out agree"
+	}
+	if res.Data.TestMeasure == "agreement" {
+		testName = "test agree"
+	}
+	fmt.Fprintf(w, "%-18s %16s %16s\n", heldName, acc(s.HeldOut), acc(f.HeldOut))
+	fmt.Fprintf(w, "%-18s %16s %16s\n", testName, acc(s.Test), acc(f.Test))
+	printData(w, res)
 	if res.File != "" {
 		fmt.Fprintf(w, "\n%s → %s after %d iterations (%.0f s)", source, res.File, len(res.Iterations), res.Seconds)
 		if !res.Met {

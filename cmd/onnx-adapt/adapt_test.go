@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +92,75 @@ func TestAdaptUsage(t *testing.T) {
 	code, _, stderr := cli(t, model, "--macs", "10", "--data", filepath.Join(t.TempDir(), "none"), "-o", out)
 	if code != exitError || !strings.Contains(stderr, "dataset") {
 		t.Errorf("missing data: exit %d, %q", code, stderr)
+	}
+}
+
+// TestAdaptDataModes runs adapt without labels: on a folder of loose
+// images (unlabelled) and with no data at all (data-free, synthesised
+// from the model's BatchNormalization statistics). Each completes, and
+// history.json and the summary say which mode ran and that held-out
+// figures are agreement with the source.
+func TestAdaptDataModes(t *testing.T) {
+	model := zooModel(t, "mobilenetv2", "--in-channels", "1")
+	images := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 40 {
+		img := image.NewGray(image.Rect(0, 0, 32, 32))
+		for j := range img.Pix {
+			img.Pix[j] = uint8(rng.IntN(256))
+		}
+		f, err := os.Create(filepath.Join(images, fmt.Sprintf("%02d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	for _, tc := range []struct {
+		mode string
+		args []string
+	}{
+		{search.ModeUnlabelled, []string{"--data", images}},
+		{search.ModeDataFree, []string{"--synthetic", "32"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			args := append([]string{model, "--macs", "900000", "-o", out, "--long-epochs", "0", "--iterations", "1",
+				"--lut", filepath.Join(t.TempDir(), "lut.json")}, tc.args...)
+			code, stdout, stderr := cli(t, args...)
+			if code != exitOK {
+				t.Fatalf("exit %d\nstderr: %s", code, stderr)
+			}
+			if !strings.Contains(stdout, "data: "+tc.mode) || !strings.Contains(stdout, "held-out agree") {
+				t.Errorf("the summary does not say the mode %q:\n%s", tc.mode, stdout)
+			}
+			var hist search.Result
+			data, err := os.ReadFile(filepath.Join(out, "history.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &hist); err != nil {
+				t.Fatal(err)
+			}
+			if hist.Data.Mode != tc.mode || hist.Data.HeldOutMeasure != "agreement" || !hist.Recon.Refit {
+				t.Errorf("history.json: data %+v, recon %+v", hist.Data, hist.Recon)
+			}
+			if (tc.mode == search.ModeDataFree) != (hist.Data.Synthetic != nil) {
+				t.Errorf("history.json: synthetic %+v in mode %s", hist.Data.Synthetic, tc.mode)
+			}
+		})
+	}
+}
+
+// TestAdaptDataFreeRefused: a model without BatchNormalization statistics
+// and no --data is refused in one line that says what data to give.
+func TestAdaptDataFreeRefused(t *testing.T) {
+	model := zooModel(t, "mobilenetv2", "--bn-folded")
+	code, _, stderr := cli(t, model, "--latency-ms", "20", "-o", filepath.Join(t.TempDir(), "out"))
+	first, _, _ := strings.Cut(stderr, "\n")
+	if code != exitUsage || !strings.Contains(first, "no BatchNormalization statistics") || !strings.Contains(first, "--data") {
+		t.Errorf("exit %d, first line %q; want a usage error naming the missing statistics and --data", code, first)
 	}
 }

@@ -17,13 +17,16 @@ import (
 // Checks of adapt's (and batch's) input that need the model or the disk,
 // made before anything is written.
 
-// checkData refuses a training set that cannot train m: no images, or
-// labels beyond the model's output (dataset.CheckClasses: a data set
-// with fewer classes than the model, such as a subset of ImageNet, is
-// fine).
-func checkData(m *onnxio.Model, train dataset.Dataset, name string) error {
+// checkData refuses a training set that cannot train m: no images, or,
+// when its labels are learnt from (labelled), labels beyond the model's
+// output (dataset.CheckClasses: a data set with fewer classes than the
+// model, such as a subset of ImageNet, is fine).
+func checkData(m *onnxio.Model, train dataset.Dataset, name string, labelled bool) error {
 	if train == nil || train.Len() == 0 {
 		return fmt.Errorf("the data set %s has no training images; give --data a folder or list that has some", name)
+	}
+	if !labelled {
+		return nil
 	}
 	k, err := outputClasses(m)
 	if err != nil {

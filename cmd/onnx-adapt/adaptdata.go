@@ -1,0 +1,289 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/onnx-adapt/onnx-adapt/finetune"
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
+	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/search"
+	"github.com/onnx-adapt/onnx-adapt/synth"
+)
+
+// adaptDataFlags are adapt's flags about what it learns from, beside
+// dataFlags.
+type adaptDataFlags struct {
+	unlabelled bool
+	test       float64
+	images     int
+	synthetic  int
+	refit      bool
+}
+
+func (f *adaptDataFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.unlabelled, "unlabelled", false, "do not use the data's labels: learn the source model's outputs (distillation) and compare candidates on agreement with the source (a folder of images without class subfolders is always unlabelled)")
+	fs.Float64Var(&f.test, "test", 0, "carve a test part (count, or fraction below 1) from data that has no test split; neither selection nor training sees it (the split is in history.json)")
+	fs.IntVar(&f.images, "images", 0, "use only this many training images, a seeded sample (0: all)")
+	fs.IntVar(&f.synthetic, "synthetic", 0, "with no --data: the number of images to synthesise from the model's BatchNormalization statistics (0: follows the model's cost, see search.SyntheticBudget)")
+	fs.BoolVar(&f.refit, "refit", true, "refit, by least squares, the layers that read the channels each candidate removes")
+}
+
+// adaptData is the data of an adapt run: the training (and calibration),
+// held-out and test parts, and how they are scored.
+type adaptData struct {
+	train, held, test dataset.Dataset
+	pre               dataset.Preprocess
+	labelled          bool
+	info              search.DataInfo
+}
+
+// prepareData opens the data, or synthesises it when there is none,
+// carves the test, sample and held-out parts, and labels unlabelled
+// held-out and test images with the source's predictions (src,
+// serialized).
+func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData, error) {
+	var (
+		d     *adaptData
+		train dataset.Dataset
+		err   error
+	)
+	if c.data.data == "" {
+		d, train, err = c.synthesize(e, m)
+	} else {
+		d, train, err = c.openData(m)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.labelled = dataset.Labelled(train) && !c.learn.unlabelled
+	if !d.labelled {
+		train = dataset.Unlabelled(train)
+	}
+	held := c.heldOut
+	if !c.fs.Changed("held-out") && held == 0 {
+		held = float64(search.HeldOutSize(train.Len()))
+	}
+	if d.train, d.held, err = dataset.HoldOut(train, held, c.train.seed); err != nil {
+		return nil, usagef("--held-out: %v", err)
+	}
+	d.info.HeldOutSources = sources(d.held)
+	if d.info.Mode == "" {
+		d.info.Mode = search.ModeLabelled
+	}
+	d.info.HeldOutMeasure = "top-1"
+	eval := finetune.EvalOptions{Batch: 100, Threads: c.lut.options().IntraOpThreads, Preprocess: &d.pre, Workers: c.data.workers}
+	if !d.labelled {
+		if d.info.Mode == search.ModeLabelled {
+			d.info.Mode = search.ModeUnlabelled
+		}
+		d.info.HeldOutMeasure = "agreement"
+		if d.held, err = search.AgreementLabels(e.ctx, src, d.held, eval); err != nil {
+			return nil, err
+		}
+	}
+	if d.test != nil {
+		d.info.TestMeasure = "top-1"
+		if !dataset.Labelled(d.test) {
+			d.info.TestMeasure = "agreement"
+			if d.test, err = search.AgreementLabels(e.ctx, src, d.test, eval); err != nil {
+				return nil, err
+			}
+		}
+		d.info.Test = d.test.Len()
+	}
+	d.info.Train, d.info.HeldOut = d.train.Len(), d.held.Len()
+	return d, nil
+}
+
+// openData opens --data and carves the --test and --images parts; it
+// returns the training images before the held-out part is carved.
+func (c *adaptCmd) openData(m *onnxio.Model) (*adaptData, dataset.Dataset, error) {
+	splits, pre, err := c.data.openFor(m)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("%w; give --data an IDX folder, class folders, a folder of images or a list file of images", err)
+	}
+	// Labels beyond the model's classes are refused only where they are
+	// learnt from.
+	if err := checkData(m, splits.Train, c.data.data, dataset.Labelled(splits.Train) && !c.learn.unlabelled); err != nil {
+		return nil, nil, err
+	}
+	d := &adaptData{pre: pre, test: splits.Test}
+	d.info = search.DataInfo{Source: c.data.data, Seed: c.train.seed}
+	train := splits.Train
+	if c.learn.test > 0 {
+		if splits.Test != nil {
+			return nil, nil, usagef("--test: %s has a test split already", c.data.data)
+		}
+		if train, d.test, err = dataset.HoldOut(train, c.learn.test, c.train.seed^0x7e57); err != nil {
+			return nil, nil, usagef("--test: %v", err)
+		}
+		d.info.TestSources = sources(d.test)
+	}
+	if n := c.learn.images; n > 0 && n < train.Len() {
+		if _, train, err = dataset.HoldOut(train, float64(n), c.train.seed^0x1a6e); err != nil {
+			return nil, nil, usagef("--images: %v", err)
+		}
+		d.info.TrainSources = sources(train)
+	}
+	return d, train, nil
+}
+
+// synthesize makes the data-free mode's images from m's
+// BatchNormalization statistics, or refuses in one line when m has none.
+func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Dataset, error) {
+	layers := synth.Layers(m)
+	if layers == 0 {
+		return nil, nil, usagef("no --data, and the model has no BatchNormalization statistics to synthesise inputs from (folded into its convolutions): give --data with a few hundred images of its input domain (a folder of images; labels are not needed)")
+	}
+	shape, err := imageInputShape(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := dataset.InputOf(shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	pre, err := in.Preprocess(c.data.preset)
+	if err != nil {
+		return nil, nil, usagef("--preset: %v", err)
+	}
+	pre.Resize = dataset.ResizeNone // the images are made at the input's size
+	rep, err := cost.Analyze(m.Graph)
+	if err != nil {
+		return nil, nil, err
+	}
+	images, steps := search.SyntheticBudget(rep.MACs)
+	if c.learn.synthetic > 0 {
+		images = c.learn.synthetic
+	}
+	if !e.quiet {
+		fmt.Fprintf(e.stderr, "no --data: data-free mode, synthesising %d images from the model's %d BatchNormalization layers (%d steps each; give --data to skip this)\n", images, layers, steps)
+	}
+	imgs, res, err := synth.Images(e.ctx, m, synth.Options{Images: images, Steps: steps, Preprocess: pre, Seed: c.train.seed, Log: e.log.WithGroup("synth")})
+	if err != nil {
+		return nil, nil, err
+	}
+	ds := dataset.NewImages("synthetic", imgs)
+	mm, err := synth.Check(e.ctx, m, ds, pre, c.lut.options().IntraOpThreads)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !e.quiet {
+		fmt.Fprintf(e.stderr, "synthetic images: statistics objective %.3g → %.3g, BatchNormalization inputs %.3f (means) and %.3f (deviations) stored deviations off on average (%.0f s)\n",
+			res.Start, res.End, mm.Mean, mm.Std, res.Seconds)
+	}
+	d := &adaptData{pre: pre}
+	d.info = search.DataInfo{Mode: search.ModeDataFree, Seed: c.train.seed,
+		Source: fmt.Sprintf("%d images synthesised from %d BatchNormalization layers", images, layers),
+		Synthetic: &search.SyntheticInfo{Images: res.Images, Steps: res.Steps, Batch: res.Batch, ObjectiveStart: res.Start, ObjectiveEnd: res.End,
+			MeanMismatch: mm.Mean, StdMismatch: mm.Std, Seconds: res.Seconds}}
+	return d, ds, nil
+}
+
+// sources names the samples of ds.
+func sources(ds dataset.Dataset) []string {
+	out := make([]string, ds.Len())
+	for i := range out {
+		out[i] = ds.Source(i)
+	}
+	return out
+}
+
+// trainingDefaults sets, for flags not given, the fine-tuning that
+// follows the model's cost and the data (search.ShortTermBudget,
+// search.LongTermEpochs) and distillation: from the source whenever the
+// data is unlabelled (then alone) or has fewer than fewLabels images per
+// class.
+func (c *adaptCmd) trainingDefaults(m *onnxio.Model, d *adaptData) error {
+	rep, err := cost.Analyze(m.Graph)
+	if err != nil {
+		return err
+	}
+	n := d.train.Len()
+	steps, batch := search.ShortTermBudget(rep.MACs, n)
+	for _, f := range []struct{ name, v string }{{"short-steps", fmt.Sprint(steps)}, {"batch", fmt.Sprint(batch)}} {
+		if !c.fs.Changed(f.name) {
+			if err := c.fs.Set(f.name, f.v); err != nil {
+				return err
+			}
+		}
+	}
+	c.train.batch = min(c.train.batch, max(1, n))
+	if !c.fs.Changed("long-epochs") {
+		c.longEpochs = search.LongTermEpochs(rep.MACs, n, c.train.batch)
+	}
+	// Learning rates scale with the batch (the defaults are for 64), and
+	// batches of fewer than smallBatch images train with frozen
+	// BatchNormalization statistics: their batch statistics are too noisy
+	// (4 SGD steps of 16 images at 0.005 take ImageNet MobileNetV2 from 83%
+	// to 6% top-1 with BatchNormalization training, 82.7% frozen).
+	scale := float64(c.train.batch) / 64
+	if !c.fs.Changed("short-lr") {
+		c.shortLR = defaultShortLR * scale
+	}
+	if !c.fs.Changed("long-lr") {
+		c.longLR = defaultLongLR * scale
+	}
+	if !c.fs.Changed("freeze-bn") {
+		c.train.freezeBN = c.train.batch < smallBatch
+	}
+	if !c.fs.Changed("distill") {
+		c.train.distill = !d.labelled || n < fewLabels*max(1, d.train.NumClasses())
+	}
+	if !d.labelled && !c.train.distill {
+		return usagef("--distill=false: unlabelled data can only be learnt by distillation from the source")
+	}
+	if !c.fs.Changed("augment") && c.train.distill {
+		// Distillation learns the source's outputs, whatever the image:
+		// augmented views are more of them.
+		c.train.augment = "flip:pad=" + fmt.Sprint(max(1, d.pre.Height/16))
+		if d.pre.Height >= 96 {
+			c.train.augment = "flip:rrc=0.35,1"
+		}
+	}
+	return nil
+}
+
+// fewLabels: below this many labelled images per class, fine-tuning
+// distils from the source by default.
+const fewLabels = 100
+
+// smallBatch: fine-tuning in batches smaller than this keeps
+// BatchNormalization statistics frozen.
+const smallBatch = 32
+
+// The learning rates of --short-lr and --long-lr at batch 64.
+const (
+	defaultShortLR = 0.005
+	defaultLongLR  = 0.01
+)
+
+// printData prints the data mode and the test figure with its 95%
+// interval.
+func printData(w io.Writer, res *search.Result) {
+	di := res.Data
+	if di.Mode == "" {
+		return
+	}
+	parts := []string{fmt.Sprintf("%d training", di.Train), fmt.Sprintf("%d held-out (%s)", di.HeldOut, di.HeldOutMeasure)}
+	if di.Test > 0 {
+		parts = append(parts, fmt.Sprintf("%d test (%s)", di.Test, di.TestMeasure))
+	}
+	fmt.Fprintf(w, "data: %s, %s images\n", di.Mode, strings.Join(parts, ", "))
+	if a := res.Final.Test; a != nil && res.Source.Test != nil {
+		lo, hi := a.Wilson95()
+		slo, shi := res.Source.Test.Wilson95()
+		fmt.Fprintf(w, "test %s: source %.2f%% [%.1f, %.1f], adapted %.2f%% [%.1f, %.1f] (Wilson 95%% intervals, n = %d)\n",
+			di.TestMeasure, 100*res.Source.Test.Top1, 100*slo, 100*shi, 100*a.Top1, 100*lo, 100*hi, a.N)
+	}
+}
