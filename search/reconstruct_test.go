@@ -2,7 +2,6 @@ package search_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/recon"
 	"github.com/onnx-adapt/onnx-adapt/search"
-	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
 // TestRunRecon adapts the embedded Fashion-MNIST model on unlabelled data
@@ -88,25 +86,7 @@ func TestRunRecon(t *testing.T) {
 	if hist.Data.Mode != search.ModeUnlabelled || !hist.Recon.Refit || !hist.Recon.Rank {
 		t.Errorf("history.json: data %+v, recon %+v", hist.Data, hist.Recon)
 	}
-	data, err := os.ReadFile(filepath.Join(out, "plan.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := surgery.ParsePlan(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replay := src.Clone()
-	if err := surgery.Apply(replay.Graph, plan); err != nil {
-		t.Fatal(err)
-	}
-	adapted, err := onnxio.Load(res.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := initShapes(replay), initShapes(adapted); !equalShapes(got, want) {
-		t.Errorf("replayed plan gives %v, adapted model has %v", got, want)
-	}
+	checkReplay(t, src, out, res)
 }
 
 func TestBudgets(t *testing.T) {

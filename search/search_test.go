@@ -167,6 +167,14 @@ func TestRunMACs(t *testing.T) {
 	if len(hist.Iterations) != len(res.Iterations) || hist.File != res.File {
 		t.Errorf("history.json does not match the result")
 	}
+	checkReplay(t, src, out, res)
+}
+
+// checkReplay checks that out/plan.json, the composed plan, gives the
+// adapted architecture (every initializer's shape, the MACs) on the
+// original model src.
+func checkReplay(t *testing.T, src *onnxio.Model, out string, res *search.Result) {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(out, "plan.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -175,9 +183,6 @@ func TestRunMACs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// Replay: the composed plan on the original model gives the adapted
-	// architecture (every initializer's shape).
 	replay := src.Clone()
 	if err := surgery.Apply(replay.Graph, plan); err != nil {
 		t.Fatal(err)

@@ -24,10 +24,7 @@
 // reading the BatchNormalization inputs) and differentiated with respect to
 // the input by the Go training engine (package finetune, Options.InputGrad,
 // with every initializer frozen and BatchNormalization on its running
-// statistics), so no new derivative code is needed. Optionally a
-// cross-entropy towards a random class per image (Options.ClassWeight,
-// as in DeepInversion, Yin et al. 2020) spreads the images over the
-// classes, which distillation needs.
+// statistics), so no new derivative code is needed.
 //
 // # The optimisation
 //

@@ -63,16 +63,14 @@ func layers(g *onnxio.Graph) []bnLayer {
 func Layers(m *onnxio.Model) int { return len(layers(m.Graph)) }
 
 // lossModel returns a copy of m whose only output is the statistics
-// objective (see the package documentation) for a batch of n images,
-// shape [1,1] — or, with classes, [1, 1+n·K]: the objective followed by
-// the model's logits of the n images, for a classification term computed
-// outside.
-func lossModel(m *onnxio.Model, n int, classes bool) (*onnxio.Model, int, error) {
+// objective (see the package documentation) for a batch of n images, of
+// shape [1,1].
+func lossModel(m *onnxio.Model, n int) (*onnxio.Model, error) {
 	c := m.Clone()
 	g := c.Graph
 	ls := layers(g)
 	if len(ls) == 0 {
-		return nil, 0, fmt.Errorf("synth: the model has no BatchNormalization statistics")
+		return nil, fmt.Errorf("synth: the model has no BatchNormalization statistics")
 	}
 	b := &lossBuilder{g: g}
 	ones := func(k int, v float64) *onnxio.Value {
@@ -108,27 +106,9 @@ func lossModel(m *onnxio.Model, n int, classes bool) (*onnxio.Model, int, error)
 			total = b.op("Add", total, term)
 		}
 	}
-	out := total
-	k := 0
-	if classes {
-		y := g.Outputs[0]
-		if p := y.Producer(); p != nil && (p.Op == "Softmax" || p.Op == "LogSoftmax") && p.Input(0) != nil {
-			y = p.Input(0)
-		}
-		if !y.Type.HasShape || len(y.Type.Shape) != 2 || !y.Type.Shape[1].Known() {
-			return nil, 0, fmt.Errorf("synth: the model's output %q is not a batch of class scores", y.Name)
-		}
-		k = int(y.Type.Shape[1].Value)
-		shape, err := onnxio.NewInt64Tensor([]int64{2}, []int64{1, int64(n * k)})
-		if err != nil {
-			return nil, 0, err
-		}
-		flat := b.op("Reshape", y, g.AddInitializer(g.UniqueName("synth/shape"), shape))
-		out = b.op("Concat", total, flat, onnxio.AttrInt("axis", 1))
-	}
-	g.Outputs = []*onnxio.Value{out}
+	g.Outputs = []*onnxio.Value{total}
 	g.RemoveUnused()
-	return c, k, nil
+	return c, nil
 }
 
 // lossBuilder appends nodes to a graph.

@@ -26,13 +26,10 @@ type Options struct {
 	// cosine.
 	Steps int
 	LR    float64
-	// ClassWeight weighs a cross-entropy towards a random class per image
-	// against the statistics objective (0: statistics only, as ZeroQ).
-	ClassWeight float64
 	// Preprocess is the model's input normalisation: its Mean and Std map
 	// pixels in [0,1] to the model's input. Only those are used.
 	Preprocess dataset.Preprocess
-	// Seed seeds the initial images and the classes.
+	// Seed seeds the initial images.
 	Seed uint64
 	// Workers is the number of kernel goroutines (0: GOMAXPROCS).
 	Workers int
@@ -84,7 +81,7 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 	if o.Workers > 0 {
 		defer kernels.SetWorkers(kernels.SetWorkers(o.Workers))
 	}
-	lm, k, err := lossModel(m, o.Batch, o.ClassWeight > 0)
+	lm, err := lossModel(m, o.Batch)
 	if err != nil {
 		return nil, res, err
 	}
@@ -120,12 +117,6 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 			c := (i / (H * W)) % C
 			p[i] = min(1, max(0, mean[c]+std[c]*rng.NormFloat64()))
 		}
-		targets := make([]int, o.Batch)
-		for i := range targets {
-			if k > 0 {
-				targets[i] = rng.IntN(k)
-			}
-		}
 		first, last := 0.0, 0.0
 		for step := range o.Steps {
 			x := e.Input(0)
@@ -134,12 +125,8 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 				x[i] = float32((v - mean[c]) / std[c])
 			}
 			e.Forward(true)
-			out, grad := e.Logits(), e.LogitsGrad()
-			loss := float64(out[0])
-			grad[0] = 1
-			if k > 0 {
-				loss += o.ClassWeight * crossEntropy(out[1:], targets, k, grad[1:], o.ClassWeight/float64(o.Batch))
-			}
+			loss := float64(e.Logits()[0])
+			e.LogitsGrad()[0] = 1
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return nil, res, fmt.Errorf("synth: the objective diverged at step %d", step+1)
 			}
@@ -172,33 +159,6 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 	res.End /= float64(batches)
 	res.Seconds = time.Since(start).Seconds()
 	return imgs, res, nil
-}
-
-// crossEntropy returns the mean cross-entropy of n rows of k logits
-// against the targets and adds scale·(softmax − onehot) to grad.
-func crossEntropy(logits []float32, targets []int, k int, grad []float32, scale float64) float64 {
-	total := 0.0
-	for r, t := range targets {
-		row := logits[r*k : (r+1)*k]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		s := 0.0
-		for _, v := range row {
-			s += math.Exp(float64(v) - mx)
-		}
-		lse := mx + math.Log(s)
-		total += lse - float64(row[t])
-		for j, v := range row {
-			q := math.Exp(float64(v) - lse)
-			if j == t {
-				q--
-			}
-			grad[r*k+j] = float32(scale * q)
-		}
-	}
-	return total / float64(len(targets))
 }
 
 // toImage quantises pixels in [0,1], C×H×W, to an 8-bit image.
