@@ -129,9 +129,13 @@ func TestBudgets(t *testing.T) {
 			t.Errorf("SyntheticBudget(%d) = %d images of %d steps, want %d of %d", c.macs, n, s, c.images, c.steps)
 		}
 	}
-	for n, want := range map[int]int{1000: 200, 600: 120, 58000: 2000, 3: 1} {
-		if got := search.HeldOutSize(n); got != want {
-			t.Errorf("HeldOutSize(%d) = %d, want %d", n, got, want)
+	for _, c := range []struct {
+		n    int
+		macs int64
+		want int
+	}{{1000, 300e6, 100}, {600, 6e6, 120}, {60000, 6e6, 2000}, {3, 6e6, 1}} {
+		if got := search.HeldOutSize(c.n, c.macs); got != c.want {
+			t.Errorf("HeldOutSize(%d, %d) = %d, want %d", c.n, c.macs, got, c.want)
 		}
 	}
 }

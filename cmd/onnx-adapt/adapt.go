@@ -99,7 +99,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	c.timing.register(fs)
 	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
 	fs.IntVar(&c.tuneTop, "tune-top", 0, "short-term fine-tune only the K candidates of a step that lose the least held-out accuracy as cut (0: every candidate, as the paper)")
-	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, within [1, 2]; negative: no limit)")
+	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, within [1, 2], or 5 points of agreement for unlabelled data; negative: no limit)")
 	fs.BoolVar(&c.force, "force", false, "start over in an output folder that holds another run (another model or settings), removing its models and history")
 	c.ort.register(fs)
 }

@@ -67,7 +67,16 @@ func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData,
 	}
 	held := c.heldOut
 	if !c.fs.Changed("held-out") && held == 0 {
-		held = float64(search.HeldOutSize(train.Len()))
+		rep, err := cost.Analyze(m.Graph)
+		if err != nil {
+			return nil, err
+		}
+		held = float64(search.HeldOutSize(train.Len(), rep.MACs))
+		if d.info.Mode == search.ModeDataFree {
+			// A few dozen costly images: a third, for a held-out agreement
+			// finer than one image in a dozen.
+			held = float64(max(1, train.Len()/3))
+		}
 	}
 	if d.train, d.held, err = dataset.HoldOut(train, held, c.train.seed); err != nil {
 		return nil, usagef("--held-out: %v", err)
@@ -77,7 +86,7 @@ func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData,
 		d.info.Mode = search.ModeLabelled
 	}
 	d.info.HeldOutMeasure = "top-1"
-	eval := finetune.EvalOptions{Batch: 100, Threads: c.lut.options().IntraOpThreads, Preprocess: &d.pre, Workers: c.data.workers}
+	eval := finetune.EvalOptions{Batch: 100, Preprocess: &d.pre, Workers: c.data.workers}
 	if !d.labelled {
 		if d.info.Mode == search.ModeLabelled {
 			d.info.Mode = search.ModeUnlabelled
@@ -174,7 +183,7 @@ func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Data
 		return nil, nil, err
 	}
 	ds := dataset.NewImages("synthetic", imgs)
-	mm, err := synth.Check(e.ctx, m, ds, pre, c.lut.options().IntraOpThreads)
+	mm, err := synth.Check(e.ctx, m, ds, pre, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -243,6 +252,9 @@ func (c *adaptCmd) trainingDefaults(m *onnxio.Model, d *adaptData) error {
 	if !d.labelled && !c.train.distill {
 		return usagef("--distill=false: unlabelled data can only be learnt by distillation from the source")
 	}
+	if !c.fs.Changed("max-drop") && !d.labelled {
+		c.maxDrop = agreementMaxDrop
+	}
 	if !c.fs.Changed("augment") && c.train.distill {
 		// Distillation learns the source's outputs, whatever the image:
 		// augmented views are more of them.
@@ -257,6 +269,14 @@ func (c *adaptCmd) trainingDefaults(m *onnxio.Model, d *adaptData) error {
 // fewLabels: below this many labelled images per class, fine-tuning
 // distils from the source by default.
 const fewLabels = 100
+
+// agreementMaxDrop is --max-drop's default when held-out figures are
+// agreement with the source. Search derives the guard from the standard
+// error of the current model's held-out accuracy, which is zero for the
+// source's 100% agreement with itself (the guard would then be its floor
+// of one point, and reject almost every cut); the guard is meant against
+// deep single-layer cuts, which lose tens of points.
+const agreementMaxDrop = 5
 
 // smallBatch: fine-tuning in batches smaller than this keeps
 // BatchNormalization statistics frozen.
