@@ -33,11 +33,10 @@ const (
 // layer is one consumer: a node whose constant weights contract over an
 // axis that carries group channels.
 type layer struct {
-	key    string // the node's first output: names survive pruning
-	op     opKind
-	input  string // the activation it reads
-	weight string
-	bias   biasKind
+	key   string // the node's first output: names survive pruning
+	op    opKind
+	input string // the activation it reads
+	bias  biasKind
 	// biasName is the bias initializer (biasOwn) or the BatchNormalization
 	// mean (biasBN).
 	biasName string
@@ -68,7 +67,7 @@ type layer struct {
 	st *gram // statistics, once collected
 }
 
-// features returns the number of features per position.
+// kk is the number of features per position of the contracted axis.
 func (l *layer) kk() int { return l.kh * l.kw }
 
 // hasBias reports whether the last feature is the constant 1.
@@ -132,7 +131,7 @@ func newLayer(n *onnxio.Node, an *surgery.Analysis, al surgery.AxisLayout) (*lay
 	if len(w.Consumers()) != 1 {
 		return nil, fmt.Errorf("its weights %q are shared with another node", w.Name)
 	}
-	l := &layer{key: n.Output(0).Name, input: n.Input(0).Name, weight: w.Name, in: al.Layout, kh: 1, kw: 1}
+	l := &layer{key: n.Output(0).Name, input: n.Input(0).Name, in: al.Layout, kh: 1, kw: 1}
 	wd := w.Const.Dims
 	xd := an.Shape(n.Input(0).Name)
 	switch n.Op {

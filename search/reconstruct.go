@@ -22,14 +22,10 @@ type Recon struct {
 	// Rank chooses the channels a candidate keeps by reconstruction error
 	// (recon.Stats.Keep) instead of Options.Rank's filter norms.
 	Rank bool `json:"rank"`
-	// Calib is the calibration data (default: Train); its labels are not
-	// used.
-	Calib dataset.Dataset `json:"-"`
-	// Options configure the statistics (images, rows, seed); Preprocess,
-	// Threads and Workers default to Options.Eval's.
+	// Options configure the statistics (images, rows, seed), collected
+	// on the training data (its labels are not used); Preprocess, Threads
+	// and Workers default to Options.Eval's.
 	Options recon.Options `json:"-"`
-	// Images is the number of calibration images, for the record.
-	Images int `json:"images,omitempty"`
 }
 
 // on reports whether reconstruction statistics are needed.
@@ -89,12 +85,7 @@ func (s *searcher) reconStats(cur *onnxio.Model) (*recon.Stats, error) {
 	if s.recon.cur == cur && s.recon.stats != nil {
 		return s.recon.stats, nil
 	}
-	r := s.opts.Recon
-	calib := r.Calib
-	if calib == nil {
-		calib = s.opts.Train
-	}
-	o := r.Options
+	o := s.opts.Recon.Options
 	if o.Preprocess == nil {
 		o.Preprocess = s.opts.Eval.Preprocess
 	}
@@ -107,7 +98,7 @@ func (s *searcher) reconStats(cur *onnxio.Model) (*recon.Stats, error) {
 	if o.Log == nil {
 		o.Log = s.opts.Log
 	}
-	st, err := recon.Collect(s.ctx, cur, calib, o)
+	st, err := recon.Collect(s.ctx, cur, s.opts.Train, o)
 	if err != nil {
 		return nil, err
 	}
