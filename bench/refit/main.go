@@ -8,7 +8,9 @@
 //	    -group 16 -keep 160 [-calib 256] [-eval 1000]
 //
 // The first -calib images of a seeded permutation calibrate, the next
-// -eval evaluate. -calib-noise calibrates on Gaussian-noise images instead.
+// -eval evaluate. -calib-noise calibrates on -calib Gaussian-noise images
+// instead, -calib-synth on -calib images synthesised from the model's
+// BatchNormalization statistics (package synth, -synth-steps steps).
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/recon"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
+	"github.com/onnx-adapt/onnx-adapt/synth"
 )
 
 func main() {
@@ -38,6 +41,8 @@ func main() {
 	nCalib := flag.Int("calib", 256, "calibration images")
 	nEval := flag.Int("eval", 1000, "evaluation images")
 	noise := flag.Bool("calib-noise", false, "calibrate on Gaussian noise instead of images")
+	synthetic := flag.Bool("calib-synth", false, "calibrate on images synthesised from the BatchNormalization statistics")
+	synthSteps := flag.Int("synth-steps", 50, "optimisation steps of the synthetic images")
 	threads := flag.Int("threads", 2, "onnxruntime threads")
 	flag.Parse()
 	if err := ort.Init(); err != nil {
@@ -70,9 +75,20 @@ func main() {
 		log.Fatal(err)
 	}
 	calibPre := pre
-	if *noise {
-		calib, calibPre = noiseImages(*nCalib, int(shape[2]), int(shape[3])), pre
+	what := ""
+	switch {
+	case *noise:
+		calib, what = noiseImages(*nCalib, int(shape[2]), int(shape[3])), " of noise"
 		calibPre.Resize = dataset.ResizeNone
+	case *synthetic:
+		calibPre.Resize = dataset.ResizeNone
+		t0 := time.Now()
+		imgs, res, err := synth.Images(ctx, m, synth.Options{Images: *nCalib, Steps: *synthSteps, Preprocess: calibPre, Seed: 1})
+		if err != nil {
+			log.Fatal(err)
+		}
+		calib = dataset.NewImages("synthetic", imgs)
+		what = fmt.Sprintf(" synthesised (objective %.3g → %.3g, %.0f s)", res.Start, res.End, time.Since(t0).Seconds())
 	}
 	eval := finetune.EvalOptions{Batch: 50, Threads: *threads, Preprocess: &pre}
 	top1 := func(mm *onnxio.Model) float64 {
@@ -93,7 +109,7 @@ func main() {
 	}
 	g := st.Analysis().Group(*group)
 	fmt.Printf("model %s, group %d (%d channels, roots %v) cut to %d; %d calibration images%s, %d evaluation images; statistics %.1f s\n",
-		*modelPath, *group, g.Size, g.Roots, *keep, *nCalib, map[bool]string{true: " of noise"}[*noise], *nEval, time.Since(t0).Seconds())
+		*modelPath, *group, g.Size, g.Roots, *keep, *nCalib, what, *nEval, time.Since(t0).Seconds())
 	fmt.Printf("source: top-1 %.2f%%\n", top1(m))
 	for _, c := range []struct {
 		name  string
