@@ -24,6 +24,14 @@
 //     gives everything: the Gram matrix G = XᵀX of each layer's input
 //     features. A candidate's refit is a solve on a submatrix of G, with no
 //     further pass, for every candidate of the iteration;
+//   - a layer refitted towards the source compensates the drift of its
+//     inputs; when a layer upstream is later refitted towards the source
+//     too, the compensation is applied twice. NetAdapt cuts groups in no
+//     particular order, so that happens; only a front-to-back pass avoids
+//     it (as He et al.'s whole-model refit does). Measured: refitting every
+//     layer of a MobileNetV2 cut over five iterations towards the source's
+//     outputs at once took its top-1 on 300 held-out ImageNet images from
+//     77.7% to 15.0%, though every layer's own error fell;
 //   - drift from the source is what distillation from the source (package
 //     finetune) corrects, on the whole network's outputs.
 //
