@@ -153,14 +153,3 @@ func TestAdaptDataModes(t *testing.T) {
 		})
 	}
 }
-
-// TestAdaptDataFreeRefused: a model without BatchNormalization statistics
-// and no --data is refused in one line that says what data to give.
-func TestAdaptDataFreeRefused(t *testing.T) {
-	model := zooModel(t, "mobilenetv2", "--bn-folded")
-	code, _, stderr := cli(t, model, "--latency-ms", "20", "-o", filepath.Join(t.TempDir(), "out"))
-	first, _, _ := strings.Cut(stderr, "\n")
-	if code != exitUsage || !strings.Contains(first, "no BatchNormalization statistics") || !strings.Contains(first, "--data") {
-		t.Errorf("exit %d, first line %q; want a usage error naming the missing statistics and --data", code, first)
-	}
-}

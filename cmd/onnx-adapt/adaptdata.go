@@ -152,7 +152,8 @@ func (c *adaptCmd) openData(m *onnxio.Model) (*adaptData, dataset.Dataset, error
 func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Dataset, error) {
 	layers := synth.Layers(m)
 	if layers == 0 {
-		return nil, nil, usagef("no --data, and the model has no BatchNormalization statistics to synthesise inputs from (folded into its convolutions): give --data with a few hundred images of its input domain (a folder of images; labels are not needed)")
+		// Bad input, not a usage mistake: one line, exit 1, nothing written.
+		return nil, nil, fmt.Errorf("no --data, and the model has no BatchNormalization statistics to synthesise inputs from (folded into its convolutions): give --data with a few hundred images of its input domain (a folder of images; labels are not needed)")
 	}
 	shape, err := imageInputShape(m)
 	if err != nil {

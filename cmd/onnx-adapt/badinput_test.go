@@ -103,6 +103,14 @@ func TestAdaptBadInput(t *testing.T) {
 		{"unreachable MACs", run(model, "--macs", "1000"), "", []string{"MACs target 1.0k is below what pruning can reach", "give a target of at least"}},
 		{"foreign table", run(model, "--lut", foreignTable(t)), "", []string{"measured on another set-up", "cpu: table Some Phone SoC", "--lut-foreign"}},
 		{"full disk", nil, "disk", []string{"is full", "free some space or give -o on another disk"}},
+		// Without labels: no data-free mode for a model without
+		// BatchNormalization statistics; an image folder without images;
+		// and no class check (a foreign table is what stops this one, after
+		// the data).
+		{"data-free without statistics", []string{zooModel(t, "mobilenetv2", "--bn-folded"), "--macs", "400000", "--lut", table, "-q"}, "",
+			[]string{"no --data, and the model has no BatchNormalization statistics", "give --data with a few hundred images"}},
+		{"empty image folder", run(model, "--data", t.TempDir()), "", []string{"give --data"}},
+		{"unlabelled: no class check", run(fiveClasses, "--unlabelled", "--lut", foreignTable(t)), "", []string{"measured on another set-up"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
