@@ -17,6 +17,17 @@ const (
 	MaxLongEpochs = 60
 )
 
+// CostlyMACs is the cost per image above which a model is too costly for
+// the fixed fine-tuning defaults of a labelled run (adapt's flags: 100
+// short-term steps of 64 images per candidate, a tenth of the data held
+// out, one long-term epoch): at 30M multiply-accumulates, 100 steps of 64
+// take about half a minute per candidate on two cores, a quarter of an
+// hour per iteration of thirty groups. Above it, and for data without
+// labels, the budgets below replace them. The 32×32 models (the embedded
+// default, 6M) are below it, the MobileNets at 224×224 (56M to 600M)
+// above.
+const CostlyMACs = 30e6
+
 // ShortTermBudget returns the default short-term fine-tuning of every
 // candidate, for a model of macs multiply-accumulates per image and n
 // training images: the candidate sees I = min(n, CandidateMACs/macs)

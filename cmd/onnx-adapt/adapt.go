@@ -56,6 +56,8 @@ type adaptCmd struct {
 	force      bool
 	// inBatch: a batch job, which names its model itself.
 	inBatch bool
+	// embedded: no MODEL, the embedded default model and its data.
+	embedded bool
 }
 
 func (*adaptCmd) name() string { return "adapt" }
@@ -85,16 +87,20 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.maxIter, "max-iterations", 100, "stop after this many iterations")
 	fs.IntVar(&c.roundTo, "round-to", search.DefaultRoundTo, "keep channel counts at multiples of this")
 	fs.StringVar(&c.rank, "rank", "l2", "filter ranking: l2 or l1 norm, or recon (the least reconstruction error after the refit)")
-	fs.Float64Var(&c.heldOut, "held-out", 0, "held-out part of the training data for choosing candidates (count, or fraction below 1; 0: a fifth, at most 2000)")
-	fs.IntVar(&c.shortSteps, "short-steps", 0, "short-term fine-tuning steps per candidate (0: about 5e9 MACs of training, none for a costly model; see search.ShortTermBudget)")
-	fs.Float64Var(&c.shortLR, "short-lr", defaultShortLR, "short-term fine-tuning learning rate (when not given: this times batch/64)")
-	fs.Float64Var(&c.longEpochs, "long-epochs", 1, "long-term fine-tuning epochs of the final model (0: none; when not given: 500 steps, at most 1e12 MACs, 1 to 60 epochs)")
-	fs.Float64Var(&c.longLR, "long-lr", defaultLongLR, "long-term fine-tuning learning rate, cosine schedule (when not given: this times batch/64)")
+	// The defaults of the fine-tuning flags are fixed for labelled data on
+	// a model of at most search.CostlyMACs; without labels, or above that
+	// cost, flags not given follow the model's cost and the data
+	// (trainingDefaults): the "cost-following" parts of their help.
+	fs.Float64Var(&c.heldOut, "held-out", 0.1, "held-out part of the training data for choosing candidates (count, or fraction below 1; cost-following: a fifth, at most 2000 and 3e10 MACs of inference)")
+	fs.IntVar(&c.shortSteps, "short-steps", 100, "short-term fine-tuning steps per candidate (cost-following: about 5e9 MACs of training, none for a costly model; see search.ShortTermBudget)")
+	fs.Float64Var(&c.shortLR, "short-lr", defaultShortLR, "short-term fine-tuning learning rate (cost-following: this times batch/64)")
+	fs.Float64Var(&c.longEpochs, "long-epochs", 1, "long-term fine-tuning epochs of the final model (0: none; cost-following: 500 steps, at most 1e12 MACs, 1 to 60 epochs)")
+	fs.Float64Var(&c.longLR, "long-lr", defaultLongLR, "long-term fine-tuning learning rate, cosine schedule (cost-following: this times batch/64)")
 	c.train.register(fs)
-	fs.Lookup("batch").Usage = "fine-tuning batch size (when not given: follows the short-term budget, 8 to 64)"
-	fs.Lookup("freeze-bn").Usage = "keep BatchNormalization statistics fixed (when not given: for batches under 32)"
-	fs.Lookup("distill").Usage = "fine-tuning distils from the source model, run in onnxruntime (when not given: for unlabelled data, alone, and for fewer than 100 labelled images per class)"
-	fs.Lookup("augment").Usage = "train-time augmentation: none, or items joined by ':' among rrc, rrc=MIN,MAX, ratio=MIN,MAX, pad=N, flip (when not given and distilling: flip, with pad=H/16 below 96 pixels and rrc=0.35,1 from 96)"
+	fs.Lookup("batch").Usage = "fine-tuning batch size (cost-following: the short-term budget's, 8 to 64)"
+	fs.Lookup("freeze-bn").Usage = "keep BatchNormalization statistics fixed (cost-following: for batches under 32)"
+	fs.Lookup("distill").Usage = "distil from the source model, run in onnxruntime: the long-term fine-tuning (cost-following: the short-term one too; on for unlabelled data, alone, and for fewer than 100 labelled images per class)"
+	fs.Lookup("augment").Usage = "train-time augmentation: none, or items joined by ':' among rrc, rrc=MIN,MAX, ratio=MIN,MAX, pad=N, flip (cost-following and distilling: flip, with pad=H/16 below 96 pixels and rrc=0.35,1 from 96)"
 	fs.Lookup("seed").Usage = "seed of the data order, augmentation, dropout, held-out split and synthetic images"
 	c.timing.register(fs)
 	fs.Float64Var(&c.margin, "margin", search.DefaultMargin, "aim this fraction below the latency target, against measurement noise")
@@ -148,6 +154,7 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 			return nil, err
 		}
 		source = pretrained.Name
+		c.embedded = true
 		if lineage, err = sourceLineage(m, pretrained.Bytes(), pretrained.Name); err != nil {
 			return nil, err
 		}
@@ -195,6 +202,9 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	if err := c.timing.check(); err != nil {
 		return nil, err
 	}
+	if c.rank == "recon" && !c.fs.Changed("refit") {
+		c.learn.refit = true // the ranking is the refit's error
+	}
 	opts, err := c.options(e)
 	if err != nil {
 		return nil, err
@@ -228,7 +238,7 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.trainingDefaults(m, d); err != nil {
+	if err := c.trainingDefaults(d); err != nil {
 		return nil, err
 	}
 	if opts, err = c.options(e); err != nil {
@@ -241,7 +251,12 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	opts.Lineage = lineage
 	opts.ShortTerm.Preprocess, opts.LongTerm.Preprocess = &d.pre, &d.pre
 	if c.train.distill {
-		opts.ShortTerm.Teacher, opts.LongTerm.Teacher = m, m
+		// Labelled data on a small model distils in the long-term
+		// fine-tuning only, as before the cost-following defaults.
+		opts.LongTerm.Teacher = m
+		if d.follow {
+			opts.ShortTerm.Teacher = m
+		}
 	}
 	// Accuracy is not a latency: evaluate on every core, whatever the
 	// deployment's thread count.

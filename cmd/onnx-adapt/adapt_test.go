@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
+	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/search"
 )
 
@@ -152,4 +157,104 @@ func TestAdaptDataModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resolved are the options adapt resolves from its flags and the data
+// that depend on the defaults of the fine-tuning flags.
+type resolved struct {
+	HeldOut, Steps, Batch                int
+	ShortLR, LongLR, LongEpochs, MaxDrop float64
+	FreezeBN, ShortDistill, LongDistill  bool
+	Augment, Refit, ReconRank            bool
+	Mode                                 string
+}
+
+func resolvedOf(o search.Options) resolved {
+	return resolved{HeldOut: o.HeldOut.Len(), Steps: o.ShortTerm.Steps, Batch: o.ShortTerm.Batch,
+		ShortLR: o.ShortTerm.LR, LongLR: o.LongTerm.LR, LongEpochs: o.LongTerm.Epochs, MaxDrop: o.MaxDrop,
+		FreezeBN: o.ShortTerm.FreezeBN, ShortDistill: o.ShortTerm.Teacher != nil, LongDistill: o.LongTerm.Teacher != nil,
+		Augment: o.ShortTerm.Augment != nil, Refit: o.Recon.Refit, ReconRank: o.Recon.Rank, Mode: o.Data.Mode}
+}
+
+// TestAdaptDefaults checks the options adapt resolves, without running
+// the search. Labelled data on a small model keeps the fixed defaults
+// that adapt had before the data modes (the quickstart's: 2000 held-out
+// images, 20 short-term steps of 64 at 0.005, one long-term epoch at
+// 0.01, distillation only with --distill and only in the long-term
+// fine-tuning, no refit); without labels, or on a model above
+// search.CostlyMACs, flags not given follow the model's cost and the data.
+func TestAdaptDefaults(t *testing.T) {
+	if err := ort.Init(); err != nil {
+		t.Fatal(err)
+	}
+	small := zooModel(t, "mobilenetv2", "--in-channels", "1")
+	costly := zooModel(t, "mobilenetv2", "--in-channels", "1", "--resolution", "224", "--width", "1")
+	costlyMACs := modelMACs(t, costly)
+	if costlyMACs <= search.CostlyMACs {
+		t.Fatalf("the 224×224 model has %d MACs, not above search.CostlyMACs", costlyMACs)
+	}
+	fixed := resolved{HeldOut: 6000, Steps: 100, Batch: 64, ShortLR: 0.005, LongLR: 0.01, LongEpochs: 1, Mode: search.ModeLabelled}
+	quickstart := fixed
+	quickstart.HeldOut, quickstart.Steps = 2000, 20
+	distill, rank := fixed, fixed
+	distill.LongDistill = true
+	rank.Refit, rank.ReconRank = true, true
+	for _, tc := range []struct {
+		name string
+		args []string
+		want resolved
+	}{
+		{"quickstart", nil, quickstart},
+		{"labelled", []string{small, "--data", fashionMNIST}, fixed},
+		{"labelled --distill", []string{small, "--data", fashionMNIST, "--distill"}, distill},
+		{"labelled --rank recon", []string{small, "--data", fashionMNIST, "--rank", "recon"}, rank},
+		// 600 images, 120 held out (a fifth); 480 images give 7 steps of
+		// 64 (the embedded model's 20 stay) and 60 epochs (the most).
+		{"unlabelled", []string{"--unlabelled", "--images", "600"}, resolved{HeldOut: 120, Steps: 20, Batch: 64,
+			ShortLR: 0.005, LongLR: 0.01, LongEpochs: 60, MaxDrop: 5, ShortDistill: true, LongDistill: true,
+			Augment: true, Refit: true, Mode: search.ModeUnlabelled}},
+		// Labelled, but too costly for 100 steps of 64: no short-term
+		// steps (the refit stands alone), batches of 8 with frozen
+		// BatchNormalization and learning rates scaled to them.
+		{"labelled, costly", []string{costly, "--data", fashionMNIST}, resolved{HeldOut: search.HeldOutSize(60000, costlyMACs),
+			Steps: 0, Batch: 8, ShortLR: 0.005 / 8, LongLR: 0.01 / 8, LongEpochs: 1, FreezeBN: true, Refit: true, Mode: search.ModeLabelled}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--macs", "400000", "--lut", filepath.Join(t.TempDir(), "lut.json"),
+				"-o", filepath.Join(t.TempDir(), "out")}, tc.args...)
+			if tc.want.Steps == 0 {
+				args[1] = "200000000" // within the costly model's reach
+			}
+			e := &env{ctx: context.Background(), stdout: io.Discard, stderr: io.Discard, quiet: true, log: slog.New(slog.DiscardHandler)}
+			c := &adaptCmd{}
+			fs := newFlagSet(c, e)
+			if err := fs.Parse(args); err != nil {
+				t.Fatal(err)
+			}
+			job, err := c.prepare(e, fs.Args())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resolvedOf(job.opts); got != tc.want {
+				t.Errorf("resolved\n%+v, want\n%+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// modelMACs is the multiply-accumulates of the model at path.
+func modelMACs(t *testing.T, path string) int64 {
+	t.Helper()
+	m, err := onnxio.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Graph.InferShapes(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := cost.Analyze(m.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.MACs
 }

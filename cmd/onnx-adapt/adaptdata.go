@@ -31,7 +31,7 @@ func (f *adaptDataFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.test, "test", 0, "carve a test part (count, or fraction below 1) from data that has no test split; neither selection nor training sees it (the split is in history.json)")
 	fs.IntVar(&f.images, "images", 0, "use only this many training images, a seeded sample (0: all)")
 	fs.IntVar(&f.synthetic, "synthetic", 0, "with no --data: the number of images to synthesise from the model's BatchNormalization statistics (0: follows the model's cost, see search.SyntheticBudget)")
-	fs.BoolVar(&f.refit, "refit", true, "refit, by least squares, the layers that read the channels each candidate removes")
+	fs.BoolVar(&f.refit, "refit", false, "refit, by least squares, the layers that read the channels each candidate removes (cost-following, and with --rank recon: on)")
 }
 
 // adaptData is the data of an adapt run: the training (and calibration),
@@ -40,7 +40,24 @@ type adaptData struct {
 	train, held, test dataset.Dataset
 	pre               dataset.Preprocess
 	labelled          bool
-	info              search.DataInfo
+	// macs is the model's cost per image; follow says whether the
+	// defaults of flags not given follow it and the data (followsCost).
+	macs   int64
+	follow bool
+	info   search.DataInfo
+}
+
+// followsCost reports whether the defaults of adapt's fine-tuning flags
+// (and --held-out, --refit) follow the model's cost and the data, for a
+// model of macs multiply-accumulates per image: without labels, where the
+// fixed defaults would fine-tune towards labels there are not, and above
+// search.CostlyMACs, where they would take minutes per candidate. Labelled
+// data on a smaller model, such as the quickstart's Fashion-MNIST, keeps
+// the fixed defaults: 100 short-term steps of 64 at 0.005 (20 for the
+// embedded model), a tenth held out (2000 images for the embedded model),
+// one long-term epoch at 0.01, no distillation, augmentation or refit.
+func followsCost(labelled bool, macs int64) bool {
+	return !labelled || macs > search.CostlyMACs
 }
 
 // prepareData opens the data, or synthesises it when there is none,
@@ -65,21 +82,31 @@ func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData,
 	if !d.labelled {
 		train = dataset.Unlabelled(train)
 	}
+	rep, err := cost.Analyze(m.Graph)
+	if err != nil {
+		return nil, err
+	}
+	d.macs = rep.MACs
+	d.follow = followsCost(d.labelled, d.macs)
 	held := c.heldOut
-	if !c.fs.Changed("held-out") && held == 0 {
-		rep, err := cost.Analyze(m.Graph)
-		if err != nil {
-			return nil, err
-		}
-		held = float64(search.HeldOutSize(train.Len(), rep.MACs))
-		if d.info.Mode == search.ModeDataFree {
+	if !c.fs.Changed("held-out") {
+		switch {
+		case !d.follow && c.embedded:
+			held = 2000
+		case !d.follow:
+		case d.info.Mode == search.ModeDataFree:
 			// A few dozen costly images: a third, for a held-out agreement
 			// finer than one image in a dozen.
 			held = float64(max(1, train.Len()/3))
+		default:
+			held = float64(search.HeldOutSize(train.Len(), d.macs))
 		}
 	}
 	if d.train, d.held, err = dataset.HoldOut(train, held, c.train.seed); err != nil {
-		return nil, usagef("--held-out: %v", err)
+		if c.fs.Changed("held-out") {
+			return nil, usagef("--held-out: %v", err)
+		}
+		return nil, err
 	}
 	d.info.HeldOutSources = sources(d.held)
 	if d.info.Mode == "" {
@@ -209,18 +236,20 @@ func sources(ds dataset.Dataset) []string {
 	return out
 }
 
-// trainingDefaults sets, for flags not given, the fine-tuning that
-// follows the model's cost and the data (search.ShortTermBudget,
-// search.LongTermEpochs) and distillation: from the source whenever the
-// data is unlabelled (then alone) or has fewer than fewLabels images per
-// class.
-func (c *adaptCmd) trainingDefaults(m *onnxio.Model, d *adaptData) error {
-	rep, err := cost.Analyze(m.Graph)
-	if err != nil {
-		return err
+// trainingDefaults sets, for flags not given and where the defaults
+// follow the model's cost and the data (d.follow), the fine-tuning
+// budgets (search.ShortTermBudget, search.LongTermEpochs), the refit, and
+// distillation: from the source whenever the data is unlabelled (then
+// alone) or has fewer than fewLabels images per class.
+func (c *adaptCmd) trainingDefaults(d *adaptData) error {
+	if !d.follow {
+		return nil
+	}
+	if !c.fs.Changed("refit") {
+		c.learn.refit = true
 	}
 	n := d.train.Len()
-	steps, batch := search.ShortTermBudget(rep.MACs, n)
+	steps, batch := search.ShortTermBudget(d.macs, n)
 	for _, f := range []struct{ name, v string }{{"short-steps", fmt.Sprint(steps)}, {"batch", fmt.Sprint(batch)}} {
 		if !c.fs.Changed(f.name) {
 			if err := c.fs.Set(f.name, f.v); err != nil {
@@ -230,7 +259,7 @@ func (c *adaptCmd) trainingDefaults(m *onnxio.Model, d *adaptData) error {
 	}
 	c.train.batch = min(c.train.batch, max(1, n))
 	if !c.fs.Changed("long-epochs") {
-		c.longEpochs = search.LongTermEpochs(rep.MACs, n, c.train.batch)
+		c.longEpochs = search.LongTermEpochs(d.macs, n, c.train.batch)
 	}
 	// Learning rates scale with the batch (the defaults are for 64), and
 	// batches of fewer than smallBatch images train with frozen
