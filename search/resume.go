@@ -64,6 +64,23 @@ type Settings struct {
 	Train   int `json:"train"`
 	HeldOut int `json:"held_out"`
 	Test    int `json:"test,omitempty"`
+	// DataMode is the data mode without labels (ModeUnlabelled,
+	// ModeDataFree: what fine-tuning learns and held-out figures
+	// measure); empty for labelled data, as in records that predate the
+	// modes.
+	DataMode string `json:"data_mode,omitempty"`
+	// Recon is the reconstruction after removal, when it is on.
+	Recon *ReconSettings `json:"recon,omitempty"`
+}
+
+// ReconSettings are the settings of Options.Recon that change a run's
+// result.
+type ReconSettings struct {
+	Refit          bool   `json:"refit"`
+	Rank           bool   `json:"rank"`
+	Images         int    `json:"images,omitempty"`
+	RowsPerFeature int    `json:"rows_per_feature,omitempty"`
+	Seed           uint64 `json:"seed,omitempty"`
 }
 
 // TrainSettings are the settings of a finetune.Config that change its
@@ -100,6 +117,13 @@ func (o *Options) settings() Settings {
 		Rank: o.Rank, TuneTop: o.TuneTop, MaxDrop: o.MaxDrop, Margin: o.Margin, Variants: o.CalibrationVariants,
 		Measure: o.Measure, ShortTerm: trainSettings(o.ShortTerm), LongTerm: trainSettings(o.LongTerm)}
 	s.Measure.Runtime = o.Runtime
+	if m := o.Data.Mode; m != ModeLabelled {
+		s.DataMode = m
+	}
+	if r := o.Recon; r.on() {
+		s.Recon = &ReconSettings{Refit: r.Refit, Rank: r.Rank, Images: r.Options.Images,
+			RowsPerFeature: r.Options.RowsPerFeature, Seed: r.Options.Seed}
+	}
 	for _, d := range []struct {
 		ds dataset.Dataset
 		n  *int
@@ -327,6 +351,7 @@ func (s *searcher) resume(m *onnxio.Model, prev *Result) (*state, error) {
 	res := prev
 	res.Settings = s.res.Settings
 	res.Protocol, res.Lineage = s.res.Protocol, s.res.Lineage
+	res.Data, res.Recon = s.res.Data, s.res.Recon
 	s.res = res
 	s.started = time.Now().Add(-time.Duration(prev.Seconds * float64(time.Second)))
 	n := len(res.Iterations)

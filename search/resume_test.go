@@ -76,6 +76,29 @@ func TestCheckOutDir(t *testing.T) {
 			func(o *Options) { o.ShortTerm.Seed = 2 }, false, "other settings (short_term.seed: 1 there, 2 now)"},
 		{"another target", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
 			func(o *Options) { o.Constraints.MACs = 2000 }, false, "constraints.macs: 1000 there, 2000 now"},
+		// The data mode and the reconstruction are settings; labelled data
+		// is recorded as before the modes existed, so such a run resumes.
+		{"labelled, recorded without a mode", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
+			func(o *Options) { o.Data.Mode = ModeLabelled }, true, ""},
+		{"unlabelled now", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
+			func(o *Options) { o.Data.Mode = ModeUnlabelled }, false, "other settings (data_mode: none there, \"unlabelled\" now)"},
+		{"data-free there, unlabelled now", func(t *testing.T, dir string) {
+			o := base(dir)
+			o.Data.Mode = ModeDataFree
+			history(t, dir, o, 2)
+		}, func(o *Options) { o.Data.Mode = ModeUnlabelled }, false, "data_mode: \"data-free\" there, \"unlabelled\" now"},
+		{"refit now", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
+			func(o *Options) { o.Recon.Refit = true }, false, "other settings (recon.rank: none there, false now; recon.refit: none there, true now)"},
+		{"recon ranking now", func(t *testing.T, dir string) {
+			o := base(dir)
+			o.Recon.Refit = true
+			history(t, dir, o, 2)
+		}, func(o *Options) { o.Recon.Refit, o.Recon.Rank = true, true }, false, "recon.rank: false there, true now"},
+		{"same refit", func(t *testing.T, dir string) {
+			o := base(dir)
+			o.Recon.Refit, o.Data.Mode = true, ModeDataFree
+			history(t, dir, o, 2)
+		}, func(o *Options) { o.Recon.Refit, o.Data.Mode = true, ModeDataFree }, true, ""},
 		{"another target, forced", func(t *testing.T, dir string) { history(t, dir, base(dir), 2) },
 			func(o *Options) { o.Constraints.MACs, o.Force = 2000, true }, false, ""},
 	}
