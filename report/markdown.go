@@ -18,6 +18,12 @@ func Markdown(w io.Writer, res *search.Result) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "# onnx-adapt run\n\n")
 	fmt.Fprintf(bw, "Target: %s.\n\n", targetText(res))
+	if d := dataText(res); d != "" {
+		fmt.Fprintf(bw, "Data: %s.\n\n", d)
+	}
+	if r := res.Recon; r.Refit || r.Rank {
+		fmt.Fprintf(bw, "Reconstruction: %s.\n\n", reconText(r))
+	}
 	switch {
 	case !done(res) && res.Blocked != "":
 		fmt.Fprintf(bw, "Status: **stopped** after %s, before every constraint held: %s.\n\n", iterations(len(res.Iterations)), res.Blocked)
@@ -28,7 +34,8 @@ func Markdown(w io.Writer, res *search.Result) error {
 	default:
 		fmt.Fprintf(bw, "Status: **not met** after %s (%.0f s).\n\n", iterations(len(res.Iterations)), res.Seconds)
 	}
-	fmt.Fprintln(bw, "| model | latency ms (median) | noise ms | MACs | params | file | held-out top-1 | test top-1 | pruned group |")
+	fmt.Fprintf(bw, "| model | latency ms (median) | noise ms | MACs | params | file | held-out %s | test %s | pruned group |\n",
+		measure(res.Data.HeldOutMeasure), measure(res.Data.TestMeasure))
 	fmt.Fprintln(bw, "|---|--:|--:|--:|--:|--:|--:|--:|---|")
 	row(bw, "source", res.Source, "")
 	for _, it := range res.Iterations {
@@ -100,6 +107,54 @@ func top1(a *finetune.Accuracy) string {
 
 // escape keeps a cell's text from breaking the table.
 func escape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// measure names what a held-out or test figure is: top-1 against labels
+// (also in records that predate the data modes), or agreement with the
+// source model's top-1.
+func measure(m string) string {
+	if m == "" {
+		return "top-1"
+	}
+	return m
+}
+
+// dataText says what the run learnt from (search.DataInfo): the mode,
+// its source and the sizes of its parts; "" in a record that predates
+// the data modes.
+func dataText(res *search.Result) string {
+	d := res.Data
+	if d.Mode == "" {
+		return ""
+	}
+	s := "**" + d.Mode + "**"
+	if d.Source != "" {
+		s += ", " + d.Source
+	}
+	s += fmt.Sprintf(": %d training, %d held-out", d.Train, d.HeldOut)
+	if d.Test > 0 {
+		s += fmt.Sprintf(", %d test", d.Test)
+	}
+	s += " images"
+	if d.HeldOutMeasure == "agreement" {
+		s += "; held-out figures are agreement with the source model's top-1, not accuracy"
+	}
+	if d.Test > 0 && d.TestMeasure == "agreement" {
+		s += ", and so are the test figures"
+	}
+	return s
+}
+
+// reconText says how cuts were repaired (search.Recon).
+func reconText(r search.Recon) string {
+	var parts []string
+	if r.Refit {
+		parts = append(parts, "the layers that read each cut's removed channels refitted by least squares")
+	}
+	if r.Rank {
+		parts = append(parts, "kept channels chosen by the error the refit leaves")
+	}
+	return strings.Join(parts, "; ")
+}
 
 // targetText says what the run aimed at.
 func targetText(res *search.Result) string {

@@ -58,7 +58,7 @@ func Plot(res *search.Result) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = "Held-out accuracy against measured latency"
 	p.X.Label.Text = "onnxruntime latency, ms (median, batch 1)"
-	p.Y.Label.Text = "held-out top-1, %"
+	p.Y.Label.Text = "held-out " + measure(res.Data.HeldOutMeasure) + ", %"
 	p.Add(plotter.NewGrid())
 	// NetAdapt's points run from the source, top right, down to the left:
 	// the bottom right corner is free for the legend.

@@ -144,6 +144,26 @@ func TestMarkdown(t *testing.T) {
 	if rows := strings.Count(md, "\n| iter_"); rows != 3 {
 		t.Errorf("%d iteration rows, want 3", rows)
 	}
+	// A record without a data mode (before they existed) says nothing of
+	// it; one with a mode names it, and agreement is not called top-1.
+	if strings.Contains(md, "Data:") || strings.Contains(md, "Reconstruction:") || !strings.Contains(md, "| held-out top-1 | test top-1 |") {
+		t.Errorf("a record without a data mode:\n%s", md)
+	}
+	res.Data = search.DataInfo{Mode: search.ModeUnlabelled, Source: "photos/", Train: 800, HeldOut: 100, Test: 300,
+		HeldOutMeasure: "agreement", TestMeasure: "agreement"}
+	res.Recon = search.Recon{Refit: true}
+	b.Reset()
+	Markdown(&b, res)
+	for _, want := range []string{
+		"Data: **unlabelled**, photos/: 800 training, 100 held-out, 300 test images; held-out figures are agreement with the source model's top-1, not accuracy, and so are the test figures.",
+		"Reconstruction: the layers that read each cut's removed channels refitted by least squares.",
+		"| held-out agreement | test agreement |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("unlabelled: report.md lacks %q:\n%s", want, b.String())
+		}
+	}
+	res.Data, res.Recon = search.DataInfo{}, search.Recon{}
 	res.File = ""
 	b.Reset()
 	Markdown(&b, res)
