@@ -15,6 +15,7 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/finetune"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/onnxcheck"
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
@@ -132,6 +133,11 @@ func noise(n, s int, seed uint64) dataset.Dataset {
 // per value all images concatenated.
 func outputs(tb testing.TB, m *onnxio.Model, ds dataset.Dataset, names ...string) [][]float32 {
 	tb.Helper()
+	whole, err := onnxio.Encode(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	onnxcheck.Submit(tb.Name(), whole) // vetted by TestMain's ONNX checker
 	c := m.Clone()
 	c.Graph.Outputs = nil
 	for _, n := range names {
