@@ -162,7 +162,7 @@ func TestAdaptDataModes(t *testing.T) {
 // resolved are the options adapt resolves from its flags and the data
 // that depend on the defaults of the fine-tuning flags.
 type resolved struct {
-	HeldOut, Steps, Batch                int
+	HeldOut, Steps, Batch, TuneTop       int
 	ShortLR, LongLR, LongEpochs, MaxDrop float64
 	FreezeBN, ShortDistill, LongDistill  bool
 	Augment, Refit, ReconRank            bool
@@ -170,7 +170,7 @@ type resolved struct {
 }
 
 func resolvedOf(o search.Options) resolved {
-	return resolved{HeldOut: o.HeldOut.Len(), Steps: o.ShortTerm.Steps, Batch: o.ShortTerm.Batch,
+	return resolved{HeldOut: o.HeldOut.Len(), Steps: o.ShortTerm.Steps, Batch: o.ShortTerm.Batch, TuneTop: o.TuneTop,
 		ShortLR: o.ShortTerm.LR, LongLR: o.LongTerm.LR, LongEpochs: o.LongTerm.Epochs, MaxDrop: o.MaxDrop,
 		FreezeBN: o.ShortTerm.FreezeBN, ShortDistill: o.ShortTerm.Teacher != nil, LongDistill: o.LongTerm.Teacher != nil,
 		Augment: o.ShortTerm.Augment != nil, Refit: o.Recon.Refit, ReconRank: o.Recon.Rank, Mode: o.Data.Mode}
@@ -179,9 +179,10 @@ func resolvedOf(o search.Options) resolved {
 // TestAdaptDefaults checks the options adapt resolves, without running
 // the search. Labelled data on a small model keeps the fixed defaults
 // that adapt had before the data modes (the quickstart's: 2000 held-out
-// images, 20 short-term steps of 64 at 0.005, one long-term epoch at
-// 0.01, distillation only with --distill and only in the long-term
-// fine-tuning, no refit); without labels, or on a model above
+// images, 20 short-term steps of 64 at 0.005 for the 3 best candidates as
+// cut, three quarters of a long-term epoch at 0.01, distillation only with
+// --distill and only in the long-term fine-tuning, no refit); without
+// labels, or on a model above
 // search.CostlyMACs, flags not given follow the model's cost and the data.
 func TestAdaptDefaults(t *testing.T) {
 	if err := ort.Init(); err != nil {
@@ -195,7 +196,7 @@ func TestAdaptDefaults(t *testing.T) {
 	}
 	fixed := resolved{HeldOut: 6000, Steps: 100, Batch: 64, ShortLR: 0.005, LongLR: 0.01, LongEpochs: 1, Mode: search.ModeLabelled}
 	quickstart := fixed
-	quickstart.HeldOut, quickstart.Steps = 2000, 20
+	quickstart.HeldOut, quickstart.Steps, quickstart.LongEpochs, quickstart.TuneTop = 2000, 20, 0.75, 3
 	distill, rank := fixed, fixed
 	distill.LongDistill = true
 	rank.Refit, rank.ReconRank = true, true
@@ -209,8 +210,8 @@ func TestAdaptDefaults(t *testing.T) {
 		{"labelled --distill", []string{small, "--data", fashionMNIST, "--distill"}, distill},
 		{"labelled --rank recon", []string{small, "--data", fashionMNIST, "--rank", "recon"}, rank},
 		// 600 images, 120 held out (a fifth); 480 images give 7 steps of
-		// 64 (the embedded model's 20 stay) and 60 epochs (the most).
-		{"unlabelled", []string{"--unlabelled", "--images", "600"}, resolved{HeldOut: 120, Steps: 20, Batch: 64,
+		// 64 and 60 epochs (the most), not the quickstart's lengths.
+		{"unlabelled", []string{"--unlabelled", "--images", "600"}, resolved{HeldOut: 120, Steps: 7, Batch: 64, TuneTop: 3,
 			ShortLR: 0.005, LongLR: 0.01, LongEpochs: 60, MaxDrop: 5, ShortDistill: true, LongDistill: true,
 			Augment: true, Refit: true, Mode: search.ModeUnlabelled}},
 		// Labelled, but too costly for 100 steps of 64: no short-term

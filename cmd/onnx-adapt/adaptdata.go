@@ -47,15 +47,21 @@ type adaptData struct {
 	info   search.DataInfo
 }
 
+// embeddedFineTuning are the quickstart's fine-tuning lengths: the
+// embedded model on its labelled data, sized for a demonstration that runs
+// in minutes. Without labels its defaults follow its cost and the data
+// instead (followsCost), as for any model.
+var embeddedFineTuning = [][2]string{{"short-steps", "20"}, {"held-out", "2000"}, {"long-epochs", "0.75"}}
+
 // followsCost reports whether the defaults of adapt's fine-tuning flags
 // (and --held-out, --refit) follow the model's cost and the data, for a
 // model of macs multiply-accumulates per image: without labels, where the
 // fixed defaults would fine-tune towards labels there are not, and above
 // search.CostlyMACs, where they would take minutes per candidate. Labelled
 // data on a smaller model, such as the quickstart's Fashion-MNIST, keeps
-// the fixed defaults: 100 short-term steps of 64 at 0.005 (20 for the
-// embedded model), a tenth held out (2000 images for the embedded model),
-// one long-term epoch at 0.01, no distillation, augmentation or refit.
+// the fixed defaults: 100 short-term steps of 64 at 0.005, a tenth held
+// out, one long-term epoch at 0.01 (for the embedded model
+// embeddedFineTuning's), no distillation, augmentation or refit.
 func followsCost(labelled bool, macs int64) bool {
 	return !labelled || macs > search.CostlyMACs
 }
@@ -88,11 +94,18 @@ func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData,
 	}
 	d.macs = rep.MACs
 	d.follow = followsCost(d.labelled, d.macs)
+	if !d.follow && c.embedded {
+		for _, f := range embeddedFineTuning {
+			if !c.fs.Changed(f[0]) {
+				if err := c.fs.Set(f[0], f[1]); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	held := c.heldOut
 	if !c.fs.Changed("held-out") {
 		switch {
-		case !d.follow && c.embedded:
-			held = 2000
 		case !d.follow:
 		case d.info.Mode == search.ModeDataFree:
 			// A few dozen costly images: a third, for a held-out agreement
