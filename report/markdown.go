@@ -34,6 +34,9 @@ func Markdown(w io.Writer, res *search.Result) error {
 	default:
 		fmt.Fprintf(bw, "Status: **not met** after %s (%.0f s).\n\n", iterations(len(res.Iterations)), res.Seconds)
 	}
+	if res.LongTermRejected != "" {
+		fmt.Fprintf(bw, "Long-term fine-tune: %s.\n\n", res.LongTermRejected)
+	}
 	fmt.Fprintf(bw, "| model | latency ms (median) | noise ms | MACs | params | file | held-out %s | test %s | pruned group |\n",
 		measure(res.Data.HeldOutMeasure), measure(res.Data.TestMeasure))
 	fmt.Fprintln(bw, "|---|--:|--:|--:|--:|--:|--:|--:|---|")

@@ -132,6 +132,10 @@ type Result struct {
 	// constraints (Blocked).
 	Final Figures `json:"final"`
 	File  string  `json:"file"`
+	// LongTermRejected says why File is the last iteration's model without
+	// its long-term fine-tune: that fine-tune lost more held-out top-1
+	// than a chosen candidate may (see finish).
+	LongTermRejected string `json:"long_term_rejected,omitempty"`
 	// Checks are the confirmation measurements taken whenever the search
 	// was about to stop on a latency target (see Check).
 	Checks []Check `json:"checks,omitempty"`

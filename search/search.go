@@ -219,6 +219,19 @@ func (s *searcher) finish(cur *state) error {
 	if final.fig, err = s.figures(final); err != nil {
 		return err
 	}
+	if why := s.longTermLoss(cur, final); why != "" {
+		// The long-term fine-tune made the model worse (a diverged
+		// optimiser, too little data): ship the model it started from.
+		res.LongTermRejected = why
+		s.opts.Log.Warn("long-term fine-tune rejected", "reason", why)
+		final = &state{model: cur.model, plan: cur.plan}
+		if err := s.save(res.File, final); err != nil {
+			return err
+		}
+		if final.fig, err = s.figures(final); err != nil {
+			return err
+		}
+	}
 	if s.constrained(Latency) {
 		c, err := s.check(final, len(res.Iterations), true)
 		if err != nil {
@@ -240,6 +253,28 @@ func (s *searcher) finish(cur *state) error {
 	}
 	s.emit(Event{Kind: Done, Figures: &res.Final})
 	return s.writeResult()
+}
+
+// longTermLoss says why final, the long-term fine-tune of cur, must not
+// replace it: its held-out top-1 (or agreement) is below cur's by more
+// than the last iteration allowed a chosen candidate to lose, or it is no
+// longer a number. "" when final is acceptable, when cur was not measured,
+// and when the run has no accuracy limit (a negative Options.MaxDrop).
+func (s *searcher) longTermLoss(cur, final *state) string {
+	n := len(s.res.Iterations)
+	if final.model == cur.model || n == 0 || cur.fig.HeldOut == nil || final.fig.HeldOut == nil {
+		return ""
+	}
+	limit := s.res.Iterations[n-1].MaxDrop
+	if limit <= 0 {
+		return ""
+	}
+	before, after := 100*cur.fig.HeldOut.Top1, 100*final.fig.HeldOut.Top1
+	if after >= before-limit {
+		return ""
+	}
+	return fmt.Sprintf("the long-term fine-tune lost %.2f points of held-out top-1 (%.2f%% → %.2f%%; at most %.2f): kept the model before it",
+		before-after, before, after, limit)
 }
 
 // writeResult writes history.json and plan.json, and hands the search's

@@ -1,6 +1,7 @@
 package search_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -607,5 +608,59 @@ func TestTuneTop(t *testing.T) {
 	}
 	if !anyScreened {
 		t.Error("no iteration screened a candidate out")
+	}
+}
+
+// TestRejectsDestructiveLongTerm: a long-term fine-tune that wrecks the
+// model (a learning rate of 50) is not shipped: adapted.onnx is the last
+// iteration's model, with its held-out accuracy, and the result says why.
+func TestRejectsDestructiveLongTerm(t *testing.T) {
+	train, held, _ := data(t, 1024, 200, 0)
+	src := trainedTinyNet(t, train)
+	lt := shortTerm()
+	lt.Steps, lt.LR, lt.Momentum = 20, 50, 0
+	out := t.TempDir()
+	res, err := search.Run(context.Background(), src, search.Options{
+		Constraints:   search.Constraints{MACs: macsOf(t, src) * 9 / 10},
+		Schedule:      search.Schedule{Iterations: 1},
+		MaxIterations: 1,
+		MaxDrop:       5, // the long-term guard follows the iterations' limit
+		Train:         train, HeldOut: held,
+		ShortTerm: shortTerm(),
+		LongTerm:  lt,
+		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
+		Runtime:   ort.Options{IntraOpThreads: 1},
+		Measure:   fastProtocol(),
+		OutDir:    out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Iterations) != 1 {
+		t.Fatalf("%d iterations (blocked %q), want 1", len(res.Iterations), res.Blocked)
+	}
+	last := res.Iterations[0]
+	if res.LongTermRejected == "" {
+		t.Fatalf("long-term fine-tune at learning rate 50 kept: held-out %.3f after, %.3f before",
+			res.Final.HeldOut.Top1, last.Figures.HeldOut.Top1)
+	}
+	if res.Final.HeldOut.Top1 != last.Figures.HeldOut.Top1 {
+		t.Errorf("final held-out %.4f, want the last iteration's %.4f", res.Final.HeldOut.Top1, last.Figures.HeldOut.Top1)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "adapted.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(last.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("adapted.onnx (%d bytes) differs from %s (%d bytes)", len(got), last.File, len(want))
+	}
+	var hist search.Result
+	readJSON(t, filepath.Join(out, "history.json"), &hist)
+	if hist.LongTermRejected != res.LongTermRejected {
+		t.Errorf("history.json: long_term_rejected %q, want %q", hist.LongTermRejected, res.LongTermRejected)
 	}
 }

@@ -561,6 +561,9 @@ func printResult(w io.Writer, source string, res *search.Result) {
 	if res.Blocked != "" {
 		fmt.Fprintf(w, "stopped: %s\n", res.Blocked)
 	}
+	if res.LongTermRejected != "" {
+		fmt.Fprintf(w, "long-term fine-tune: %s\n", res.LongTermRejected)
+	}
 	if n := len(res.Checks); n > 0 && res.Checks[n-1].Final {
 		c := res.Checks[n-1]
 		if res.Constraints.LatencyFraction > 0 {
