@@ -121,7 +121,8 @@ func smallestPlan(m *onnxio.Model, opts Options) (surgery.Plan, error) {
 }
 
 // reachable checks a latency target against the source with every
-// prunable group at its smallest width, priced by the calibrated table.
+// prunable group at its smallest width, priced by the calibrated table and
+// by the ratio of raw table sums; the lower price is the best reachable.
 func (s *searcher) reachable() error {
 	if !s.constrained(Latency) {
 		return nil
@@ -139,19 +140,22 @@ func (s *searcher) reachable() error {
 		return err
 	}
 	best, ratio := p.value, p.value/src
-	if !(best > 0) || !(src > 0) {
-		// The calibration is a line fitted on the source and a few variants
-		// near it; far below them it can cross zero. Then the smallest
-		// model is priced in proportion to the raw table sums instead.
-		raw, err := s.opts.Table.Estimate(s.src.model.Graph, nil)
-		if err != nil {
-			return err
+	// The calibration is a line fitted on the source and a few variants
+	// near it: far below them it can cross zero, and on a loaded machine
+	// its noise has priced the smallest model above the source. The
+	// smallest model is also priced in proportion to the raw table sums,
+	// and a target is refused only when both prices are above it.
+	raw, err := s.opts.Table.Estimate(s.src.model.Graph, nil)
+	if err != nil {
+		return err
+	}
+	if p.res.Latency != nil && raw.RawMS > 0 && s.src.fig.MeasuredMS > 0 {
+		r := p.res.Latency.RawMS / raw.RawMS
+		if !(best > 0) || !(src > 0) || r < ratio {
+			best, ratio = r*s.src.fig.MeasuredMS, r
 		}
-		if p.res.Latency == nil || !(raw.RawMS > 0) {
-			return nil
-		}
-		ratio = p.res.Latency.RawMS / raw.RawMS
-		best = ratio * s.src.fig.MeasuredMS
+	} else if !(best > 0) || !(src > 0) {
+		return nil
 	}
 	c := s.res.Constraints
 	e := &UnreachableError{Resource: Latency, Target: c.LatencyMS, Best: best, RoundTo: s.opts.RoundTo}
