@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -116,6 +117,22 @@ func TestBudgets(t *testing.T) {
 	} {
 		if e := search.LongTermEpochs(c.macs, c.n, c.batch); e != c.epochs {
 			t.Errorf("LongTermEpochs(%d, %d, %d) = %g, want %g", c.macs, c.n, c.batch, e, c.epochs)
+		}
+	}
+	for _, c := range []struct {
+		macs        int64
+		batch       int
+		short, long float64
+	}{
+		{6e6, 64, 0.005, 0.01},         // the embedded model: the fixed rates
+		{6e6, 16, 0.00125, 0.0025},     // ... scaled to the batch
+		{30e6, 32, 0.0025, 0.005},      // at CostlyMACs: still the fixed rates
+		{300e6, 8, 1e-4 / 8, 2e-4 / 8}, // MobileNetV2 at 224×224: not 0.00125, which wrecks it
+	} {
+		short := search.FineTuneLR(c.macs, c.batch, 0.005, search.CostlyShortLR)
+		long := search.FineTuneLR(c.macs, c.batch, 0.01, search.CostlyLongLR)
+		if math.Abs(short-c.short) > 1e-12 || math.Abs(long-c.long) > 1e-12 {
+			t.Errorf("FineTuneLR(%d, batch %d) = %g short-term, %g long-term, want %g, %g", c.macs, c.batch, short, long, c.short, c.long)
 		}
 	}
 	for _, c := range []struct {

@@ -93,9 +93,9 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	// (trainingDefaults): the "cost-following" parts of their help.
 	fs.Float64Var(&c.heldOut, "held-out", 0.1, "held-out part of the training data for choosing candidates (count, or fraction below 1; cost-following: a fifth, at most 2000 and 3e10 MACs of inference)")
 	fs.IntVar(&c.shortSteps, "short-steps", 100, "short-term fine-tuning steps per candidate (cost-following: about 5e9 MACs of training, none for a costly model; see search.ShortTermBudget)")
-	fs.Float64Var(&c.shortLR, "short-lr", defaultShortLR, "short-term fine-tuning learning rate (cost-following: this times batch/64)")
+	fs.Float64Var(&c.shortLR, "short-lr", defaultShortLR, "short-term fine-tuning learning rate (cost-following: this times batch/64, or 0.0001 times batch/64 above 30M MACs)")
 	fs.Float64Var(&c.longEpochs, "long-epochs", 1, "long-term fine-tuning epochs of the final model (0: none; cost-following: 500 steps, at most 1e12 MACs, 1 to 60 epochs)")
-	fs.Float64Var(&c.longLR, "long-lr", defaultLongLR, "long-term fine-tuning learning rate, cosine schedule (cost-following: this times batch/64)")
+	fs.Float64Var(&c.longLR, "long-lr", defaultLongLR, "long-term fine-tuning learning rate, cosine schedule (cost-following: this times batch/64, or 0.0002 times batch/64 above 30M MACs)")
 	c.train.register(fs)
 	fs.Lookup("batch").Usage = "fine-tuning batch size (cost-following: the short-term budget's, 8 to 64)"
 	fs.Lookup("freeze-bn").Usage = "keep BatchNormalization statistics fixed (cost-following: for batches under 32)"

@@ -279,12 +279,13 @@ func (c *adaptCmd) trainingDefaults(d *adaptData) error {
 	// BatchNormalization statistics: their batch statistics are too noisy
 	// (4 SGD steps of 16 images at 0.005 take ImageNet MobileNetV2 from 83%
 	// to 6% top-1 with BatchNormalization training, 82.7% frozen).
-	scale := float64(c.train.batch) / 64
+	// A model above search.CostlyMACs (the pretrained 224×224 networks)
+	// fine-tunes at a lower base rate (search.FineTuneLR).
 	if !c.fs.Changed("short-lr") {
-		c.shortLR = defaultShortLR * scale
+		c.shortLR = search.FineTuneLR(d.macs, c.train.batch, defaultShortLR, search.CostlyShortLR)
 	}
 	if !c.fs.Changed("long-lr") {
-		c.longLR = defaultLongLR * scale
+		c.longLR = search.FineTuneLR(d.macs, c.train.batch, defaultLongLR, search.CostlyLongLR)
 	}
 	if !c.fs.Changed("freeze-bn") {
 		c.train.freezeBN = c.train.batch < smallBatch
