@@ -135,22 +135,21 @@ func (s *searcher) reachable() error {
 	if err != nil {
 		return err
 	}
-	src, err := s.estimate(s.src.model)
+	// One table estimate of the source gives both its calibrated price and
+	// its raw sum.
+	est, err := s.opts.Table.Estimate(s.src.model.Graph, &s.cal.cal)
 	if err != nil {
 		return err
 	}
+	src := est.MS
 	best, ratio := p.value, p.value/src
 	// The calibration is a line fitted on the source and a few variants
 	// near it: far below them it can cross zero, and on a loaded machine
 	// its noise has priced the smallest model above the source. The
 	// smallest model is also priced in proportion to the raw table sums,
 	// and a target is refused only when both prices are above it.
-	raw, err := s.opts.Table.Estimate(s.src.model.Graph, nil)
-	if err != nil {
-		return err
-	}
-	if p.res.Latency != nil && raw.RawMS > 0 && s.src.fig.MeasuredMS > 0 {
-		r := p.res.Latency.RawMS / raw.RawMS
+	if p.res.Latency != nil && est.RawMS > 0 && s.src.fig.MeasuredMS > 0 {
+		r := p.res.Latency.RawMS / est.RawMS
 		if !(best > 0) || !(src > 0) || r < ratio {
 			best, ratio = r*s.src.fig.MeasuredMS, r
 		}

@@ -224,11 +224,10 @@ func (s *searcher) finish(cur *state) error {
 		// optimiser, too little data): ship the model it started from.
 		res.LongTermRejected = why
 		s.opts.Log.Warn("long-term fine-tune rejected", "reason", why)
-		final = &state{model: cur.model, plan: cur.plan}
+		// cur's figures stand: the same model, whose latency is measured
+		// again below.
+		final = &state{model: cur.model, plan: cur.plan, fig: cur.fig}
 		if err := s.save(res.File, final); err != nil {
-			return err
-		}
-		if final.fig, err = s.figures(final); err != nil {
 			return err
 		}
 	}
