@@ -220,7 +220,11 @@ func latencyOptions(t *testing.T, train, held int) search.Options {
 		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
 		Table:     lut.New(h, &lut.Measurer{Options: rt}), Runtime: rt,
 		Measure: fastProtocol(), CalibrationVariants: 2,
-		OutDir: t.TempDir(),
+		// The latency tests are about measuring, not the accuracy guard,
+		// which on an untrained net's 100 held-out images blocked a run now
+		// and then.
+		MaxDrop: -1,
+		OutDir:  t.TempDir(),
 	}
 }
 
@@ -231,8 +235,8 @@ func latencyOptions(t *testing.T, train, held int) search.Options {
 // A target below what pruning can reach is refused first, once the table
 // is calibrated and before anything is written, with the best reachable
 // latency (in ms, and as a fraction of the source for a fractional
-// target); a run then aims at half the source's latency, which two short
-// iterations do not reach.
+// target); a run then aims at 70% of the source's latency, which two
+// short iterations do not reach.
 func TestRunLatency(t *testing.T) {
 	opts := latencyOptions(t, 256, 100)
 	opts.Constraints = search.Constraints{LatencyMS: 1e-6}
@@ -248,14 +252,15 @@ func TestRunLatency(t *testing.T) {
 		t.Fatalf("a refused run created its output folder (%v)", err)
 	}
 	opts.Constraints = search.Constraints{LatencyFraction: 1e-6}
-	if _, err = search.Run(context.Background(), tinyNet(t), opts); !errors.As(err, &ue) || !ue.Fraction || !(ue.Best > 0 && ue.Best < 0.5) {
-		t.Fatalf("an unreachable fraction: error %v, want an *UnreachableError with the best reachable fraction, below 0.5", err)
+	if _, err = search.Run(context.Background(), tinyNet(t), opts); !errors.As(err, &ue) || !ue.Fraction || !(ue.Best > 0 && ue.Best < 0.7) {
+		t.Fatalf("an unreachable fraction: error %v, want an *UnreachableError with the best reachable fraction, below 0.7", err)
 	}
-	// Half the source's latency is reachable, but not in two iterations
-	// of 10% and 9%. (Not a multiple of the best reachable figure: on a
-	// loaded machine that moved 6× between runs, through the calibration
-	// line's intercept on a net this small.)
-	opts.Constraints.LatencyFraction = 0.5
+	// 70% of the source's latency is reachable, but not in two iterations
+	// of 5% and 4.5%. (Not a multiple of the best reachable figure: that
+	// moved 6× between runs, through the calibration line's intercept on a
+	// net this small, and reached 0.58 of the source on an idle machine.)
+	opts.Constraints.LatencyFraction = 0.7
+	opts.Schedule = search.Schedule{First: 0.05, Decay: 0.9}
 	res, err := search.Run(context.Background(), tinyNet(t), opts)
 	if err != nil {
 		t.Fatal(err)
