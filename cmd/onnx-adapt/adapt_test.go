@@ -178,7 +178,8 @@ func resolvedOf(o search.Options) resolved {
 
 // TestAdaptDefaults checks the options adapt resolves, without running
 // the search. Labelled data on a small model keeps the fixed defaults
-// that adapt had before the data modes (the quickstart's: 2000 held-out
+// that adapt had before the data modes, but for the 5 best candidates
+// as cut (the quickstart's: 2000 held-out
 // images, 20 short-term steps of 64 at 0.005 for the 3 best candidates as
 // cut, three quarters of a long-term epoch at 0.01, distillation only with
 // --distill and only in the long-term fine-tuning, no refit); without
@@ -194,7 +195,7 @@ func TestAdaptDefaults(t *testing.T) {
 	if costlyMACs <= search.CostlyMACs {
 		t.Fatalf("the 224×224 model has %d MACs, not above search.CostlyMACs", costlyMACs)
 	}
-	fixed := resolved{HeldOut: 6000, Steps: 100, Batch: 64, ShortLR: 0.005, LongLR: 0.01, LongEpochs: 1, Mode: search.ModeLabelled}
+	fixed := resolved{HeldOut: 6000, Steps: 100, Batch: 64, TuneTop: 5, ShortLR: 0.005, LongLR: 0.01, LongEpochs: 1, Mode: search.ModeLabelled}
 	quickstart := fixed
 	quickstart.HeldOut, quickstart.Steps, quickstart.LongEpochs, quickstart.TuneTop = 2000, 20, 0.75, 3
 	distill, rank := fixed, fixed
@@ -220,7 +221,7 @@ func TestAdaptDefaults(t *testing.T) {
 		// scaled to them (the small models' 0.005/8 and 0.01/8 wreck a
 		// pretrained 224×224 network: see search.CostlyLongLR).
 		{"labelled, costly", []string{costly, "--data", fashionMNIST}, resolved{HeldOut: search.HeldOutSize(60000, costlyMACs),
-			Steps: 0, Batch: 8, ShortLR: 1e-4 / 8, LongLR: 2e-4 / 8, LongEpochs: 1, FreezeBN: true, Refit: true, Mode: search.ModeLabelled}},
+			Steps: 0, Batch: 8, TuneTop: 5, ShortLR: 1e-4 / 8, LongLR: 2e-4 / 8, LongEpochs: 1, FreezeBN: true, Refit: true, Mode: search.ModeLabelled}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--macs", "400000", "--lut", filepath.Join(t.TempDir(), "lut.json"),
