@@ -37,7 +37,8 @@ load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 wall=$(echo "$end - $start" | bc)
 
 # The same model measured three ways in a row, under the same load: the
-# search's final check (history.json), measure, estimate --measure.
+# search's final check (history.json), measure, estimate --measure; in
+# milliseconds and as the ratio to the source timed alongside.
 bin="$keep/clone/bin/onnx-adapt"
 if [[ -f $keep/clone/out/adapted.onnx ]]; then
   XDG_CACHE_HOME="$keep/cache" "$bin" measure "$keep/clone/out/adapted.onnx" --json >"$keep/measure.json"
@@ -46,9 +47,14 @@ if [[ -f $keep/clone/out/adapted.onnx ]]; then
 import json, sys
 h, m, e = (json.load(open(p)) for p in sys.argv[1:])
 f = h["final"]
-print(f"same model, three ways: search {f['measured_ms']:.4f} ± {f['noise_ms']:.4f} ms (3× rounds), "
-      f"measure {m['latency']['ms']:.4f} ± {m['latency']['noise_ms']:.4f}, "
-      f"estimate --measure {e['measured']['ms']:.4f} ± {e['measured']['noise_ms']:.4f} "
+v = (h.get("checks") or [{}])[-1].get("verdict", {})
+def ratio(j):
+    a = j.get("against") or {}
+    r = a.get("ratio") or {}
+    return f"{r.get('value', 0):.3f} ± {r.get('noise', 0):.3f}×"
+print(f"same model, three ways: search {f['measured_ms']:.4f} ± {f['noise_ms']:.4f} ms, {v.get('value', 0):.3f} ± {v.get('noise', 0):.3f}× (3× rounds); "
+      f"measure {m['latency']['ms']:.4f} ± {m['latency']['noise_ms']:.4f} ms, {ratio(m)}; "
+      f"estimate --measure {e['measured']['ms']:.4f} ± {e['measured']['noise_ms']:.4f} ms, {ratio(e)} "
       f"(estimate {e['resources']['latency_ms']:.4f}, calibration: {e['calibration']})")
 PY
 fi

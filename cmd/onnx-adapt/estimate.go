@@ -17,6 +17,7 @@ type estimateCmd struct {
 	model     modelFlags
 	lut       lutFlags
 	timing    measureFlags
+	against   againstFlag
 	table     string
 	measure   bool
 	calibrate bool
@@ -25,7 +26,7 @@ type estimateCmd struct {
 
 func (*estimateCmd) name() string { return "estimate" }
 func (*estimateCmd) usage() string {
-	return "estimate MODEL [--lut FILE [--lut-foreign]] [--measure] [--calibrate [--calibrate-variants N]] [--threads N] [--blocks N] [--json]"
+	return "estimate MODEL [--lut FILE [--lut-foreign]] [--measure [--against auto|none|FILE]] [--calibrate [--calibrate-variants N]] [--threads N] [--blocks N] [--json]"
 }
 func (*estimateCmd) summary() string {
 	return "estimate a model's latency from a lookup table, with MACs, parameters, size and peak memory"
@@ -39,6 +40,7 @@ func (c *estimateCmd) flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.calibrate, "calibrate", false, "time the whole model and random pruned variants of it (implies --measure), fit the calibration and store it in the table for this model")
 	fs.IntVar(&c.variants, "calibrate-variants", 5, "random pruned variants (10–70% of channels removed) to calibrate on besides the model; 0 fits a ratio on the model alone")
 	c.timing.register(fs)
+	c.against.register(fs)
 }
 
 type estimateJSON struct {
@@ -53,8 +55,11 @@ type estimateJSON struct {
 	Lineage     *surgery.Lineage `json:"lineage,omitempty"`
 	Calibration string           `json:"calibration"`
 	Measured    *measure.Latency `json:"measured,omitempty"`
-	ErrorPct    *float64         `json:"error_pct,omitempty"`
-	NewEntries  int              `json:"new_entries"`
+	// Against is the model timed alongside the measured one (measureJSON).
+	Against     *alongside `json:"against,omitempty"`
+	AgainstNote string     `json:"against_note,omitempty"`
+	ErrorPct    *float64   `json:"error_pct,omitempty"`
+	NewEntries  int        `json:"new_entries"`
 }
 
 func (c *estimateCmd) run(e *env, args []string) error {
@@ -132,11 +137,15 @@ func (c *estimateCmd) run(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		lat, err := measure.Model(data, p)
+		ref, refName, how, why, err := c.against.reference(&c.model, m)
 		if err != nil {
 			return err
 		}
-		out.Measured = &lat
+		lat, with, err := timeWith(data, ref, refName, how, p)
+		if err != nil {
+			return err
+		}
+		out.Measured, out.Against, out.AgainstNote = &lat, with, why
 	}
 	if out.Measured != nil {
 		pct := 100 * (est.MS - out.Measured.MS) / out.Measured.MS
@@ -179,6 +188,12 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 	if m := out.Measured; m != nil {
 		fmt.Fprintf(w, "           %s measured (median of %d block medians ± its standard error; runs p10 %.3f, p90 %.3f): estimate error %+.1f%%\n",
 			m, len(m.BlocksMS), m.P10MS, m.P90MS, *out.ErrorPct)
+		switch {
+		case out.Against != nil:
+			fmt.Fprintf(w, "           %s\n", out.Against)
+		case out.AgainstNote != "":
+			fmt.Fprintf(w, "           not compared: %s\n", out.AgainstNote)
+		}
 	}
 	h := out.Header
 	src := "in memory (no --lut: nothing kept)"

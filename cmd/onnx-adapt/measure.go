@@ -14,6 +14,7 @@ import (
 type measureCmd struct {
 	model   modelFlags
 	timing  measureFlags
+	against againstFlag
 	threads int
 	batch   int64
 	opt     ort.OptLevel
@@ -22,7 +23,7 @@ type measureCmd struct {
 
 func (*measureCmd) name() string { return "measure" }
 func (*measureCmd) usage() string {
-	return "measure MODEL [--threads N] [--blocks N] [--block-ms MS] [--batch N] [--json]"
+	return "measure MODEL [--against auto|none|FILE] [--threads N] [--blocks N] [--block-ms MS] [--batch N] [--json]"
 }
 func (*measureCmd) summary() string {
 	return "time a model in onnxruntime on random inputs (median of block medians, with its noise)"
@@ -31,6 +32,7 @@ func (*measureCmd) summary() string {
 func (c *measureCmd) flags(fs *pflag.FlagSet) {
 	c.model.register(fs)
 	c.timing.register(fs)
+	c.against.register(fs)
 	fs.IntVar(&c.threads, "threads", 1, "onnxruntime intra-op threads (as deployed)")
 	fs.Int64Var(&c.batch, "batch", 1, "batch size for a dynamic batch dimension")
 	fs.Var(&c.opt, "opt-level", "onnxruntime graph optimisation level")
@@ -45,6 +47,11 @@ type measureJSON struct {
 	Batch    int64            `json:"batch"`
 	Protocol measure.Protocol `json:"protocol"`
 	Latency  measure.Latency  `json:"latency"`
+	// Against is the model timed alongside (--against; by default the
+	// source, through the lineage) and the ratio; AgainstNote says why
+	// there is none when one was looked for.
+	Against     *alongside `json:"against,omitempty"`
+	AgainstNote string     `json:"against_note,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -71,23 +78,33 @@ func (c *measureCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ref, refName, how, why, err := c.against.reference(&c.model, m)
+	if err != nil {
+		return err
+	}
 	if err := ort.Init(); err != nil {
 		return err
 	}
 	p := c.timing.protocol(ort.Options{IntraOpThreads: c.threads, OptLevel: c.opt})
 	p.Batch, p.Seed = c.batch, c.seed
-	e.log.Info("measuring", "model", path, "threads", c.threads, "blocks", p.Blocks)
-	l, err := measure.Model(data, p)
+	e.log.Info("measuring", "model", path, "threads", c.threads, "blocks", p.Blocks, "against", refName)
+	l, with, err := timeWith(data, ref, refName, how, p)
 	if err != nil {
 		return err
 	}
 	out := measureJSON{Model: path, Runtime: ort.Version(), Threads: c.threads, OptLevel: c.opt.String(), Batch: c.batch,
-		Protocol: p, Latency: l}
+		Protocol: p, Latency: l, Against: with, AgainstNote: why}
 	if e.json {
 		return e.writeJSON(out)
 	}
 	fmt.Fprintf(e.stdout, "%s: %s (median of %d block medians ± its standard error; runs p10 %.4g, p90 %.4g)\n",
 		path, l, len(l.BlocksMS), l.P10MS, l.P90MS)
+	switch {
+	case with != nil:
+		fmt.Fprintf(e.stdout, "%s\n", with)
+	case why != "":
+		fmt.Fprintf(e.stdout, "not compared: %s\n", why)
+	}
 	fmt.Fprintf(e.stdout, "onnxruntime %s, %d intra-op thread(s), optimisation %s, batch %d, %d runs in blocks of %d\n",
 		out.Runtime, c.threads, c.opt, c.batch, l.Runs, l.BlockRuns)
 	return nil
