@@ -60,11 +60,14 @@ type Candidate struct {
 	EstimatedMS float64    `json:"estimated_ms,omitempty"`
 	MACs        int64      `json:"macs,omitempty"`
 	Params      int64      `json:"params,omitempty"`
-	// ScreenTop1 is the held-out top-1 before fine-tuning, on the
-	// screening subset (Options.TuneTop); HeldOutTop1 the held-out top-1
-	// after short-term fine-tuning.
+	// ScreenTop1 and ScreenLoss are the held-out top-1 and loss
+	// (finetune.Accuracy.Loss) before fine-tuning, on the screening subset
+	// (Options.TuneTop); HeldOutTop1 and HeldOutLoss the held-out top-1
+	// and loss after short-term fine-tuning.
 	ScreenTop1  float64 `json:"screen_top1,omitempty"`
+	ScreenLoss  float64 `json:"screen_loss,omitempty"`
 	HeldOutTop1 float64 `json:"held_out_top1,omitempty"`
+	HeldOutLoss float64 `json:"held_out_loss,omitempty"`
 	Skipped     string  `json:"skipped,omitempty"`
 	// Channels are the kept channels when the search chose them itself
 	// (Recon.Rank); Recon reports the refit of the layers that read the

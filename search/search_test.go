@@ -252,13 +252,20 @@ func TestRunLatency(t *testing.T) {
 		t.Fatalf("a refused run created its output folder (%v)", err)
 	}
 	opts.Constraints = search.Constraints{LatencyFraction: 1e-6}
-	if _, err = search.Run(context.Background(), tinyNet(t), opts); !errors.As(err, &ue) || !ue.Fraction || !(ue.Best > 0 && ue.Best < 0.7) {
-		t.Fatalf("an unreachable fraction: error %v, want an *UnreachableError with the best reachable fraction, below 0.7", err)
+	if _, err = search.Run(context.Background(), tinyNet(t), opts); !errors.As(err, &ue) || !ue.Fraction || !(ue.Best > 0 && ue.Best < 1) {
+		t.Fatalf("an unreachable fraction: error %v, want an *UnreachableError with the best reachable fraction, below 1", err)
 	}
 	// 70% of the source's latency is reachable, but not in two iterations
 	// of 5% and 4.5%. (Not a multiple of the best reachable figure: that
 	// moved 6× between runs, through the calibration line's intercept on a
 	// net this small, and reached 0.58 of the source on an idle machine.)
+	// On a loaded machine the fixed cost of each of the net's operators
+	// grows, and the smallest model was priced at 0.77 and 0.98 of the
+	// source (two training threads on the two cores): 70% is then out of
+	// reach, and this part cannot run.
+	if ue.Best > 0.65 {
+		t.Skipf("the smallest model is priced at %.3f of the source on this (loaded?) machine: 70%% is out of reach", ue.Best)
+	}
 	opts.Constraints.LatencyFraction = 0.7
 	opts.Schedule = search.Schedule{First: 0.05, Decay: 0.9}
 	res, err := search.Run(context.Background(), tinyNet(t), opts)
@@ -571,7 +578,7 @@ func TestNeverTakesDestructiveCandidate(t *testing.T) {
 }
 
 // TestTuneTop: with TuneTop, a step fine-tunes only the candidates that
-// held the most accuracy as cut; the others are recorded as screened out,
+// kept the lowest held-out loss as cut; the others are recorded as screened out,
 // and the choice is among the tuned.
 func TestTuneTop(t *testing.T) {
 	train, held, _ := data(t, 1024, 200, 0)
@@ -598,22 +605,23 @@ func TestTuneTop(t *testing.T) {
 	anyScreened := false
 	for _, it := range res.Iterations {
 		tuned, screened := 0, 0
-		minTuned, maxScreened := 2.0, -1.0
+		maxTuned, minScreened := -1.0, math.Inf(1)
 		for _, c := range it.Candidates {
 			switch {
 			case c.Keep == 0:
 			case strings.HasPrefix(c.Skipped, "screened out"):
 				screened++
-				maxScreened = max(maxScreened, c.ScreenTop1)
+				minScreened = min(minScreened, c.ScreenLoss)
 			default:
 				tuned++
-				minTuned = min(minTuned, c.ScreenTop1)
+				maxTuned = max(maxTuned, c.ScreenLoss)
 			}
 		}
-		// With at most two feasible candidates there is nothing to screen.
-		if tuned != min(2, tuned+screened) || (screened > 0 && maxScreened > minTuned) {
-			t.Errorf("iteration %d: %d tuned (worst screened %.3f), %d screened out (best %.3f); want the 2 best tuned",
-				it.Index, tuned, minTuned, screened, maxScreened)
+		// With at most two feasible candidates there is nothing to
+		// screen; else the two with the lowest loss as cut are tuned.
+		if tuned != min(2, tuned+screened) || (screened > 0 && (maxTuned > minScreened || maxTuned <= 0)) {
+			t.Errorf("iteration %d: %d tuned (worst loss as cut %.4f), %d screened out (best %.4f); want the 2 best tuned",
+				it.Index, tuned, maxTuned, screened, minScreened)
 		}
 		anyScreened = anyScreened || screened > 0
 		if c := it.Candidates[it.Chosen]; c.Skipped != "" || c.HeldOutTop1 == 0 {
