@@ -9,7 +9,8 @@
 //
 //  1. Each model gets its own session with the deployment's options and
 //     fixed random inputs (batch 1 for a symbolic batch).
-//  2. Warm-up: every model runs untimed for Warmup (at least MinWarmupRuns
+//  2. A garbage collection (so that none runs during the rounds), then
+//     warm-up: every model runs untimed for Warmup (at least MinWarmupRuns
 //     runs). The warm-up's median sizes the blocks: each block lasts about
 //     BlockTime, and at least MinBlockRuns runs.
 //  3. Blocks rounds. In each round every model runs one block, in an order

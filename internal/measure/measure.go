@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"time"
 
@@ -146,6 +147,10 @@ func Models(models [][]byte, p Protocol) ([]Latency, error) {
 			return nil, fmt.Errorf("measure: model %d: %w", i, err)
 		}
 	}
+	// A garbage collection now, rather than one running on the other core
+	// during the rounds: a search measures right after training, with a
+	// heap of hundreds of megabytes to mark.
+	runtime.GC()
 	// Warm-up, which also sizes each model's blocks.
 	blockRuns := make([]int, len(models))
 	for i, s := range sess {
