@@ -11,6 +11,8 @@
 # above 1, processes differ by more than one measurement can see.
 #
 #   bench/measure/repeat.sh N MODEL...
+#
+# MEASURE_FLAGS adds flags to every measure (e.g. "--blocks 40 --block-ms 6").
 set -euo pipefail
 n="$1"; shift
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,7 +23,8 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for i in $(seq "$n"); do
   k=0
   for m in "$@"; do
-    "$bin" measure "$m" --json --quiet >"$tmp/$k.$i.json"
+    # shellcheck disable=SC2086
+    "$bin" measure "$m" --json --quiet ${MEASURE_FLAGS:-} >"$tmp/$k.$i.json"
     k=$((k+1))
   done
 done
