@@ -29,7 +29,10 @@ func TestAdaptCLI(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := cli(t, model, "--macs", "200000", "--data", "/usr/share/datasets/fashion-mnist",
 		"-o", out, "--short-steps", "2", "--batch", "16", "--held-out", "200", "--long-epochs", "0",
-		"--blocks", "3", "--block-ms", "1", "--lut", filepath.Join(t.TempDir(), "lut.json"), "--json", "-q", "--emit-ort")
+		"--blocks", "3", "--block-ms", "1", "--lut", filepath.Join(t.TempDir(), "lut.json"), "--json", "-q", "--emit-ort",
+		// An untrained net: its held-out top-1 is chance, and a 2-point
+		// guard on 200 images stopped the run in CI now and then.
+		"--max-drop", "-1")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr: %s", code, stderr)
 	}

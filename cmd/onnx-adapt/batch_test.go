@@ -35,6 +35,7 @@ defaults:
   block-ms: 1
   iterations: 2
   tune-top: 2
+  max-drop: -1
 models:
   - name: v2
     path: %s
