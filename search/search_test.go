@@ -578,7 +578,7 @@ func TestNeverTakesDestructiveCandidate(t *testing.T) {
 }
 
 // TestTuneTop: with TuneTop, a step fine-tunes only the candidates that
-// kept the lowest held-out loss as cut; the others are recorded as screened out,
+// held the most accuracy as cut (ties: the lower loss); the others are recorded as screened out,
 // and the choice is among the tuned.
 func TestTuneTop(t *testing.T) {
 	train, held, _ := data(t, 1024, 200, 0)
@@ -604,26 +604,31 @@ func TestTuneTop(t *testing.T) {
 	}
 	anyScreened := false
 	for _, it := range res.Iterations {
-		tuned, screened := 0, 0
-		maxTuned, minScreened := -1.0, math.Inf(1)
+		var tuned, screened []search.Candidate
 		for _, c := range it.Candidates {
 			switch {
 			case c.Keep == 0:
 			case strings.HasPrefix(c.Skipped, "screened out"):
-				screened++
-				minScreened = min(minScreened, c.ScreenLoss)
+				screened = append(screened, c)
 			default:
-				tuned++
-				maxTuned = max(maxTuned, c.ScreenLoss)
+				tuned = append(tuned, c)
 			}
 		}
 		// With at most two feasible candidates there is nothing to
-		// screen; else the two with the lowest loss as cut are tuned.
-		if tuned != min(2, tuned+screened) || (screened > 0 && (maxTuned > minScreened || maxTuned <= 0)) {
-			t.Errorf("iteration %d: %d tuned (worst loss as cut %.4f), %d screened out (best %.4f); want the 2 best tuned",
-				it.Index, tuned, maxTuned, screened, minScreened)
+		// screen; else the two most accurate as cut are tuned (ties: the
+		// lower loss as cut).
+		if len(tuned) != min(2, len(tuned)+len(screened)) {
+			t.Errorf("iteration %d: %d tuned, %d screened out; want 2 tuned", it.Index, len(tuned), len(screened))
 		}
-		anyScreened = anyScreened || screened > 0
+		for _, c := range tuned {
+			for _, s := range screened {
+				if s.ScreenTop1 > c.ScreenTop1 || s.ScreenTop1 == c.ScreenTop1 && s.ScreenLoss < c.ScreenLoss || c.ScreenLoss <= 0 {
+					t.Errorf("iteration %d: tuned %.3f (loss %.4f) but screened out %.3f (loss %.4f)",
+						it.Index, c.ScreenTop1, c.ScreenLoss, s.ScreenTop1, s.ScreenLoss)
+				}
+			}
+		}
+		anyScreened = anyScreened || len(screened) > 0
 		if c := it.Candidates[it.Chosen]; c.Skipped != "" || c.HeldOutTop1 == 0 {
 			t.Errorf("iteration %d: chose a candidate that was not tuned: %+v", it.Index, c)
 		}
