@@ -60,7 +60,7 @@ PY
 fi
 [[ -n $busy ]] && kill "$busy" 2>/dev/null || true
 
-python3 - "$keep/clone/out/history.json" "$mode" "$wall" "$code" "$load_before" "$load_after" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
+python3 - "$keep/clone/out/history.json" "$mode" "$wall" "$code" "$load_before" "$load_after" "$(git -C "$keep/clone" rev-parse --short HEAD)" <<'PY'
 import json, sys
 path, mode, wall, code, lb, la, rev = sys.argv[1:]
 h = json.load(open(path))
