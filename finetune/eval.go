@@ -39,7 +39,7 @@ func (a *Accuracy) add(n, k int, logits []float32, labels []int32) {
 	a.Correct1 += kernels.TopKCorrect(n, k, logits, labels, 1)
 	a.Correct5 += kernels.TopKCorrect(n, k, logits, labels, 5)
 	for i := range n {
-		l := kernels.SoftmaxCrossEntropy(1, k, logits[i*k:(i+1)*k], labels[i:i+1], 0, nil)
+		l := kernels.CrossEntropyRow(logits[i*k:(i+1)*k], int(labels[i]))
 		if !(l <= maxImageLoss) { // NaN too
 			l = maxImageLoss
 		}

@@ -447,21 +447,27 @@ func equalShapes(a, b map[string][]int64) bool {
 // TestShrinksInfeasibleStep: a first step that no single group can meet
 // (half the MACs in one cut) is not forced: the search halves it until at
 // least two groups can meet it, and records every rejected step and why.
-func TestShrinksInfeasibleStep(t *testing.T) {
-	src := tinyNet(t)
-	train, held, _ := data(t, 128, 100, 0)
-	srcMACs := macsOf(t, src)
-	res, err := search.Run(context.Background(), src, search.Options{
-		Constraints:   search.Constraints{MACs: srcMACs / 2},
-		Schedule:      search.Schedule{First: 0.5},
-		MaxIterations: 1,
-		Train:         train, HeldOut: held,
+// macsOptions are the options of a run of the tiny nets to a MACs target,
+// on train training and held held-out images, writing into out.
+func macsOptions(macs int64, train, held dataset.Dataset, out string) search.Options {
+	return search.Options{
+		Constraints: search.Constraints{MACs: macs},
+		Train:       train, HeldOut: held,
 		ShortTerm: shortTerm(),
 		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
 		Runtime:   ort.Options{IntraOpThreads: 1},
 		Measure:   fastProtocol(),
-		OutDir:    t.TempDir(),
-	})
+		OutDir:    out,
+	}
+}
+
+func TestShrinksInfeasibleStep(t *testing.T) {
+	src := tinyNet(t)
+	train, held, _ := data(t, 128, 100, 0)
+	srcMACs := macsOf(t, src)
+	opts := macsOptions(srcMACs/2, train, held, t.TempDir())
+	opts.Schedule, opts.MaxIterations = search.Schedule{First: 0.5}, 1
+	res, err := search.Run(context.Background(), src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,16 +529,9 @@ func TestNeverTakesDestructiveCandidate(t *testing.T) {
 	st.LR, st.Momentum = 50, 0
 	out := t.TempDir()
 	srcMACs := macsOf(t, src)
-	res, err := search.Run(context.Background(), src, search.Options{
-		Constraints: search.Constraints{MACs: srcMACs / 2},
-		Schedule:    search.Schedule{First: 0.005},
-		Train:       train, HeldOut: held,
-		ShortTerm: st,
-		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
-		Runtime:   ort.Options{IntraOpThreads: 1},
-		Measure:   fastProtocol(),
-		OutDir:    out,
-	})
+	opts := macsOptions(srcMACs/2, train, held, out)
+	opts.Schedule, opts.ShortTerm = search.Schedule{First: 0.005}, st
+	res, err := search.Run(context.Background(), src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,19 +582,10 @@ func TestNeverTakesDestructiveCandidate(t *testing.T) {
 func TestTuneTop(t *testing.T) {
 	train, held, _ := data(t, 1024, 200, 0)
 	src := trainedTinyNet(t, train)
-	res, err := search.Run(context.Background(), src, search.Options{
-		Constraints:   search.Constraints{MACs: macsOf(t, src) * 8 / 10},
-		Schedule:      search.Schedule{Iterations: 2},
-		MaxIterations: 2,
-		TuneTop:       2,
-		MaxDrop:       -1, // screening is under test, not the accuracy guard
-		Train:         train, HeldOut: held,
-		ShortTerm: shortTerm(),
-		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
-		Runtime:   ort.Options{IntraOpThreads: 1},
-		Measure:   fastProtocol(),
-		OutDir:    t.TempDir(),
-	})
+	opts := macsOptions(macsOf(t, src)*8/10, train, held, t.TempDir())
+	opts.Schedule, opts.MaxIterations, opts.TuneTop = search.Schedule{Iterations: 2}, 2, 2
+	opts.MaxDrop = -1 // screening is under test, not the accuracy guard
+	res, err := search.Run(context.Background(), src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,19 +637,10 @@ func TestRejectsDestructiveLongTerm(t *testing.T) {
 	lt := shortTerm()
 	lt.Steps, lt.LR, lt.Momentum = 20, 50, 0
 	out := t.TempDir()
-	res, err := search.Run(context.Background(), src, search.Options{
-		Constraints:   search.Constraints{MACs: macsOf(t, src) * 9 / 10},
-		Schedule:      search.Schedule{Iterations: 1},
-		MaxIterations: 1,
-		MaxDrop:       5, // the long-term guard follows the iterations' limit
-		Train:         train, HeldOut: held,
-		ShortTerm: shortTerm(),
-		LongTerm:  lt,
-		Eval:      finetune.EvalOptions{Batch: 100, Threads: 1},
-		Runtime:   ort.Options{IntraOpThreads: 1},
-		Measure:   fastProtocol(),
-		OutDir:    out,
-	})
+	opts := macsOptions(macsOf(t, src)*9/10, train, held, out)
+	opts.Schedule, opts.MaxIterations, opts.LongTerm = search.Schedule{Iterations: 1}, 1, lt
+	opts.MaxDrop = 5 // the long-term guard follows the iterations' limit
+	res, err := search.Run(context.Background(), src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -50,51 +51,68 @@ type alongside struct {
 	Ratio measure.Ratio `json:"ratio"`
 }
 
-// reference returns the model to time m alongside, its name and how it
-// was found; nil data when there is none, with the reason (empty when
-// there is nothing to say: --against none, or a model that is its own
-// source).
-func (f *againstFlag) reference(mf *modelFlags, m *onnxio.Model) (data []byte, name, how, why string, err error) {
+// reference is a serialized model to time another alongside: its name
+// and how it was found ("lineage" or "--against").
+type reference struct {
+	data      []byte
+	name, how string
+}
+
+// String is the reference's name, "" for none.
+func (r *reference) String() string {
+	if r == nil {
+		return ""
+	}
+	return r.name
+}
+
+// reference returns the model to time m alongside; nil when there is none,
+// with the reason (empty when there is nothing to say: --against none, or
+// a model that is its own source).
+func (f *againstFlag) reference(mf *modelFlags, m *onnxio.Model) (*reference, string, error) {
 	switch f.value {
 	case againstNone:
-		return nil, "", "", "", nil
+		return nil, "", nil
 	case againstAuto, "":
 	default:
-		ref, err := mf.load(f.value)
-		if err != nil {
-			return nil, "", "", "", err
-		}
-		data, err := encodeWithShapes(ref)
-		return data, f.value, "--against", "", err
+		return loadReference(mf, f.value, f.value, "--against")
 	}
 	lin, derived, err := surgery.ReadLineage(m)
 	if err != nil || !derived {
-		return nil, "", "", "", err
+		return nil, "", err
 	}
-	name = lin.SourceName
 	if emb := pretrained.Bytes(); surgery.SHA256(emb) == lin.SourceSHA256 {
 		ref, err := onnxio.Decode(emb)
 		if err != nil {
-			return nil, "", "", "", err
+			return nil, "", err
 		}
 		data, err := encodeWithShapes(ref)
-		return data, pretrained.Name + " (embedded)", "lineage", "", err
+		return &reference{data, pretrained.Name + " (embedded)", "lineage"}, "", err
 	}
+	name := lin.SourceName
 	raw, err := os.ReadFile(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || name == "":
-		return nil, "", "", fmt.Sprintf("its source %q (lineage) is not there: give it with --against to compare", name), nil
+		return nil, fmt.Sprintf("its source %q (lineage) is not there: give it with --against to compare", name), nil
 	case err != nil:
-		return nil, "", "", "", err
+		return nil, "", err
 	case surgery.SHA256(raw) != lin.SourceSHA256:
-		return nil, "", "", fmt.Sprintf("%s is not its source any more (SHA-256 differs from the lineage's): give the source with --against to compare", name), nil
+		return nil, fmt.Sprintf("%s is not its source any more (SHA-256 differs from the lineage's): give the source with --against to compare", name), nil
 	}
-	ref, err := mf.load(name)
+	return loadReference(mf, name, name, "lineage")
+}
+
+// loadReference loads the model at path as a reference named name.
+func loadReference(mf *modelFlags, path, name, how string) (*reference, string, error) {
+	m, err := mf.load(path)
 	if err != nil {
-		return nil, "", "", "", err
+		return nil, "", err
 	}
-	data, err = encodeWithShapes(ref)
-	return data, name, "lineage", "", err
+	data, err := encodeWithShapes(m)
+	if err != nil {
+		return nil, "", err
+	}
+	return &reference{data, name, how}, "", nil
 }
 
 // encodeWithShapes infers m's shapes and serializes it.
@@ -105,14 +123,14 @@ func encodeWithShapes(m *onnxio.Model) ([]byte, error) {
 	return onnxio.Encode(m)
 }
 
-// timeWith times the serialized model data with protocol p, alongside the
-// reference ref (named name, found how) when there is one.
-func timeWith(data, ref []byte, name, how string, p measure.Protocol) (measure.Latency, *alongside, error) {
+// timeWith times the serialized model data with protocol p, alongside ref
+// when there is one.
+func timeWith(data []byte, ref *reference, p measure.Protocol) (measure.Latency, *alongside, error) {
 	if ref == nil {
 		l, err := measure.Model(data, p)
 		return l, nil, err
 	}
-	ls, err := measure.Models([][]byte{data, ref}, p)
+	ls, err := measure.Models([][]byte{data, ref.data}, p)
 	if err != nil {
 		return measure.Latency{}, nil, err
 	}
@@ -120,7 +138,18 @@ func timeWith(data, ref []byte, name, how string, p measure.Protocol) (measure.L
 	if err != nil {
 		return measure.Latency{}, nil, err
 	}
-	return ls[0], &alongside{Model: name, How: how, Latency: ls[1], Ratio: r}, nil
+	return ls[0], &alongside{Model: ref.name, How: ref.how, Latency: ls[1], Ratio: r}, nil
+}
+
+// printAlongside writes, after indent, the comparison with the model timed
+// alongside, or why there is none.
+func printAlongside(w io.Writer, indent string, a *alongside, why string) {
+	switch {
+	case a != nil:
+		fmt.Fprintf(w, "%s%s\n", indent, a)
+	case why != "":
+		fmt.Fprintf(w, "%snot compared: %s\n", indent, why)
+	}
 }
 
 // String describes a in one line.

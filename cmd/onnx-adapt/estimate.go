@@ -137,11 +137,11 @@ func (c *estimateCmd) run(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		ref, refName, how, why, err := c.against.reference(&c.model, m)
+		ref, why, err := c.against.reference(&c.model, m)
 		if err != nil {
 			return err
 		}
-		lat, with, err := timeWith(data, ref, refName, how, p)
+		lat, with, err := timeWith(data, ref, p)
 		if err != nil {
 			return err
 		}
@@ -188,12 +188,7 @@ func (c *estimateCmd) print(e *env, out estimateJSON, est *lut.Estimate) error {
 	if m := out.Measured; m != nil {
 		fmt.Fprintf(w, "           %s measured (median of %d block medians ± its standard error; runs p10 %.3f, p90 %.3f): estimate error %+.1f%%\n",
 			m, len(m.BlocksMS), m.P10MS, m.P90MS, *out.ErrorPct)
-		switch {
-		case out.Against != nil:
-			fmt.Fprintf(w, "           %s\n", out.Against)
-		case out.AgainstNote != "":
-			fmt.Fprintf(w, "           not compared: %s\n", out.AgainstNote)
-		}
+		printAlongside(w, "           ", out.Against, out.AgainstNote)
 	}
 	h := out.Header
 	src := "in memory (no --lut: nothing kept)"

@@ -8,7 +8,6 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
-	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
 
 type measureCmd struct {
@@ -71,14 +70,11 @@ func (c *measureCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Graph.InferShapes(); err != nil {
-		return err
-	}
-	data, err := onnxio.Encode(m)
+	data, err := encodeWithShapes(m)
 	if err != nil {
 		return err
 	}
-	ref, refName, how, why, err := c.against.reference(&c.model, m)
+	ref, why, err := c.against.reference(&c.model, m)
 	if err != nil {
 		return err
 	}
@@ -87,8 +83,8 @@ func (c *measureCmd) run(e *env, args []string) error {
 	}
 	p := c.timing.protocol(ort.Options{IntraOpThreads: c.threads, OptLevel: c.opt})
 	p.Batch, p.Seed = c.batch, c.seed
-	e.log.Info("measuring", "model", path, "threads", c.threads, "blocks", p.Blocks, "against", refName)
-	l, with, err := timeWith(data, ref, refName, how, p)
+	e.log.Info("measuring", "model", path, "threads", c.threads, "blocks", p.Blocks, "against", ref.String())
+	l, with, err := timeWith(data, ref, p)
 	if err != nil {
 		return err
 	}
@@ -99,12 +95,7 @@ func (c *measureCmd) run(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: %s (median of %d block medians ± its standard error; runs p10 %.4g, p90 %.4g)\n",
 		path, l, len(l.BlocksMS), l.P10MS, l.P90MS)
-	switch {
-	case with != nil:
-		fmt.Fprintf(e.stdout, "%s\n", with)
-	case why != "":
-		fmt.Fprintf(e.stdout, "not compared: %s\n", why)
-	}
+	printAlongside(e.stdout, "", with, why)
 	fmt.Fprintf(e.stdout, "onnxruntime %s, %d intra-op thread(s), optimisation %s, batch %d, %d runs in blocks of %d\n",
 		out.Runtime, c.threads, c.opt, c.batch, l.Runs, l.BlockRuns)
 	return nil

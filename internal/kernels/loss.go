@@ -6,8 +6,8 @@ import "math"
 // over the batch (PyTorch reduction "mean", resp. "batchmean" for KL) and
 // computed in float64 whatever T is.
 
-// logSoftmaxRow writes log-softmax of z into out (float64) and returns it.
-func logSoftmaxRow[T Float](z []T, out []float64) []float64 {
+// logSumExp returns log Σ exp(z) in float64, shifted by the maximum.
+func logSumExp[T Float](z []T) float64 {
 	m := math.Inf(-1)
 	for _, v := range z {
 		m = math.Max(m, float64(v))
@@ -16,11 +16,23 @@ func logSoftmaxRow[T Float](z []T, out []float64) []float64 {
 	for _, v := range z {
 		s += math.Exp(float64(v) - m)
 	}
-	lse := m + math.Log(s)
+	return m + math.Log(s)
+}
+
+// logSoftmaxRow writes log-softmax of z into out (float64) and returns it.
+func logSoftmaxRow[T Float](z []T, out []float64) []float64 {
+	lse := logSumExp(z)
 	for i, v := range z {
 		out[i] = float64(v) - lse
 	}
 	return out
+}
+
+// CrossEntropyRow returns −log softmax(z)[y], one sample's cross-entropy at
+// its label (SoftmaxCrossEntropy of one row without smoothing), with no
+// allocation: NaN when z holds a NaN.
+func CrossEntropyRow[T Float](z []T, y int) float64 {
+	return logSumExp(z) - float64(z[y])
 }
 
 // Softmax sets y (N×K) to the row-wise softmax of x. y may alias x.
