@@ -17,7 +17,7 @@ const (
 	sourceRounds = 2
 	// checkRounds scales the protocol for a confirmation check and the
 	// final verdict.
-	checkRounds = 3
+	checkRounds = 5
 	// calibrationSeed seeds the random pruned variants of the source.
 	calibrationSeed = 1
 )

@@ -114,9 +114,10 @@ type Options struct {
 	// (default 4; negative: calibrate on the source alone).
 	CalibrationVariants int
 	// Margin is how far below the latency target the search aims, as a
-	// fraction (default 0.02), so that the confirmation check (Check) is
-	// clear of the measurement noise. Checks and the final verdict use
-	// the target itself.
+	// fraction (default 0.05), so that the confirmation check (Check) is
+	// clear of the measurement noise: a ratio's noise is at least
+	// measure.RatioFloor (3%) of it, and a check is sure at 1.645 noise
+	// figures. Checks and the final verdict use the target itself.
 	Margin float64
 
 	// Lineage describes the source model (its file's SHA-256 and, when
@@ -177,7 +178,7 @@ const (
 	DefaultIterations = 10
 	DefaultDecay      = 0.9
 	DefaultRoundTo    = 8
-	DefaultMargin     = 0.02
+	DefaultMargin     = 0.05
 	DefaultVariants   = 4
 	defaultMaxIter    = 100
 )

@@ -21,7 +21,7 @@ type Figures struct {
 	EstimatedMS float64 `json:"estimated_ms,omitempty"`
 	// SourceMS is the source's latency timed alongside (interleaved),
 	// Ratio this model's latency relative to it (round by round) and
-	// RatioNoise that ratio's standard error.
+	// RatioNoise that ratio's noise (measure.Ratio).
 	SourceMS   float64 `json:"source_ms,omitempty"`
 	Ratio      float64 `json:"ratio,omitempty"`
 	RatioNoise float64 `json:"ratio_noise,omitempty"`

@@ -187,15 +187,12 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 			c.out = "out"
 		}
 		// A schedule sized for a demonstration that runs in minutes; flags
-		// given on the command line win.
-		// The default model runs in a fraction of a millisecond, where
-		// run-to-run drift on a shared machine reaches a few percent: aim
-		// 3% below the target. Of a step's candidates, only the 3 that
-		// keep the most held-out accuracy as cut are fine-tuned, and (with
-		// its labels: embeddedFineTuning) the long-term fine-tune takes
-		// three quarters of an epoch: the quickstart stays within 5
+		// given on the command line win. Of a step's candidates, only the 3
+		// that keep the most held-out accuracy as cut are fine-tuned, and
+		// (with its labels: embeddedFineTuning) the long-term fine-tune
+		// takes three quarters of an epoch: the quickstart stays within 5
 		// minutes with a busy core, at the same test top-1 (BENCHMARKS.md).
-		for _, f := range [][2]string{{"iterations", "5"}, {"margin", "0.03"}, {"tune-top", "3"}} {
+		for _, f := range [][2]string{{"iterations", "5"}, {"tune-top", "3"}} {
 			if !c.fs.Changed(f[0]) {
 				if err := c.fs.Set(f[0], f[1]); err != nil {
 					return nil, err

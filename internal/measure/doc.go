@@ -22,15 +22,26 @@
 //     median of its block figures (Latency.MS): a stray slow run cannot
 //     move a block, and a disturbed minority of blocks cannot move the
 //     median. Its noise (Latency.NoiseMS) is the standard error of that
-//     median estimated from the spread of the blocks (1.4826·MAD, times
-//     1.2533/√Blocks), so two figures whose difference is within a few
-//     noise figures are not told apart.
+//     median, the larger of two estimates: one from the spread of the
+//     blocks (1.4826·MAD, times 1.2533/√Blocks), one from the spread of
+//     the medians of Batches batches of consecutive rounds. A shared
+//     machine drifts over seconds, so neighbouring blocks are alike and the
+//     first estimate alone is too small; the batches see that drift. Two
+//     figures whose difference is within a few noise figures are not told
+//     apart.
 //
 // A comparison of two models measured together (Ratio) uses the round-by-
 // round ratios of their block figures, which cancels drift that a ratio of
-// two medians would keep. A Verdict compares a latency (or a ratio) with a
-// limit and says how sure it is; when the limit lies within the noise it
-// says so rather than report a coin flip.
+// two medians would keep. Its noise adds RatioFloor, the spread between
+// measurements minutes or processes apart that no single measurement can
+// see, to the standard error of its rounds. Absolute milliseconds move far
+// more between processes (15–22% on the project's shared machines, where
+// a ratio moves 2–5%): compare models by their ratio, not by two
+// measurements' milliseconds.
+//
+// A Verdict compares a latency (or a ratio) with a limit and says how sure
+// it is; when the limit lies within the noise it says so rather than
+// report a coin flip.
 //
 // Single-layer timing for lookup tables (package lut) is a different job
 // (a time budget per entry, many entries) and has its own rules there; the

@@ -16,7 +16,7 @@ import (
 
 // Defaults of the protocol's fields left zero.
 const (
-	DefaultBlocks       = 10
+	DefaultBlocks       = 20
 	DefaultBlockTime    = 25 * time.Millisecond
 	DefaultWarmup       = 100 * time.Millisecond
 	DefaultMinBlockRuns = 5
@@ -208,12 +208,39 @@ func runsFor(p Protocol, per time.Duration) int {
 	return min(max(n, p.MinBlockRuns), maxBlockRuns)
 }
 
-// summarize returns the median of xs and its standard error, estimated from
-// the median absolute deviation (consistent with σ for normal data).
+// summarize returns the median of xs and its noise (see noiseOf).
 func summarize(xs []float64) Latency {
 	l := Latency{BlocksMS: slices.Clone(xs)}
-	l.MS, l.NoiseMS = medianSE(xs)
+	l.MS, l.NoiseMS = noiseOf(xs)
 	return l
+}
+
+// Batches is the number of batches of consecutive rounds whose spread
+// gives the batch-means standard error (see noiseOf).
+const Batches = 5
+
+// noiseOf returns the median of xs, figures in round order, and its
+// standard error: the larger of two estimates. One is medianSE over the
+// figures, which takes them as independent. But a shared machine drifts
+// over seconds (BENCHMARKS.md, "How far a figure moves"), so neighbouring
+// rounds are alike and that estimate is too small. The other is medianSE
+// over the medians of Batches batches of consecutive rounds, which sees
+// drift slower than a round but faster than a batch (batch means, the
+// usual remedy for a correlated series).
+func noiseOf(xs []float64) (float64, float64) {
+	med, se := medianSE(xs)
+	n := len(xs)
+	if n < 2*Batches {
+		return med, se
+	}
+	meds := make([]float64, Batches)
+	for b := range meds {
+		part := slices.Clone(xs[b*n/Batches : (b+1)*n/Batches])
+		slices.Sort(part)
+		meds[b] = stat.Quantile(0.5, stat.LinInterp, part, nil)
+	}
+	_, seb := medianSE(meds)
+	return med, max(se, seb)
 }
 
 // medianSE returns the median of xs and its standard error
@@ -236,9 +263,21 @@ func medianSE(xs []float64) (float64, float64) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// RatioFloor is the part of a ratio's noise that no single measurement can
+// see, relative to the ratio. Measured again a minute later, or in another
+// process, the same two models read ratios that spread by more than each
+// measurement's own standard error explains: beyond it, by about 2% of the
+// ratio on the project's 2-core machines on a quiet afternoon and 4% on a
+// disturbed evening (BENCHMARKS.md, "How far a figure moves"). The host's
+// state changes how a small model slows against a large one, and a
+// measurement lasting seconds sees one state. RatioOf adds RatioFloor
+// times the ratio to every ratio's noise, in quadrature.
+const RatioFloor = 0.03
+
 // Ratio is how a model's latency compares with another's measured in the
 // same rounds: the median of the round-by-round ratios of their block
-// figures, and its standard error.
+// figures, and its noise: the standard error of that median (noiseOf) and
+// RatioFloor times the ratio, added in quadrature.
 type Ratio struct {
 	Value float64 `json:"value"`
 	Noise float64 `json:"noise"`
@@ -257,8 +296,8 @@ func RatioOf(a, b Latency) (Ratio, error) {
 		}
 		rs[i] = a.BlocksMS[i] / b.BlocksMS[i]
 	}
-	v, n := medianSE(rs)
-	return Ratio{Value: v, Noise: n}, nil
+	v, n := noiseOf(rs)
+	return Ratio{Value: v, Noise: math.Hypot(n, RatioFloor*v)}, nil
 }
 
 // Sure is the confidence a verdict needs to be clear: the limit is then at

@@ -103,30 +103,29 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-// TestMedianNoise: the figure is the median of the blocks and its noise
-// the standard error from their MAD; one wild block moves neither much.
-func TestMedianNoise(t *testing.T) {
-	blocks := []float64{1.00, 1.02, 0.98, 1.01, 0.99, 1.00, 1.03, 0.97, 1.00, 1.00}
-	wild := append([]float64(nil), blocks...)
-	wild[3] = 2.5
-	for _, c := range []struct {
-		name   string
-		blocks []float64
-	}{{"steady", blocks}, {"one wild block", wild}} {
-		l := latencyOf(c.blocks)
-		if math.Abs(l.MS-1.0) > 0.005 || l.NoiseMS <= 0 || l.NoiseMS > 0.02 {
-			t.Errorf("%s: %v", c.name, l)
-		}
+// TestRatioFloor: a ratio's noise is never below RatioFloor times the
+// ratio, however steady its rounds, and adds the rounds' own error to it.
+func TestRatioFloor(t *testing.T) {
+	a := make([]float64, 20)
+	b := make([]float64, 20)
+	for i := range a {
+		a[i], b[i] = 0.5, 1
 	}
-}
-
-// latencyOf summarizes block figures as Models does, through RatioOf
-// against blocks of 1.
-func latencyOf(blocks []float64) measure.Latency {
-	ones := make([]float64, len(blocks))
-	for i := range ones {
-		ones[i] = 1
+	r, err := measure.RatioOf(measure.Latency{BlocksMS: a}, measure.Latency{BlocksMS: b})
+	if err != nil {
+		t.Fatal(err)
 	}
-	r, _ := measure.RatioOf(measure.Latency{BlocksMS: blocks}, measure.Latency{BlocksMS: ones})
-	return measure.Latency{MS: r.Value, NoiseMS: r.Noise, BlocksMS: blocks}
+	if r.Value != 0.5 || math.Abs(r.Noise-measure.RatioFloor*0.5) > 1e-12 {
+		t.Errorf("steady rounds: ratio %+v, want 0.5 ± %v", r, measure.RatioFloor*0.5)
+	}
+	for i := range a {
+		a[i] += 0.05 * float64(i%3-1) // spread in the rounds
+	}
+	r2, err := measure.RatioOf(measure.Latency{BlocksMS: a}, measure.Latency{BlocksMS: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Noise <= r.Noise {
+		t.Errorf("rounds spread ±10%%: noise %v, not above the floor's %v", r2.Noise, r.Noise)
+	}
 }
