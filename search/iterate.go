@@ -158,7 +158,7 @@ func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, m *onn
 	if next.fig, err = s.figures(next); err != nil {
 		return nil, err
 	}
-	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure); err != nil {
+	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure, nil); err != nil {
 		return nil, err
 	}
 	it.Figures = next.fig

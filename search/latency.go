@@ -93,10 +93,14 @@ func (s *searcher) measureSource(m *onnxio.Model) (*state, error) {
 }
 
 // measure times st's model interleaved with the source using protocol p,
-// sets st's latency figures, and adds the measurement to the calibration
-// (labelled label), which then gives st's estimate.
-func (s *searcher) measure(st *state, label string, p measure.Protocol) error {
-	lats, err := measure.Models([][]byte{s.src.data, st.data}, p)
+// with timer (nil: in this process), sets st's latency figures, and adds
+// the measurement to the calibration (labelled label), which then gives
+// st's estimate.
+func (s *searcher) measure(st *state, label string, p measure.Protocol, timer measure.Timer) error {
+	if timer == nil {
+		timer = measure.Models
+	}
+	lats, err := timer([][]byte{s.src.data, st.data}, p)
 	if err != nil {
 		return err
 	}
@@ -125,11 +129,11 @@ func (s *searcher) check(st *state, after int, final bool) (Check, error) {
 	if final {
 		label = "adapted"
 	}
-	if err := s.measure(st, label, s.opts.Measure.Scaled(checkRounds)); err != nil {
+	if err := s.measure(st, label, s.opts.Measure.Scaled(checkRounds), s.opts.CheckTimer); err != nil {
 		return Check{}, err
 	}
 	f := st.fig
-	c := Check{After: after, Final: final, SourceMS: f.SourceMS, MeasuredMS: f.MeasuredMS, NoiseMS: f.NoiseMS}
+	c := Check{After: after, Final: final, FreshProcess: s.opts.CheckTimer != nil, SourceMS: f.SourceMS, MeasuredMS: f.MeasuredMS, NoiseMS: f.NoiseMS}
 	if frac := s.opts.Constraints.LatencyFraction; frac > 0 {
 		c.LimitMS = frac * f.SourceMS
 		c.Verdict = measure.Judge(f.Ratio, f.RatioNoise, frac)

@@ -109,6 +109,12 @@ type Options struct {
 	// interleaved with the source.
 	Runtime ort.Options
 	Measure measure.Protocol
+	// CheckTimer, when set, times the confirmation checks and the final
+	// verdict (Check) instead of this process; onnx-adapt gives a
+	// measure.Child timer, so that the verdict is measured in a fresh
+	// process, as `onnx-adapt measure` would. Other measurements stay in
+	// this process.
+	CheckTimer measure.Timer
 	// CalibrationVariants is the number of random pruned variants of the
 	// source measured with it at the start to calibrate the table
 	// (default 4; negative: calibrate on the source alone).

@@ -176,6 +176,9 @@ type Check struct {
 	// Final marks the final model's check.
 	After int  `json:"after"`
 	Final bool `json:"final,omitempty"`
+	// FreshProcess: the check was timed in a process of its own
+	// (Options.CheckTimer), not in the adapting one.
+	FreshProcess bool `json:"fresh_process,omitempty"`
 	// SourceMS is the source's latency measured with the model.
 	SourceMS   float64 `json:"source_ms,omitempty"`
 	MeasuredMS float64 `json:"measured_ms"`

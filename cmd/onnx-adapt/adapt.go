@@ -406,6 +406,7 @@ func (c *adaptCmd) options(e *env) (search.Options, error) {
 		LongTerm:      long,
 		Runtime:       c.lut.options(),
 		Measure:       c.timing.protocol(c.lut.options()),
+		CheckTimer:    checkTimer(),
 		Margin:        c.margin,
 		MaxDrop:       c.maxDrop,
 		TuneTop:       c.tuneTop,

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 )
 
 // Exit codes: the CLI has one exit point (main), and run maps every outcome
@@ -149,6 +151,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitOK
 	case "-V", "--version", "version":
 		fmt.Fprintf(stdout, "onnx-adapt %s\n", version)
+		return exitOK
+	case measureChild:
+		// Not a user's command: the fresh process of a search's latency
+		// check (checkTimer).
+		if err := measure.Serve(os.Stdin, stdout); err != nil {
+			fmt.Fprintf(stderr, "onnx-adapt: %s\n", oneLine(err.Error()))
+			return exitError
+		}
 		return exitOK
 	}
 	c := find(cmds, args[0])

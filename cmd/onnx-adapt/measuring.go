@@ -84,3 +84,20 @@ func lineageString(l surgery.Lineage) string {
 	}
 	return fmt.Sprintf("derived from %s (sha256 %.12s…) by a plan over %d group(s)", name, l.SourceSHA256, len(l.Plan.Groups))
 }
+
+// measureChild is the hidden command that times models for a search's
+// checks in a fresh process (measure.Serve).
+const measureChild = "__measure-child"
+
+// checkTimer returns the timer of a search's latency checks: this
+// executable, started fresh for each (measure.Child), so that the verdict
+// is what `onnx-adapt measure` would read rather than what a process that
+// has trained for minutes reads (BENCHMARKS.md, "One figure, three ways").
+// Without a path to this executable the checks stay in this process.
+func checkTimer() measure.Timer {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return measure.Child(exe, measureChild)
+}

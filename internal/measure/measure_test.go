@@ -1,7 +1,10 @@
 package measure_test
 
 import (
+	"fmt"
 	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,19 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/models"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
+
+// TestMain: with MEASURE_TEST_SERVE=1 the test binary is a Child timer's
+// process (TestChild).
+func TestMain(m *testing.M) {
+	if os.Getenv("MEASURE_TEST_SERVE") == "1" {
+		if err := measure.Serve(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func encoded(t *testing.T, width float64) []byte {
 	t.Helper()
@@ -127,5 +143,41 @@ func TestRatioFloor(t *testing.T) {
 	}
 	if r2.Noise <= r.Noise {
 		t.Errorf("rounds spread ±10%%: noise %v, not above the floor's %v", r2.Noise, r.Noise)
+	}
+}
+
+// TestChild: a Child timer measures in a process of its own with the same
+// protocol (every model gets its blocks, a larger model is slower), and a
+// model the process cannot time is an error that says why.
+func TestChild(t *testing.T) {
+	t.Setenv("MEASURE_TEST_SERVE", "1")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	timer := measure.Child(exe)
+	data := [][]byte{encoded(t, 0.35), encoded(t, 1.4)}
+	p := fast()
+	ls, err := timer(data, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 || len(ls[0].BlocksMS) != p.Blocks || len(ls[1].BlocksMS) != p.Blocks {
+		t.Fatalf("child timed %d models: %+v", len(ls), ls)
+	}
+	r, err := measure.RatioOf(ls[1], ls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Value <= 1 {
+		t.Errorf("α=1.4 against α=0.35 in a child process: %+v", r)
+	}
+	_, err = timer([][]byte{data[0], []byte("not onnx")}, p)
+	if err == nil || !strings.Contains(err.Error(), "model 1") {
+		t.Errorf("a broken model in a child process: %v", err)
+	}
+	var out strings.Builder
+	if err := measure.Serve(strings.NewReader(`{"models": 3`), &out); err == nil || !strings.Contains(err.Error(), "reading the request") || out.Len() > 0 {
+		t.Errorf("a broken request: %v, wrote %q", err, out.String())
 	}
 }
