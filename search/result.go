@@ -163,8 +163,9 @@ type Result struct {
 	Recon Recon    `json:"recon"`
 }
 
-// Check is a confirmation measurement of the latency, with three times the
-// rounds, interleaved with the source. When an iteration's measurement
+// Check is a confirmation measurement of the latency, with five times the
+// rounds (100 by default), interleaved with the source, and timed by
+// Options.CheckTimer when it is set. When an iteration's measurement
 // meets the latency target with the margin to spare, the search checks
 // before it stops: it stops only when the check meets the target with
 // confidence (measure.Sure), and otherwise goes on. The final model's
