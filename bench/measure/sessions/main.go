@@ -4,12 +4,19 @@
 // within-process counterpart of bench/measure/repeat.sh, which starts a
 // new process for every measurement.
 //
-//	go run ./bench/measure/sessions MODEL REFERENCE K
+// Each measurement has ROUNDS rounds (default: the protocol's). Beside
+// the noise the protocol reports (the larger of the blocks' standard error
+// and that of measure.Batches batch medians, plus the ratio's floor), it
+// prints the two standard errors apart, so that each can be compared with
+// the spread the K measurements really have.
+//
+//	go run ./bench/measure/sessions MODEL REFERENCE K [ROUNDS]
 package main
 
 import (
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -22,19 +29,24 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 4 {
-		log.Fatal("usage: sessions MODEL REFERENCE K")
+	if len(os.Args) != 4 && len(os.Args) != 5 {
+		log.Fatal("usage: sessions MODEL REFERENCE K [ROUNDS]")
 	}
 	k, err := strconv.Atoi(os.Args[3])
 	if err != nil || k < 2 {
 		log.Fatalf("K: %q is not a count of at least 2", os.Args[3])
 	}
+	p := measure.Protocol{Runtime: ort.Options{IntraOpThreads: 1}}
+	if len(os.Args) == 5 {
+		if p.Blocks, err = strconv.Atoi(os.Args[4]); err != nil || p.Blocks < 2*measure.Batches {
+			log.Fatalf("ROUNDS: %q is not a count of at least %d", os.Args[4], 2*measure.Batches)
+		}
+	}
 	if err := ort.Init(); err != nil {
 		log.Fatal(err)
 	}
 	a, b := encode(os.Args[1]), encode(os.Args[2])
-	p := measure.Protocol{Runtime: ort.Options{IntraOpThreads: 1}}
-	var rs, ns []float64
+	var rs, ns, blockSE, batchSE []float64
 	for range k {
 		ls, err := measure.Models([][]byte{a, b}, p)
 		if err != nil {
@@ -44,12 +56,45 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
+		rounds := make([]float64, len(ls[0].BlocksMS))
+		for i := range rounds {
+			rounds[i] = ls[0].BlocksMS[i] / ls[1].BlocksMS[i]
+		}
+		bl, ba := standardErrors(rounds)
 		rs, ns = append(rs, r.Value), append(ns, r.Noise)
+		blockSE, batchSE = append(blockSE, bl), append(batchSE, ba)
 	}
-	mean, sd := stat.MeanStdDev(rs, nil)
-	slices.Sort(ns)
-	noise := stat.Quantile(0.5, stat.Empirical, ns, nil)
-	fmt.Printf("ratios %.3f\nmean %.4f, SD %.4f, median reported noise %.4f, SD/noise %.1f\n", rs, mean, sd, noise, sd/noise)
+	sd := stat.StdDev(rs, nil)
+	fmt.Printf("ratios %.3f\nmean %.4f, SD %.4f; median reported noise %.4f (SD/noise %.1f); "+
+		"mean SE from the blocks %.4f (SD/it %.1f), from %d batch medians %.4f (SD/it %.1f)\n",
+		rs, stat.Mean(rs, nil), sd, median(ns), sd/median(ns),
+		stat.Mean(blockSE, nil), sd/stat.Mean(blockSE, nil), measure.Batches, stat.Mean(batchSE, nil), sd/stat.Mean(batchSE, nil))
+}
+
+// standardErrors returns the standard error of the median of xs from
+// their MAD, and from the MAD of the medians of measure.Batches batches of
+// consecutive values (as package measure estimates them).
+func standardErrors(xs []float64) (blocks, batches float64) {
+	se := func(v []float64) float64 {
+		m := median(v)
+		dev := make([]float64, len(v))
+		for i, x := range v {
+			dev[i] = math.Abs(x - m)
+		}
+		return 1.2533 * 1.4826 * median(dev) / math.Sqrt(float64(len(v)))
+	}
+	n := len(xs)
+	meds := make([]float64, measure.Batches)
+	for j := range meds {
+		meds[j] = median(xs[j*n/measure.Batches : (j+1)*n/measure.Batches])
+	}
+	return se(xs), se(meds)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return stat.Quantile(0.5, stat.LinInterp, s, nil)
 }
 
 func encode(path string) []byte {
