@@ -75,7 +75,7 @@ func (f *againstFlag) reference(mf *modelFlags, m *onnxio.Model) (*reference, st
 		return nil, "", nil
 	case againstAuto, "":
 	default:
-		return loadReference(mf, f.value, f.value, "--against")
+		return loadReference(mf, f.value, "--against")
 	}
 	lin, derived, err := surgery.ReadLineage(m)
 	if err != nil || !derived {
@@ -99,11 +99,11 @@ func (f *againstFlag) reference(mf *modelFlags, m *onnxio.Model) (*reference, st
 	case surgery.SHA256(raw) != lin.SourceSHA256:
 		return nil, fmt.Sprintf("%s is not its source any more (SHA-256 differs from the lineage's): give the source with --against to compare", name), nil
 	}
-	return loadReference(mf, name, name, "lineage")
+	return loadReference(mf, name, "lineage")
 }
 
-// loadReference loads the model at path as a reference named name.
-func loadReference(mf *modelFlags, path, name, how string) (*reference, string, error) {
+// loadReference loads the model at path as a reference named by its path.
+func loadReference(mf *modelFlags, path, how string) (*reference, string, error) {
 	m, err := mf.load(path)
 	if err != nil {
 		return nil, "", err
@@ -112,7 +112,7 @@ func loadReference(mf *modelFlags, path, name, how string) (*reference, string, 
 	if err != nil {
 		return nil, "", err
 	}
-	return &reference{data, name, how}, "", nil
+	return &reference{data, path, how}, "", nil
 }
 
 // encodeWithShapes infers m's shapes and serializes it.

@@ -220,27 +220,40 @@ func summarize(xs []float64) Latency {
 const Batches = 5
 
 // noiseOf returns the median of xs, figures in round order, and its
-// standard error: the larger of two estimates. One is medianSE over the
-// figures, which takes them as independent. But a shared machine drifts
-// over seconds (BENCHMARKS.md, "How far a figure moves"), so neighbouring
-// rounds are alike and that estimate is too small. The other is medianSE
-// over the medians of Batches batches of consecutive rounds, which sees
-// drift slower than a round but faster than a batch (batch means, the
-// usual remedy for a correlated series).
+// standard error: the larger of the two StandardErrors. The blocks' alone
+// takes the figures as independent, but a shared machine drifts over
+// seconds (BENCHMARKS.md, "How far a figure moves"), so neighbouring
+// rounds are alike and that estimate is too small; the batches' sees drift
+// slower than a round but faster than a batch (batch means, the usual
+// remedy for a correlated series).
 func noiseOf(xs []float64) (float64, float64) {
-	med, se := medianSE(xs)
+	blocks, batches := StandardErrors(xs)
+	return median(xs), max(blocks, batches)
+}
+
+// StandardErrors returns two estimates of the standard error of the median
+// of xs, figures in round order: medianSE over the figures, and medianSE
+// over the medians of Batches batches of consecutive figures (the first
+// again when there are fewer than 2·Batches figures).
+func StandardErrors(xs []float64) (blocks, batches float64) {
+	_, blocks = medianSE(xs)
 	n := len(xs)
 	if n < 2*Batches {
-		return med, se
+		return blocks, blocks
 	}
 	meds := make([]float64, Batches)
 	for b := range meds {
-		part := slices.Clone(xs[b*n/Batches : (b+1)*n/Batches])
-		slices.Sort(part)
-		meds[b] = stat.Quantile(0.5, stat.LinInterp, part, nil)
+		meds[b] = median(xs[b*n/Batches : (b+1)*n/Batches])
 	}
-	_, seb := medianSE(meds)
-	return med, max(se, seb)
+	_, batches = medianSE(meds)
+	return blocks, batches
+}
+
+// median returns the median of xs (which it leaves as they are).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return stat.Quantile(0.5, stat.LinInterp, s, nil)
 }
 
 // medianSE returns the median of xs and its standard error
@@ -249,16 +262,12 @@ func medianSE(xs []float64) (float64, float64) {
 	if len(xs) == 0 {
 		return 0, 0
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	med := stat.Quantile(0.5, stat.LinInterp, s, nil)
-	dev := make([]float64, len(s))
-	for i, x := range s {
+	med := median(xs)
+	dev := make([]float64, len(xs))
+	for i, x := range xs {
 		dev[i] = math.Abs(x - med)
 	}
-	slices.Sort(dev)
-	mad := stat.Quantile(0.5, stat.LinInterp, dev, nil)
-	return med, 1.2533 * 1.4826 * mad / math.Sqrt(float64(len(s)))
+	return med, 1.2533 * 1.4826 * median(dev) / math.Sqrt(float64(len(xs)))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -16,7 +16,6 @@ package main
 import (
 	"fmt"
 	"log"
-	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -60,7 +59,7 @@ func main() {
 		for i := range rounds {
 			rounds[i] = ls[0].BlocksMS[i] / ls[1].BlocksMS[i]
 		}
-		bl, ba := standardErrors(rounds)
+		bl, ba := measure.StandardErrors(rounds)
 		rs, ns = append(rs, r.Value), append(ns, r.Noise)
 		blockSE, batchSE = append(blockSE, bl), append(batchSE, ba)
 	}
@@ -69,26 +68,6 @@ func main() {
 		"mean SE from the blocks %.4f (SD/it %.1f), from %d batch medians %.4f (SD/it %.1f)\n",
 		rs, stat.Mean(rs, nil), sd, median(ns), sd/median(ns),
 		stat.Mean(blockSE, nil), sd/stat.Mean(blockSE, nil), measure.Batches, stat.Mean(batchSE, nil), sd/stat.Mean(batchSE, nil))
-}
-
-// standardErrors returns the standard error of the median of xs from
-// their MAD, and from the MAD of the medians of measure.Batches batches of
-// consecutive values (as package measure estimates them).
-func standardErrors(xs []float64) (blocks, batches float64) {
-	se := func(v []float64) float64 {
-		m := median(v)
-		dev := make([]float64, len(v))
-		for i, x := range v {
-			dev[i] = math.Abs(x - m)
-		}
-		return 1.2533 * 1.4826 * median(dev) / math.Sqrt(float64(len(v)))
-	}
-	n := len(xs)
-	meds := make([]float64, measure.Batches)
-	for j := range meds {
-		meds[j] = median(xs[j*n/measure.Batches : (j+1)*n/measure.Batches])
-	}
-	return se(xs), se(meds)
 }
 
 func median(xs []float64) float64 {
