@@ -83,13 +83,13 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 		if n := countFeasible(cands); n < min(minFeasible, len(groups)) {
 			st.Rejected = fmt.Sprintf("only %d of %d groups can meet the budget", n, len(groups))
 		} else {
-			best, m, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
+			w, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
 			if err != nil {
 				return nil, nil, err
 			}
-			if best >= 0 {
-				it.Budget, it.Candidates, it.Chosen = st.Budget, cands, best
-				next, err := s.adopt(it, cur, an, m)
+			if w.index >= 0 {
+				it.Budget, it.Candidates, it.Chosen = st.Budget, cands, w.index
+				next, err := s.adopt(it, cur, an, w)
 				return it, next, err
 			}
 			st.Rejected = fmt.Sprintf("every candidate loses more than %.2f points of held-out top-1", maxDrop)
@@ -115,13 +115,13 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 		if len(cands) == 0 {
 			continue
 		}
-		best, m, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
+		w, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
 		if err != nil {
 			return nil, nil, err
 		}
-		if best >= 0 {
-			it.Budget, it.Candidates, it.Chosen = st.Budget, cands, best
-			next, err = s.adopt(it, cur, an, m)
+		if w.index >= 0 {
+			it.Budget, it.Candidates, it.Chosen = st.Budget, cands, w.index
+			next, err = s.adopt(it, cur, an, w)
 			return it, next, err
 		}
 		it.Shrunk = append(it.Shrunk, Step{Reduction: st.Reduction, Budget: st.Budget, Candidates: cands,
@@ -137,14 +137,16 @@ func budgetOf(now, delta float64) float64 {
 	return now - delta + 1e-9*math.Abs(now)
 }
 
-// adopt makes the chosen candidate of it (whose tuned model is m) the next
+// adopt makes the chosen candidate of it (w, tuned and evaluated) the next
 // model: it resolves its plan, writes it as iter_NNN.onnx, and measures it.
-func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, m *onnxio.Model) (*state, error) {
+// Its held-out accuracy is the one tune measured on the same weights; the
+// test set is not evaluated (see figures).
+func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, w winner) (*state, error) {
 	var err error
 	if it.Plan, err = an.Resolve(s.planFor(&it.Candidates[it.Chosen])); err != nil {
 		return nil, err
 	}
-	next := &state{model: m}
+	next := &state{model: w.model}
 	if next.plan, err = surgery.Compose(cur.plan, it.Plan); err != nil {
 		return nil, err
 	}
@@ -155,7 +157,7 @@ func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, m *onn
 	if err := reload(next); err != nil {
 		return nil, err
 	}
-	if next.fig, err = s.figures(next); err != nil {
+	if next.fig, err = s.figures(next, &w.acc, false); err != nil {
 		return nil, err
 	}
 	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure, nil); err != nil {
@@ -208,14 +210,13 @@ func (s *searcher) maxDrop(cur *state) float64 {
 // hundred images: the lower held-out loss, then the cheaper) among those
 // losing at most maxDrop points against cur, with its model; -1 when none
 // does.
-func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget float64, r Resource) (int, *onnxio.Model, error) {
+func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget float64, r Resource) (winner, error) {
 	o := s.opts
+	best := winner{index: -1}
 	if err := s.screen(cur, cands); err != nil {
-		return -1, nil, err
+		return best, err
 	}
 	base := 100 * top1(cur.fig.HeldOut)
-	best := -1
-	var bestModel *onnxio.Model
 	for ci := range cands {
 		c := &cands[ci]
 		if !c.feasible() || c.Skipped != "" {
@@ -223,22 +224,22 @@ func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget fl
 		}
 		m := cur.model.Clone()
 		if err := s.apply(cur.model, m, c); err != nil {
-			return -1, nil, err
+			return best, err
 		}
 		cfg := o.ShortTerm
 		cfg.Seed += uint64(i)
 		if cfg.Steps > 0 || cfg.Epochs > 0 {
 			if _, err := finetune.Train(s.ctx, m, o.Train, cfg); err != nil {
-				return -1, nil, err
+				return best, err
 			}
 		}
 		data, err := onnxio.Encode(m)
 		if err != nil {
-			return -1, nil, err
+			return best, err
 		}
 		acc, err := s.evaluate(data, o.HeldOut)
 		if err != nil {
-			return -1, nil, err
+			return best, err
 		}
 		c.HeldOutTop1, c.HeldOutLoss = acc.Top1, acc.Loss
 		if drop := base - 100*acc.Top1; drop > maxDrop {
@@ -249,11 +250,19 @@ func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget fl
 		if c.Rejected != "" {
 			continue
 		}
-		if best < 0 || better(*c, cands[best]) {
-			best, bestModel = ci, m
+		if best.index < 0 || better(*c, cands[best.index]) {
+			best = winner{index: ci, model: m, acc: acc}
 		}
 	}
-	return best, bestModel, nil
+	return best, nil
+}
+
+// winner is the candidate tune chose: its index (-1: none), its tuned
+// model and that model's held-out accuracy.
+type winner struct {
+	index int
+	model *onnxio.Model
+	acc   finetune.Accuracy
 }
 
 // screenImages is how many held-out images screening evaluates each

@@ -71,7 +71,7 @@ func (s *searcher) measureSource(m *onnxio.Model) (*state, error) {
 	} else if lat, err = measure.Model(src.data, o.Measure.Scaled(sourceRounds)); err != nil {
 		return nil, err
 	}
-	if src.fig, err = s.figures(src); err != nil {
+	if src.fig, err = s.figures(src, nil, true); err != nil {
 		return nil, err
 	}
 	if err := src.fig.setLatency(lat, lat); err != nil {

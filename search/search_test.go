@@ -147,7 +147,27 @@ func TestRunMACs(t *testing.T) {
 			}
 		}
 		checkFile(t, it.File)
+		// The iteration's held-out accuracy is tune's, of the same weights
+		// as the written file; the test set decides nothing and is left
+		// for the source and the final model.
+		data, err := os.ReadFile(it.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := finetune.Evaluate(context.Background(), data, held, finetune.EvalOptions{Batch: 100, Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Figures.HeldOut == nil || *it.Figures.HeldOut != acc {
+			t.Errorf("iteration %d: held-out figures %+v, its file evaluates to %+v", it.Index, it.Figures.HeldOut, acc)
+		}
+		if it.Figures.Test != nil {
+			t.Errorf("iteration %d: evaluated on the test set", it.Index)
+		}
 		prev = float64(it.Figures.MACs)
+	}
+	if res.Source.Test == nil {
+		t.Error("the source was not evaluated on the test set")
 	}
 	checkFile(t, res.File)
 	var files []string
