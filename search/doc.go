@@ -39,7 +39,8 @@
 // interleaved with the source: figures carry their noise, a fractional
 // target is judged on the round-by-round ratio to the source, and a model
 // that meets its target is checked again with five times the rounds (in a
-// fresh process, with Options.CheckTimer) before the search stops (Check),
+// fresh process, with Options.Timer, like every measurement after the
+// source's) before the search stops (Check),
 // judged with a stated confidence. Each
 // measurement also adds a point to the table's calibration, as a ratio to
 // the source (so that drift moves no point), fitted by a repeated-median

@@ -71,7 +71,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 	if err != nil {
 		return nil, nil, err
 	}
-	delta := max(min(s.opts.Schedule.reduction(i, src, aim), now-aim), floor)
+	delta := max(lastStep(r, s.startStep(i, r, src, aim), now, aim, s.opts.Margin), floor)
 	for {
 		st := Step{Reduction: delta, Budget: budgetOf(now, delta)}
 		s.emit(Event{Kind: IterationStart, Iteration: i, Resource: r, Budget: st.Budget})
@@ -88,7 +88,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 				return nil, nil, err
 			}
 			if w.index >= 0 {
-				it.Budget, it.Candidates, it.Chosen = st.Budget, cands, w.index
+				it.Budget, it.Reduction, it.Candidates, it.Chosen = st.Budget, st.Reduction, cands, w.index
 				next, err := s.adopt(it, cur, an, w)
 				return it, next, err
 			}
@@ -120,7 +120,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 			return nil, nil, err
 		}
 		if w.index >= 0 {
-			it.Budget, it.Candidates, it.Chosen = st.Budget, cands, w.index
+			it.Budget, it.Reduction, it.Candidates, it.Chosen = st.Budget, st.Reduction, cands, w.index
 			next, err = s.adopt(it, cur, an, w)
 			return it, next, err
 		}
@@ -129,6 +129,38 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 		return it, nil, nil
 	}
 	return it, nil, nil
+}
+
+// startStep returns the reduction iteration i tries first for resource r:
+// the schedule's, but no more than the step the previous iteration took
+// when that iteration had to shrink its own (see iterate). A step rejected
+// for accuracy costs the screening and three short-term fine-tunes, and
+// the schedule's next step, only 10% smaller, was rejected again in the
+// next iteration: on the quickstart, in four of twelve iterations.
+func (s *searcher) startStep(i int, r Resource, src, aim float64) float64 {
+	sched := s.opts.Schedule.reduction(i, src, aim)
+	if n := len(s.res.Iterations); n > 0 {
+		prev := &s.res.Iterations[n-1]
+		if prev.Resource == r.String() && len(prev.Shrunk) > 0 && prev.Reduction > 0 {
+			sched = min(sched, prev.Reduction)
+		}
+	}
+	return sched
+}
+
+// lastStep returns the reduction of resource r an iteration aims for: the
+// schedule's sched, or less when the aim is nearer than that (now-aim).
+// For latency, such a last step is at least half the margin (of now), and
+// never more than the schedule's: a smaller one is within the noise of
+// the path's measurements (3–5% of a ratio), and the quickstart crawled
+// towards its aim in steps of 1%, an iteration and often a failed check
+// each.
+func lastStep(r Resource, sched, now, aim, margin float64) float64 {
+	d := min(sched, now-aim)
+	if r == Latency && d < sched {
+		d = min(sched, max(d, margin/2*now))
+	}
+	return d
 }
 
 // budgetOf is now minus a reduction delta, less a rounding tolerance, so
@@ -160,7 +192,7 @@ func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, w winn
 	if next.fig, err = s.figures(next, &w.acc, false); err != nil {
 		return nil, err
 	}
-	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure, nil); err != nil {
+	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure, s.opts.Timer); err != nil {
 		return nil, err
 	}
 	it.Figures = next.fig
@@ -265,9 +297,14 @@ type winner struct {
 	acc   finetune.Accuracy
 }
 
-// screenImages is how many held-out images screening evaluates each
-// candidate on.
+// screenImages is how many held-out images screening evaluates a
+// candidate on (see screen).
 const screenImages = 500
+
+// screenStages: with at least this many screening images, screening runs
+// in two stages (see screen); below, each half would be too few to rank
+// on.
+const screenStages = 400
 
 // screen, with Options.TuneTop set and more feasible candidates than it,
 // evaluates every feasible candidate as cut, before any fine-tuning, on
@@ -278,53 +315,92 @@ const screenImages = 500
 // (where it moves in steps of a point), go to the lower held-out loss.
 // (Ranking by the loss alone took the quickstart from 89.9–90.1% test
 // top-1 to 89.1%, in the one run tried.)
+//
+// With screenStages images or more it runs in two stages: every candidate
+// on the first half, and only the 2·TuneTop best of those on the second
+// half too, ranked on both. Screening was a sixth of a quickstart
+// iteration, and most of it went to cuts that lose tens of points as cut
+// (BENCHMARKS.md), which half the images tell apart as well.
 func (s *searcher) screen(cur *state, cands []Candidate) error {
 	k := s.opts.TuneTop
 	if k <= 0 || countFeasible(cands) <= k {
 		return nil
 	}
 	held := s.opts.HeldOut
-	if n := held.Len(); n > screenImages {
-		idx := make([]int, screenImages)
-		for i := range idx {
-			idx[i] = i
-		}
-		var err error
-		if held, err = dataset.Subset(held, idx); err != nil {
-			return err
-		}
+	n := min(held.Len(), screenImages)
+	halves := [][2]int{{0, n}}
+	if n >= screenStages {
+		halves = [][2]int{{0, n / 2}, {n / 2, n}}
 	}
 	var order []int
-	for ci := range cands {
-		c := &cands[ci]
-		if !c.feasible() {
-			continue
-		}
-		m := cur.model.Clone()
-		if err := s.apply(cur.model, m, c); err != nil {
-			return err
-		}
-		data, err := onnxio.Encode(m)
+	for stage, h := range halves {
+		part, err := firstImages(held, h[0], h[1])
 		if err != nil {
 			return err
 		}
-		acc, err := s.evaluate(data, held)
-		if err != nil {
-			return err
+		todo := order
+		if stage == 0 {
+			for ci := range cands {
+				if cands[ci].feasible() {
+					todo = append(todo, ci)
+				}
+			}
+		} else {
+			todo = order[:min(len(order), 2*k)]
 		}
-		c.ScreenTop1, c.ScreenLoss = acc.Top1, acc.Loss
-		order = append(order, ci)
+		for _, ci := range todo {
+			c := &cands[ci]
+			m := cur.model.Clone()
+			if err := s.apply(cur.model, m, c); err != nil {
+				return err
+			}
+			data, err := onnxio.Encode(m)
+			if err != nil {
+				return err
+			}
+			acc, err := s.evaluate(data, part)
+			if err != nil {
+				return err
+			}
+			if stage == 0 {
+				c.ScreenTop1, c.ScreenLoss, c.ScreenImages = acc.Top1, acc.Loss, acc.N
+				continue
+			}
+			// Both halves: the figures of all n images.
+			t := c.ScreenImages + acc.N
+			c.ScreenTop1 = (c.ScreenTop1*float64(c.ScreenImages) + acc.Top1*float64(acc.N)) / float64(t)
+			c.ScreenLoss = (c.ScreenLoss*float64(c.ScreenImages) + acc.Loss*float64(acc.N)) / float64(t)
+			c.ScreenImages = t
+		}
+		if stage == 0 {
+			order = todo
+		}
+		// Only the candidates of this stage are re-ranked; the rest stay
+		// behind them, ranked on the first half.
+		slices.SortStableFunc(order[:len(todo)], func(a, b int) int {
+			if c := cmpDesc(cands[a].ScreenTop1, cands[b].ScreenTop1); c != 0 {
+				return c
+			}
+			return cmp.Compare(cands[a].ScreenLoss, cands[b].ScreenLoss)
+		})
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		if c := cmpDesc(cands[a].ScreenTop1, cands[b].ScreenTop1); c != 0 {
-			return c
-		}
-		return cmp.Compare(cands[a].ScreenLoss, cands[b].ScreenLoss)
-	})
 	for _, ci := range order[k:] {
-		cands[ci].Skipped = fmt.Sprintf("screened out: %.2f%% held-out top-1 before fine-tuning (loss %.4f), below the %d best", 100*cands[ci].ScreenTop1, cands[ci].ScreenLoss, k)
+		c := &cands[ci]
+		c.Skipped = fmt.Sprintf("screened out: %.2f%% held-out top-1 before fine-tuning (loss %.4f, %d images), below the %d best", 100*c.ScreenTop1, c.ScreenLoss, c.ScreenImages, k)
 	}
 	return nil
+}
+
+// firstImages returns images [lo, hi) of ds.
+func firstImages(ds dataset.Dataset, lo, hi int) (dataset.Dataset, error) {
+	if lo == 0 && hi >= ds.Len() {
+		return ds, nil
+	}
+	idx := make([]int, hi-lo)
+	for i := range idx {
+		idx[i] = lo + i
+	}
+	return dataset.Subset(ds, idx)
 }
 
 // better reports whether tuned candidate a is to be chosen over b: the

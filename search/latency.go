@@ -2,6 +2,8 @@ package search
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/lut"
@@ -20,6 +22,12 @@ const (
 	checkRounds = 5
 	// calibrationSeed seeds the random pruned variants of the source.
 	calibrationSeed = 1
+	// sourceLabel labels the source's calibration point, and prefixes its
+	// variants'.
+	sourceLabel = "search"
+	// pathPoints is how many of the latest measurements along the
+	// search's path the decision ratio (Figures.PathRatio) pools.
+	pathPoints = 3
 )
 
 // calibrator keeps the table's calibration for the source without chasing
@@ -33,6 +41,45 @@ const (
 type calibrator struct {
 	srcMS float64 // the source's latency in its first measurement
 	cal   lut.Calibration
+}
+
+// pathRatio returns the latency ratio to the source that the search
+// decides on for a model on its path whose raw table estimate is raw: raw
+// times the median, over the latest pathPoints measurements along the path
+// (the points that add added: iterations, checks; the model's own
+// included), of measured over raw, divided by the source's first
+// measurement; 0 before any. One measurement of a model of a few tenths of
+// a millisecond moves by several percent (the quickstart's iterations read
+// 0.45× and 0.62× where their neighbours read 0.55–0.59×), and a decision
+// on it alone takes a step of 1% where 5% was due, or checks a model that
+// is not there yet. Neighbours on the path share their gap between table
+// and measurement (1.64–1.87 on one quickstart's, where random pruned
+// variants of its source read 1.41–1.58), so the median of the last three
+// ignores one wild reading. The gap also drifts along the path (1.51 at
+// the source to 2.0 at 0.6× on another: the table misses part of the
+// fixed per-operator cost), and a longer window lagged behind it: with
+// five, the search checked a model it put at 0.549× and the check read
+// 0.63×.
+func (c *calibrator) pathRatio(raw float64) float64 {
+	n := 0
+	var gaps []float64
+	for i := len(c.cal.Points) - 1; i >= 0 && n < pathPoints; i-- {
+		p := c.cal.Points[i]
+		if strings.HasPrefix(p.Label, sourceLabel) || p.RawMS <= 0 {
+			continue // the source and its calibration variants
+		}
+		gaps = append(gaps, p.MeasuredMS/p.RawMS)
+		n++
+	}
+	if len(gaps) == 0 || c.srcMS <= 0 {
+		return 0
+	}
+	slices.Sort(gaps)
+	m := gaps[len(gaps)/2]
+	if len(gaps)%2 == 0 {
+		m = (gaps[len(gaps)/2-1] + m) / 2
+	}
+	return raw * m / c.srcMS
 }
 
 // add adds the point of a model whose raw table estimate is raw and whose
@@ -63,7 +110,7 @@ func (s *searcher) measureSource(m *onnxio.Model) (*state, error) {
 	var lat measure.Latency
 	if o.Table != nil {
 		n := max(o.CalibrationVariants, 0)
-		cal, l, err := o.Table.CalibrateSource(src.model, "search", n, calibrationSeed, o.Measure.Scaled(sourceRounds))
+		cal, l, err := o.Table.CalibrateSource(src.model, sourceLabel, n, calibrationSeed, o.Measure.Scaled(sourceRounds))
 		if err != nil {
 			return nil, err
 		}
@@ -118,6 +165,7 @@ func (s *searcher) measure(st *state, label string, p measure.Protocol, timer me
 		return err
 	}
 	st.fig.EstimatedMS = s.cal.cal.Apply(raw.RawMS)
+	st.fig.PathRatio = s.cal.pathRatio(raw.RawMS)
 	return nil
 }
 
@@ -129,11 +177,11 @@ func (s *searcher) check(st *state, after int, final bool) (Check, error) {
 	if final {
 		label = "adapted"
 	}
-	if err := s.measure(st, label, s.opts.Measure.Scaled(checkRounds), s.opts.CheckTimer); err != nil {
+	if err := s.measure(st, label, s.opts.Measure.Scaled(checkRounds), s.opts.Timer); err != nil {
 		return Check{}, err
 	}
 	f := st.fig
-	c := Check{After: after, Final: final, FreshProcess: s.opts.CheckTimer != nil, SourceMS: f.SourceMS, MeasuredMS: f.MeasuredMS, NoiseMS: f.NoiseMS}
+	c := Check{After: after, Final: final, FreshProcess: s.opts.Timer != nil, SourceMS: f.SourceMS, MeasuredMS: f.MeasuredMS, NoiseMS: f.NoiseMS}
 	if frac := s.opts.Constraints.LatencyFraction; frac > 0 {
 		c.LimitMS = frac * f.SourceMS
 		c.Verdict = measure.Judge(f.Ratio, f.RatioNoise, frac)
@@ -174,11 +222,19 @@ func (s *searcher) constrained(r Resource) bool {
 
 // measured returns resource r of figures f as the constraint reads it: the
 // measured latency (relative to the source, for a fractional target), or
-// the MACs or parameters.
+// the MACs or parameters. The latency is the path's (Figures.PathRatio)
+// when there is one: for an absolute target, that ratio times the source
+// timed alongside.
 func (s *searcher) measured(f Figures, r Resource) float64 {
+	ratio := f.Ratio
+	if f.PathRatio > 0 {
+		ratio = f.PathRatio
+	}
 	switch {
 	case r == Latency && s.opts.Constraints.LatencyFraction > 0:
-		return f.Ratio
+		return ratio
+	case r == Latency && f.PathRatio > 0 && f.SourceMS > 0:
+		return ratio * f.SourceMS
 	case r == Latency:
 		return f.MeasuredMS
 	case r == MACs:

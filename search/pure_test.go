@@ -2,6 +2,7 @@ package search
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -166,6 +167,89 @@ func TestMetAtBest(t *testing.T) {
 			res: &Result{Checks: c.checks, Iterations: make([]Iteration, c.iters)}}
 		if got := s.metAtBest(&state{}); got != c.want {
 			t.Errorf("%s: metAtBest = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestPathRatio: the decision ratio pools the latest pathPoints
+// measurements along the path, ignores the source and its calibration
+// variants, and does not follow one wild reading.
+func TestPathRatio(t *testing.T) {
+	c := &calibrator{srcMS: 2}
+	add := func(label string, raw, measured float64) {
+		t.Helper()
+		if err := c.add(label, raw, measured/c.srcMS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(sourceLabel, 1, 2)                    // gap 2
+	add(sourceLabel+" variant 0", 0.5, 0.5)   // gap 1: not on the path
+	add(sourceLabel+" variant 1", 0.25, 0.25) // gap 1
+	if got := c.pathRatio(0.8); got != 0 {
+		t.Errorf("before any measurement on the path: %v, want 0", got)
+	}
+	add("iter_001", 0.9, 1.62) // gap 1.8
+	if got, want := c.pathRatio(0.9), 0.9*1.8/2; math.Abs(got-want) > 1e-12 {
+		t.Errorf("one point: %v, want %v", got, want)
+	}
+	for i, gap := range []float64{1.7, 5.0, 1.75} { // a wild second reading
+		add(fmt.Sprintf("iter_%03d", i+2), 0.8, 0.8*gap)
+	}
+	// The latest three: 1.7, 5.0, 1.75; iter_001's 1.8 has left.
+	if got, want := c.pathRatio(0.5), 0.5*1.75/2; math.Abs(got-want) > 1e-12 {
+		t.Errorf("after a wild reading: %v, want %v (median gap 1.75)", got, want)
+	}
+	// A real change, seen twice (a check and the next iteration), moves it.
+	add("check_004", 0.8, 0.8*2.1)
+	add("iter_005", 0.8, 0.8*2.0)
+	if got, want := c.pathRatio(0.5), 0.5*2.0/2; math.Abs(got-want) > 1e-12 {
+		t.Errorf("after a change: %v, want %v (median of 1.75, 2.1, 2.0)", got, want)
+	}
+}
+
+// TestLastStep: the schedule's step, or the distance to the aim when that
+// is nearer; for latency no less than half the margin of now (within the
+// schedule's step), for MACs and parameters exactly the distance.
+func TestLastStep(t *testing.T) {
+	for _, c := range []struct {
+		name                    string
+		r                       Resource
+		sched, now, aim, margin float64
+		want                    float64
+	}{
+		{"schedule nearer than the aim", Latency, 0.05, 1, 0.5, 0.08, 0.05},
+		{"aim nearer: at least half the margin", Latency, 0.1, 1, 0.99, 0.08, 0.04},
+		{"aim nearer than the schedule, beyond half the margin", Latency, 0.1, 1, 0.93, 0.08, 0.07},
+		{"half the margin capped by the schedule", Latency, 0.03, 1, 0.99, 0.08, 0.03},
+		{"MACs: exactly to the target", MACs, 1e6, 5e6, 4.9e6, 0.08, 1e5},
+	} {
+		if got := lastStep(c.r, c.sched, c.now, c.aim, c.margin); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s: lastStep = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestStartStep: an iteration starts at the schedule's step, or at the
+// previous iteration's step on the same resource when that one had to
+// shrink.
+func TestStartStep(t *testing.T) {
+	s := &searcher{opts: Options{Schedule: Schedule{First: 0.1, Decay: 0.9}}, res: &Result{}}
+	sched := s.opts.Schedule.reduction(3, 1, 0.5)
+	shrunk := []Step{{Reduction: 0.08, Rejected: "only 1 of 9 groups can meet the budget"}}
+	for _, c := range []struct {
+		name string
+		prev []Iteration
+		want float64
+	}{
+		{"first iteration", nil, sched},
+		{"previous took the schedule's step", []Iteration{{Resource: "latency", Reduction: 0.01}}, sched},
+		{"previous shrank", []Iteration{{Resource: "latency", Reduction: 0.01, Shrunk: shrunk}}, 0.01},
+		{"previous shrank on another resource", []Iteration{{Resource: "MACs", Reduction: 0.01, Shrunk: shrunk}}, sched},
+		{"previous shrank to more than the schedule", []Iteration{{Resource: "latency", Reduction: 1, Shrunk: shrunk}}, sched},
+	} {
+		s.res.Iterations = c.prev
+		if got := s.startStep(3, Latency, 1, 0.5); got != c.want {
+			t.Errorf("%s: startStep = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -25,9 +25,15 @@ type Figures struct {
 	SourceMS   float64 `json:"source_ms,omitempty"`
 	Ratio      float64 `json:"ratio,omitempty"`
 	RatioNoise float64 `json:"ratio_noise,omitempty"`
-	MACs       int64   `json:"macs"`
-	Params     int64   `json:"params"`
-	Bytes      int64   `json:"bytes"`
+	// PathRatio is the ratio the search decides on (whether to check,
+	// how far to step): the table estimate scaled by the median gap
+	// between table and measurement over the latest measurements along the
+	// search's path, this one included (see calibrator.pathRatio). Ratio
+	// and the checks' verdicts stay this model's own measurement.
+	PathRatio float64 `json:"path_ratio,omitempty"`
+	MACs      int64   `json:"macs"`
+	Params    int64   `json:"params"`
+	Bytes     int64   `json:"bytes"`
 	// HeldOut is the held-out accuracy; Test the test accuracy, when test
 	// data was given (reports only).
 	HeldOut *finetune.Accuracy `json:"held_out,omitempty"`
@@ -42,7 +48,7 @@ func (f *Figures) setLatency(l, src measure.Latency) error {
 	if err != nil {
 		return err
 	}
-	f.SourceMS, f.Ratio, f.RatioNoise = src.MS, r.Value, r.Noise
+	f.SourceMS, f.Ratio, f.RatioNoise, f.PathRatio = src.MS, r.Value, r.Noise, 0
 	return nil
 }
 
@@ -61,14 +67,16 @@ type Candidate struct {
 	MACs        int64      `json:"macs,omitempty"`
 	Params      int64      `json:"params,omitempty"`
 	// ScreenTop1 and ScreenLoss are the held-out top-1 and loss
-	// (finetune.Accuracy.Loss) before fine-tuning, on the screening subset
-	// (Options.TuneTop); HeldOutTop1 and HeldOutLoss the held-out top-1
-	// and loss after short-term fine-tuning.
-	ScreenTop1  float64 `json:"screen_top1,omitempty"`
-	ScreenLoss  float64 `json:"screen_loss,omitempty"`
-	HeldOutTop1 float64 `json:"held_out_top1,omitempty"`
-	HeldOutLoss float64 `json:"held_out_loss,omitempty"`
-	Skipped     string  `json:"skipped,omitempty"`
+	// (finetune.Accuracy.Loss) before fine-tuning, on the ScreenImages
+	// held-out images screening evaluated it on (Options.TuneTop);
+	// HeldOutTop1 and HeldOutLoss the held-out top-1 and loss after
+	// short-term fine-tuning.
+	ScreenTop1   float64 `json:"screen_top1,omitempty"`
+	ScreenLoss   float64 `json:"screen_loss,omitempty"`
+	ScreenImages int     `json:"screen_images,omitempty"`
+	HeldOutTop1  float64 `json:"held_out_top1,omitempty"`
+	HeldOutLoss  float64 `json:"held_out_loss,omitempty"`
+	Skipped      string  `json:"skipped,omitempty"`
 	// Channels are the kept channels when the search chose them itself
 	// (Recon.Rank); Recon reports the refit of the layers that read the
 	// removed channels (Recon.Refit).
@@ -97,6 +105,9 @@ type Iteration struct {
 	Index    int     `json:"index"`
 	Resource string  `json:"resource"`
 	Budget   float64 `json:"budget"`
+	// Reduction is the step that Budget is below the model's resource
+	// before the iteration.
+	Reduction float64 `json:"reduction,omitempty"`
 	// Chosen is the index in Candidates of the kept candidate.
 	Chosen     int         `json:"chosen"`
 	Candidates []Candidate `json:"candidates"`
@@ -165,7 +176,7 @@ type Result struct {
 
 // Check is a confirmation measurement of the latency, with five times the
 // rounds (100 by default), interleaved with the source, and timed by
-// Options.CheckTimer when it is set. When an iteration's measurement
+// Options.Timer when it is set. When an iteration's measurement
 // meets the latency target with the margin to spare, the search checks
 // before it stops: it stops only when the check meets the target with
 // confidence (measure.Sure), and otherwise goes on. The final model's
@@ -178,7 +189,7 @@ type Check struct {
 	After int  `json:"after"`
 	Final bool `json:"final,omitempty"`
 	// FreshProcess: the check was timed in a process of its own
-	// (Options.CheckTimer), not in the adapting one.
+	// (Options.Timer), not in the adapting one.
 	FreshProcess bool `json:"fresh_process,omitempty"`
 	// SourceMS is the source's latency measured with the model.
 	SourceMS   float64 `json:"source_ms,omitempty"`

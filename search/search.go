@@ -243,7 +243,7 @@ func (s *searcher) finish(cur *state) error {
 			return err
 		}
 		res.Verdict = &c.Verdict
-	} else if err := s.measure(final, "adapted", o.Measure.Scaled(checkRounds), o.CheckTimer); err != nil {
+	} else if err := s.measure(final, "adapted", o.Measure.Scaled(checkRounds), o.Timer); err != nil {
 		return err
 	}
 	res.Final = final.fig

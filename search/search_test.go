@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -90,7 +91,12 @@ func TestRunMACs(t *testing.T) {
 	// history as it is written.
 	var saved []string
 	var histories []int
+	timed := 0 // measurements through Options.Timer
 	res, err := search.Run(context.Background(), src, search.Options{
+		Timer: func(models [][]byte, p measure.Protocol) ([]measure.Latency, error) {
+			timed++
+			return measure.Models(models, p)
+		},
 		Saved: func(path string) error {
 			if _, err := os.Stat(path); err != nil {
 				t.Errorf("Saved(%s) before the file is in place: %v", path, err)
@@ -168,6 +174,11 @@ func TestRunMACs(t *testing.T) {
 	}
 	if res.Source.Test == nil {
 		t.Error("the source was not evaluated on the test set")
+	}
+	// Every measurement after the source's goes through the timer: each
+	// iteration's model, and the final one.
+	if timed != len(res.Iterations)+1 {
+		t.Errorf("the timer timed %d models, want %d (every iteration's and the final one)", timed, len(res.Iterations)+1)
 	}
 	checkFile(t, res.File)
 	var files []string
@@ -327,13 +338,13 @@ func TestRunLatency(t *testing.T) {
 
 // TestConfirmation: a source that already meets its latency target is
 // timed once more, with more rounds, before the search stops, and the
-// confirmation is recorded. Both checks are timed by Options.CheckTimer,
+// confirmation is recorded. Both checks are timed by Options.Timer,
 // and say so.
 func TestConfirmation(t *testing.T) {
 	opts := latencyOptions(t, 64, 100)
 	opts.Constraints = search.Constraints{LatencyMS: 1000}
 	timed := 0
-	opts.CheckTimer = func(models [][]byte, p measure.Protocol) ([]measure.Latency, error) {
+	opts.Timer = func(models [][]byte, p measure.Protocol) ([]measure.Latency, error) {
 		timed++
 		return measure.Models(models, p)
 	}
@@ -613,14 +624,22 @@ func TestNeverTakesDestructiveCandidate(t *testing.T) {
 	}
 }
 
-// TestTuneTop: with TuneTop, a step fine-tunes only the candidates that
-// held the most accuracy as cut (ties: the lower loss); the others are recorded as screened out,
-// and the choice is among the tuned.
+// TestTuneTop: with TuneTop, only the TuneTop candidates most accurate as
+// cut are fine-tuned, the rest are marked screened out, and the chosen
+// one is among the tuned. With 200 held-out images screening is one stage
+// on all of them; with 400, every candidate is screened on the first 200
+// and only the 2·TuneTop best of those on all 400, ranked on them.
 func TestTuneTop(t *testing.T) {
-	train, held, _ := data(t, 1024, 200, 0)
+	for _, c := range []struct{ held, k int }{{200, 2}, {400, 1}} {
+		t.Run(fmt.Sprint(c.held), func(t *testing.T) { testTuneTop(t, c.held, c.k) })
+	}
+}
+
+func testTuneTop(t *testing.T, heldN, k int) {
+	train, held, _ := data(t, 1024, heldN, 0)
 	src := trainedTinyNet(t, train)
 	opts := macsOptions(macsOf(t, src)*8/10, train, held, t.TempDir())
-	opts.Schedule, opts.MaxIterations, opts.TuneTop = search.Schedule{Iterations: 2}, 2, 2
+	opts.Schedule, opts.MaxIterations, opts.TuneTop = search.Schedule{Iterations: 2}, 2, k
 	opts.MaxDrop = -1 // screening is under test, not the accuracy guard
 	res, err := search.Run(context.Background(), src, opts)
 	if err != nil {
@@ -629,26 +648,47 @@ func TestTuneTop(t *testing.T) {
 	if len(res.Iterations) == 0 {
 		t.Fatalf("no iteration (blocked: %q)", res.Blocked)
 	}
-	anyScreened := false
+	anyScreened, anyHalf := false, false
 	for _, it := range res.Iterations {
 		var tuned, screened []search.Candidate
+		full := 0 // candidates screened on every screening image
 		for _, c := range it.Candidates {
 			switch {
 			case c.Keep == 0:
+				continue
 			case strings.HasPrefix(c.Skipped, "screened out"):
 				screened = append(screened, c)
 			default:
 				tuned = append(tuned, c)
 			}
+			if c.ScreenImages == heldN {
+				full++
+			}
+			anyHalf = anyHalf || c.ScreenImages == heldN/2
 		}
-		// With at most two feasible candidates there is nothing to
-		// screen; else the two most accurate as cut are tuned (ties: the
-		// lower loss as cut).
-		if len(tuned) != min(2, len(tuned)+len(screened)) {
-			t.Errorf("iteration %d: %d tuned, %d screened out; want 2 tuned", it.Index, len(tuned), len(screened))
+		// With at most k feasible candidates there is nothing to screen;
+		// else the k most accurate as cut are tuned (ties: the lower loss
+		// as cut), ranked on every image where both were screened on them.
+		if len(tuned) != min(k, len(tuned)+len(screened)) {
+			t.Errorf("iteration %d: %d tuned, %d screened out; want %d tuned", it.Index, len(tuned), len(screened), k)
+		}
+		if len(screened) > 0 {
+			want := len(tuned) + len(screened) // one stage: all
+			if heldN >= 400 {
+				want = min(2*k, want)
+			}
+			if full != want {
+				t.Errorf("iteration %d: %d candidates screened on all %d images, want %d", it.Index, full, heldN, want)
+			}
 		}
 		for _, c := range tuned {
+			if len(screened) > 0 && c.ScreenImages != heldN {
+				t.Errorf("iteration %d: tuned a candidate screened on %d of %d images", it.Index, c.ScreenImages, heldN)
+			}
 			for _, s := range screened {
+				if s.ScreenImages != c.ScreenImages {
+					continue // screened out on the first half
+				}
 				if s.ScreenTop1 > c.ScreenTop1 || s.ScreenTop1 == c.ScreenTop1 && s.ScreenLoss < c.ScreenLoss || c.ScreenLoss <= 0 {
 					t.Errorf("iteration %d: tuned %.3f (loss %.4f) but screened out %.3f (loss %.4f)",
 						it.Index, c.ScreenTop1, c.ScreenLoss, s.ScreenTop1, s.ScreenLoss)
@@ -662,6 +702,9 @@ func TestTuneTop(t *testing.T) {
 	}
 	if !anyScreened {
 		t.Error("no iteration screened a candidate out")
+	}
+	if heldN >= 400 && !anyHalf {
+		t.Error("no candidate was screened out on the first half of the images")
 	}
 }
 

@@ -406,7 +406,7 @@ func (c *adaptCmd) options(e *env) (search.Options, error) {
 		LongTerm:      long,
 		Runtime:       c.lut.options(),
 		Measure:       c.timing.protocol(c.lut.options()),
-		CheckTimer:    checkTimer(),
+		Timer:         searchTimer(),
 		Margin:        c.margin,
 		MaxDrop:       c.maxDrop,
 		TuneTop:       c.tuneTop,
@@ -511,8 +511,12 @@ func (r *reporter) event(ev search.Event) {
 	case search.IterationDone:
 		r.p.Finish()
 		f := ev.Figures
-		r.p.Line("iteration %d: %.3f ± %.3f ms measured (%.3f× the source; estimate %.3f), %s MACs, held-out %s %.2f%% → %s",
-			ev.Iteration, f.MeasuredMS, f.NoiseMS, f.Ratio, f.EstimatedMS, cost.String(f.MACs), r.held, 100*f.HeldOut.Top1,
+		smoothed := ""
+		if f.PathRatio > 0 {
+			smoothed = fmt.Sprintf(", %.3f× smoothed", f.PathRatio)
+		}
+		r.p.Line("iteration %d: %.3f ± %.3f ms measured (%.3f× the source%s; estimate %.3f), %s MACs, held-out %s %.2f%% → %s",
+			ev.Iteration, f.MeasuredMS, f.NoiseMS, f.Ratio, smoothed, f.EstimatedMS, cost.String(f.MACs), r.held, 100*f.HeldOut.Top1,
 			filepath.Join(r.out, fmt.Sprintf("iter_%03d.onnx", ev.Iteration)))
 	case search.Checked:
 		c := ev.Check

@@ -153,8 +153,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stdout, "onnx-adapt %s\n", version)
 		return exitOK
 	case measureChild:
-		// Not a user's command: the fresh process of a search's latency
-		// check (checkTimer).
+		// Not a user's command: the fresh process of one of a search's
+		// latency measurements (searchTimer).
 		if err := measure.Serve(os.Stdin, stdout); err != nil {
 			fmt.Fprintf(stderr, "onnx-adapt: %s\n", oneLine(err.Error()))
 			return exitError

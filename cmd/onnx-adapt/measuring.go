@@ -89,12 +89,13 @@ func lineageString(l surgery.Lineage) string {
 // checks in a fresh process (measure.Serve).
 const measureChild = "__measure-child"
 
-// checkTimer returns the timer of a search's latency checks: this
-// executable, started fresh for each (measure.Child), so that the verdict
-// is what `onnx-adapt measure` would read rather than what a process that
-// has trained for minutes reads (BENCHMARKS.md, "One figure, three ways").
-// Without a path to this executable the checks stay in this process.
-func checkTimer() measure.Timer {
+// searchTimer returns the timer of a search's measurements after the
+// source's (search.Options.Timer): this executable, started fresh for each
+// (measure.Child), so that every figure is what `onnx-adapt measure` would
+// read rather than what a process that has trained for minutes reads
+// (BENCHMARKS.md, "One figure, three ways"). Without a path to this
+// executable they stay in this process.
+func searchTimer() measure.Timer {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil

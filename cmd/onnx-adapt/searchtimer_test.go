@@ -10,13 +10,13 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 )
 
-// TestCheckTimer: adapt's check timer starts this executable's hidden
+// TestSearchTimer: adapt's search timer starts this executable's hidden
 // command in a fresh process, which times the models with the protocol it
 // is given; a model it cannot time fails with the reason.
-func TestCheckTimer(t *testing.T) {
-	timer := checkTimer()
+func TestSearchTimer(t *testing.T) {
+	timer := searchTimer()
 	if timer == nil {
-		t.Fatal("no check timer: os.Executable failed")
+		t.Fatal("no search timer: os.Executable failed")
 	}
 	a, err := os.ReadFile(zooModel(t, "mobilenetv2"))
 	if err != nil {
