@@ -55,9 +55,10 @@ func Markdown(w io.Writer, res *search.Result) error {
 	if done(res) {
 		row(bw, filepath.Base(res.File)+" (final)", res.Final, "")
 	}
-	fmt.Fprintf(bw, "\nLatency is onnxruntime's, measured on the whole model at batch 1; the noise column is %s.\n", noiseText)
+	fmt.Fprintf(bw, "\nLatency is onnxruntime's, measured on the whole model at batch 1; the noise column is %s. "+
+		"Test top-1 is evaluated for the source and the final model only: it decides nothing.\n", noiseText)
 	if n := len(res.Checks); n > 0 {
-		fmt.Fprintf(bw, "\nConfirmation measurements (three times the runs):\n\n| after iteration | measured ms | noise ms | limit ms | passed |\n|--:|--:|--:|--:|---|\n")
+		fmt.Fprintf(bw, "\nConfirmation measurements (five times the rounds of an iteration's):\n\n| after iteration | measured ms | noise ms | limit ms | passed |\n|--:|--:|--:|--:|---|\n")
 		for _, c := range res.Checks {
 			after := fmt.Sprint(c.After)
 			if c.Final {
