@@ -93,7 +93,7 @@ func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 			for i, p := range pts {
 				errs[i] = math.Abs(c.Apply(p.RawMS)-p.MeasuredMS) / p.MeasuredMS
 			}
-			if c.Scale >= 0.5 && c.Scale <= 2 && finite(c.OffsetMS) && median(errs) <= 0.25 {
+			if c.Scale >= 0.5 && c.Scale <= 2 && finite(c.OffsetMS) && Median(errs) <= 0.25 {
 				return c, nil
 			}
 		}
@@ -103,7 +103,7 @@ func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 		ratios[i] = p.MeasuredMS / p.RawMS
 	}
 	c := base
-	c.Scale, c.Form = median(ratios), "ratio"
+	c.Scale, c.Form = Median(ratios), "ratio"
 	return c, nil
 }
 
@@ -120,23 +120,23 @@ func repeatedMedian(pts []CalPoint) (scale, offset float64, ok bool) {
 			}
 		}
 		if len(slopes) > 0 {
-			perPoint = append(perPoint, median(slopes))
+			perPoint = append(perPoint, Median(slopes))
 		}
 	}
 	if len(perPoint) < 2 {
 		return 0, 0, false
 	}
-	scale = median(perPoint)
+	scale = Median(perPoint)
 	res := make([]float64, len(pts))
 	for i, p := range pts {
 		res[i] = p.MeasuredMS - scale*p.RawMS
 	}
-	return scale, median(res), finite(scale)
+	return scale, Median(res), finite(scale)
 }
 
-// median returns the median of xs (the mean of the middle two for an even
+// Median returns the median of xs (the mean of the middle two for an even
 // count); xs is not changed.
-func median(xs []float64) float64 {
+func Median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	n := len(s)

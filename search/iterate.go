@@ -265,11 +265,7 @@ func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget fl
 				return best, err
 			}
 		}
-		data, err := onnxio.Encode(m)
-		if err != nil {
-			return best, err
-		}
-		acc, err := s.evaluate(data, o.HeldOut)
+		acc, err := s.accuracy(m, o.HeldOut)
 		if err != nil {
 			return best, err
 		}
@@ -326,58 +322,38 @@ func (s *searcher) screen(cur *state, cands []Candidate) error {
 	if k <= 0 || countFeasible(cands) <= k {
 		return nil
 	}
-	held := s.opts.HeldOut
-	n := min(held.Len(), screenImages)
-	halves := [][2]int{{0, n}}
-	if n >= screenStages {
-		halves = [][2]int{{0, n / 2}, {n / 2, n}}
+	var order []int // feasible candidates, best as cut first once ranked
+	for ci := range cands {
+		if cands[ci].feasible() {
+			order = append(order, ci)
+		}
 	}
-	var order []int
-	for stage, h := range halves {
-		part, err := firstImages(held, h[0], h[1])
+	// Each stage evaluates the best `top` candidates so far on images
+	// [lo, hi) and ranks them on every image they were evaluated on.
+	n := min(s.opts.HeldOut.Len(), screenImages)
+	stages := []struct{ lo, hi, top int }{{0, n, len(order)}}
+	if n >= screenStages {
+		stages = []struct{ lo, hi, top int }{{0, n / 2, len(order)}, {n / 2, n, min(len(order), 2*k)}}
+	}
+	for _, st := range stages {
+		part, err := imageRange(s.opts.HeldOut, st.lo, st.hi)
 		if err != nil {
 			return err
 		}
-		todo := order
-		if stage == 0 {
-			for ci := range cands {
-				if cands[ci].feasible() {
-					todo = append(todo, ci)
-				}
-			}
-		} else {
-			todo = order[:min(len(order), 2*k)]
-		}
-		for _, ci := range todo {
+		ranked := order[:st.top]
+		for _, ci := range ranked {
 			c := &cands[ci]
 			m := cur.model.Clone()
 			if err := s.apply(cur.model, m, c); err != nil {
 				return err
 			}
-			data, err := onnxio.Encode(m)
+			acc, err := s.accuracy(m, part)
 			if err != nil {
 				return err
 			}
-			acc, err := s.evaluate(data, part)
-			if err != nil {
-				return err
-			}
-			if stage == 0 {
-				c.ScreenTop1, c.ScreenLoss, c.ScreenImages = acc.Top1, acc.Loss, acc.N
-				continue
-			}
-			// Both halves: the figures of all n images.
-			t := c.ScreenImages + acc.N
-			c.ScreenTop1 = (c.ScreenTop1*float64(c.ScreenImages) + acc.Top1*float64(acc.N)) / float64(t)
-			c.ScreenLoss = (c.ScreenLoss*float64(c.ScreenImages) + acc.Loss*float64(acc.N)) / float64(t)
-			c.ScreenImages = t
+			c.addScreen(acc)
 		}
-		if stage == 0 {
-			order = todo
-		}
-		// Only the candidates of this stage are re-ranked; the rest stay
-		// behind them, ranked on the first half.
-		slices.SortStableFunc(order[:len(todo)], func(a, b int) int {
+		slices.SortStableFunc(ranked, func(a, b int) int {
 			if c := cmpDesc(cands[a].ScreenTop1, cands[b].ScreenTop1); c != 0 {
 				return c
 			}
@@ -391,8 +367,21 @@ func (s *searcher) screen(cur *state, cands []Candidate) error {
 	return nil
 }
 
-// firstImages returns images [lo, hi) of ds.
-func firstImages(ds dataset.Dataset, lo, hi int) (dataset.Dataset, error) {
+// addScreen pools acc, c's accuracy as cut on more screening images, into
+// its screening figures.
+func (c *Candidate) addScreen(acc finetune.Accuracy) {
+	if c.ScreenImages == 0 {
+		c.ScreenTop1, c.ScreenLoss, c.ScreenImages = acc.Top1, acc.Loss, acc.N
+		return
+	}
+	n, t := float64(c.ScreenImages), float64(c.ScreenImages+acc.N)
+	c.ScreenTop1 = (c.ScreenTop1*n + acc.Top1*float64(acc.N)) / t
+	c.ScreenLoss = (c.ScreenLoss*n + acc.Loss*float64(acc.N)) / t
+	c.ScreenImages += acc.N
+}
+
+// imageRange returns images [lo, hi) of ds.
+func imageRange(ds dataset.Dataset, lo, hi int) (dataset.Dataset, error) {
 	if lo == 0 && hi >= ds.Len() {
 		return ds, nil
 	}

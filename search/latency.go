@@ -2,7 +2,6 @@ package search
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/measure"
@@ -61,25 +60,16 @@ type calibrator struct {
 // five, the search checked a model it put at 0.549× and the check read
 // 0.63×.
 func (c *calibrator) pathRatio(raw float64) float64 {
-	n := 0
-	var gaps []float64
-	for i := len(c.cal.Points) - 1; i >= 0 && n < pathPoints; i-- {
-		p := c.cal.Points[i]
-		if strings.HasPrefix(p.Label, sourceLabel) || p.RawMS <= 0 {
-			continue // the source and its calibration variants
+	var gaps []float64 // measured over raw; FitCalibration keeps both positive
+	for i := len(c.cal.Points) - 1; i >= 0 && len(gaps) < pathPoints; i-- {
+		if p := c.cal.Points[i]; !strings.HasPrefix(p.Label, sourceLabel) { // not the source or a variant
+			gaps = append(gaps, p.MeasuredMS/p.RawMS)
 		}
-		gaps = append(gaps, p.MeasuredMS/p.RawMS)
-		n++
 	}
 	if len(gaps) == 0 || c.srcMS <= 0 {
 		return 0
 	}
-	slices.Sort(gaps)
-	m := gaps[len(gaps)/2]
-	if len(gaps)%2 == 0 {
-		m = (gaps[len(gaps)/2-1] + m) / 2
-	}
-	return raw * m / c.srcMS
+	return raw * lut.Median(gaps) / c.srcMS
 }
 
 // add adds the point of a model whose raw table estimate is raw and whose

@@ -211,11 +211,7 @@ func (s *searcher) finish(cur *state) error {
 		if _, err := finetune.Train(s.ctx, tuned, o.Train, o.LongTerm); err != nil {
 			return err
 		}
-		data, err := onnxio.Encode(tuned)
-		if err != nil {
-			return err
-		}
-		acc, err := s.evaluate(data, o.HeldOut)
+		acc, err := s.accuracy(tuned, o.HeldOut)
 		if err != nil {
 			return err
 		}
@@ -361,6 +357,15 @@ func (s *searcher) emit(e Event) {
 // evaluate returns the accuracy of the serialized model data over ds.
 func (s *searcher) evaluate(data []byte, ds dataset.Dataset) (finetune.Accuracy, error) {
 	return finetune.Evaluate(s.ctx, data, ds, s.opts.Eval)
+}
+
+// accuracy returns the accuracy of model m over ds.
+func (s *searcher) accuracy(m *onnxio.Model, ds dataset.Dataset) (finetune.Accuracy, error) {
+	data, err := onnxio.Encode(m)
+	if err != nil {
+		return finetune.Accuracy{}, err
+	}
+	return s.evaluate(data, ds)
 }
 
 // save stamps st's model with its lineage (the source and the composed

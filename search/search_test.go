@@ -93,10 +93,7 @@ func TestRunMACs(t *testing.T) {
 	var histories []int
 	timed := 0 // measurements through Options.Timer
 	res, err := search.Run(context.Background(), src, search.Options{
-		Timer: func(models [][]byte, p measure.Protocol) ([]measure.Latency, error) {
-			timed++
-			return measure.Models(models, p)
-		},
+		Timer: countingTimer(&timed),
 		Saved: func(path string) error {
 			if _, err := os.Stat(path); err != nil {
 				t.Errorf("Saved(%s) before the file is in place: %v", path, err)
@@ -336,6 +333,15 @@ func TestRunLatency(t *testing.T) {
 	}
 }
 
+// countingTimer times models in this process, as the search does without a
+// timer, and counts its calls in *n.
+func countingTimer(n *int) measure.Timer {
+	return func(models [][]byte, p measure.Protocol) ([]measure.Latency, error) {
+		*n++
+		return measure.Models(models, p)
+	}
+}
+
 // TestConfirmation: a source that already meets its latency target is
 // timed once more, with more rounds, before the search stops, and the
 // confirmation is recorded. Both checks are timed by Options.Timer,
@@ -344,10 +350,7 @@ func TestConfirmation(t *testing.T) {
 	opts := latencyOptions(t, 64, 100)
 	opts.Constraints = search.Constraints{LatencyMS: 1000}
 	timed := 0
-	opts.Timer = func(models [][]byte, p measure.Protocol) ([]measure.Latency, error) {
-		timed++
-		return measure.Models(models, p)
-	}
+	opts.Timer = countingTimer(&timed)
 	out := opts.OutDir
 	res, err := search.Run(context.Background(), tinyNet(t), opts)
 	if err != nil {
