@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
+	"sync"
+	"sync/atomic"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 )
 
@@ -18,7 +20,17 @@ type progress struct {
 	w     io.Writer
 	quiet bool
 	draw  bool // draw bars: stderr is a terminal and not -q
-	bar   *progressbar.ProgressBar
+
+	mu    sync.Mutex    // guards bars, bar and total
+	bars  *mpb.Progress // the container of the bar being drawn, nil when none is
+	bar   *mpb.Bar
+	total int // the bar's total as last set
+	// desc is the bar's description, which mpb reads from its own
+	// goroutine as it draws.
+	desc atomic.Pointer[string]
+	// tick, when set (tests), redraws on each receive instead of mpb's
+	// timer.
+	tick chan any
 }
 
 // progress returns the command's progress helper.
@@ -34,16 +46,36 @@ func (p *progress) Step(done, total int, desc string) {
 	if !p.draw {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.desc.Store(&desc)
 	if p.bar == nil {
-		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription(desc), progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionFullWidth(),
-			progressbar.OptionClearOnFinish())
-	} else {
-		p.bar.Describe(desc)
+		refresh := mpb.WithAutoRefresh()
+		if p.tick != nil {
+			refresh = mpb.WithManualRefresh(p.tick)
+		}
+		p.bars = mpb.New(mpb.WithOutput(p.w), refresh)
+		// Created with no total, the bar never completes by itself (a
+		// completed bar would ignore later Steps and stay drawn); SetTotal
+		// gives it the total it shows, and Finish drops it.
+		p.bar = p.bars.AddBar(0,
+			mpb.PrependDecorators(
+				decor.Any(func(decor.Statistics) string { return *p.desc.Load() },
+					decor.WC{C: decor.DindentRight | decor.DextraSpace}),
+				decor.CountersNoUnit("%d/%d"),
+			),
+			mpb.AppendDecorators(
+				decor.Elapsed(decor.ET_STYLE_GO),
+				decor.Name(" ETA "),
+				decor.AverageETA(decor.ET_STYLE_GO),
+			))
+		p.total = -1
 	}
-	_ = p.bar.Set(done)
+	if total != p.total {
+		p.bar.SetTotal(int64(total), false)
+		p.total = total
+	}
+	p.bar.SetCurrent(int64(done))
 }
 
 // Line prints one plain line (a newline is added), above the bar if one is
@@ -52,17 +84,26 @@ func (p *progress) Line(format string, args ...any) {
 	if p.quiet {
 		return
 	}
-	if p.bar != nil {
-		_ = p.bar.Clear()
-		fmt.Fprint(p.w, "\r")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := fmt.Sprintf(format+"\n", args...)
+	if p.bars != nil {
+		// mpb writes the line above the bar at its next redraw, and at the
+		// latest when Finish waits for it.
+		if _, err := p.bars.Write([]byte(line)); err == nil {
+			return
+		}
 	}
-	fmt.Fprintf(p.w, format+"\n", args...)
+	io.WriteString(p.w, line)
 }
 
 // Finish removes the bar, if any.
 func (p *progress) Finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.bar != nil {
-		_ = p.bar.Finish()
-		p.bar = nil
+		p.bar.Abort(true)
+		p.bars.Wait()
+		p.bar, p.bars = nil, nil
 	}
 }
