@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -72,6 +73,24 @@ type env struct {
 	json     bool
 	quiet    bool
 	logLevel slog.Level
+	// live is the progress helper last made (env.progress): log records
+	// go through it, so that a bar it draws does not overwrite them.
+	// (nil: not kept, the logger writes to stderr.)
+	live *atomic.Pointer[progress]
+}
+
+// logWriter is where the logger writes: w, through the live progress
+// helper when there is one.
+type logWriter struct {
+	w    io.Writer
+	live *atomic.Pointer[progress]
+}
+
+func (lw logWriter) Write(b []byte) (int, error) {
+	if p := lw.live.Load(); p != nil {
+		return p.Write(b)
+	}
+	return lw.w.Write(b)
 }
 
 // writeJSON prints v as indented JSON on stdout.
@@ -182,7 +201,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	level := new(slog.LevelVar)
 	level.Set(e.logLevel)
-	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	e.live = new(atomic.Pointer[progress])
+	e.log = slog.New(slog.NewTextHandler(logWriter{stderr, e.live}, &slog.HandlerOptions{Level: level}))
 
 	err := c.run(e, fs.Args())
 	var ue *usageError

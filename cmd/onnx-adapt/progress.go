@@ -37,7 +37,11 @@ type progress struct {
 func (e *env) progress() *progress {
 	f, ok := e.stderr.(*os.File)
 	draw := !e.quiet && ok && term.IsTerminal(int(f.Fd()))
-	return &progress{w: e.stderr, quiet: e.quiet, draw: draw}
+	p := &progress{w: e.stderr, quiet: e.quiet, draw: draw}
+	if e.live != nil {
+		e.live.Store(p)
+	}
+	return p
 }
 
 // Step moves the bar to done of total steps, and describes it with desc.
@@ -84,17 +88,22 @@ func (p *progress) Line(format string, args ...any) {
 	if p.quiet {
 		return
 	}
+	p.Write(fmt.Appendf(nil, format+"\n", args...))
+}
+
+// Write writes b (whole lines) to stderr, above the bar if one is drawn:
+// the logger writes through it (env.live), whatever the quiet flag.
+func (p *progress) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	line := fmt.Sprintf(format+"\n", args...)
 	if p.bars != nil {
 		// mpb writes the line above the bar at its next redraw, and at the
 		// latest when Finish waits for it.
-		if _, err := p.bars.Write([]byte(line)); err == nil {
-			return
+		if n, err := p.bars.Write(b); err == nil {
+			return n, nil
 		}
 	}
-	io.WriteString(p.w, line)
+	return p.w.Write(b)
 }
 
 // Finish removes the bar, if any.

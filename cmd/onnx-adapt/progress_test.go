@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -69,5 +71,37 @@ func TestProgressDrawsOnlyOnTerminals(t *testing.T) {
 		if p := e.progress(); p.draw {
 			t.Errorf("%T (quiet %v): draws a bar", e.stderr, e.quiet)
 		}
+	}
+}
+
+// TestLogAboveBar: while a progress helper is live (env.live), log
+// records go through it, and so above the bar it draws (as Line's lines
+// do; on a terminal, a record written straight to stderr is drawn over at
+// the bar's next redraw); with no helper they go to stderr.
+func TestLogAboveBar(t *testing.T) {
+	var stderr, bar bytes.Buffer // bar: what the helper writes
+	live := new(atomic.Pointer[progress])
+	log := slog.New(slog.NewTextHandler(logWriter{&stderr, live}, nil))
+	log.Info("before")
+
+	p := &progress{w: &bar, draw: true, tick: make(chan any)}
+	live.Store(p)
+	p.Step(3, 10, "measuring")
+	p.tick <- nil
+	p.tick <- nil
+	log.Info("candidate", "group", 4)
+	p.Finish()
+
+	if got := stderr.String(); !strings.Contains(got, "msg=before") || strings.Contains(got, "candidate") {
+		t.Errorf("stderr: %q, want the record before the helper only", got)
+	}
+	out := bar.String()
+	at := 0
+	for _, want := range []string{"3/10", "msg=candidate group=4\n"} {
+		i := strings.Index(out[at:], want)
+		if i < 0 {
+			t.Fatalf("the helper's output lacks %q after byte %d:\n%q", want, at, out)
+		}
+		at += i + len(want)
 	}
 }
