@@ -133,29 +133,19 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 
 // startStep returns the reduction iteration i tries first for resource r:
 // the schedule's, but no more than the step the previous iteration took
-// when that iteration had to shrink its own for accuracy (see iterate). A
-// step rejected for accuracy costs the screening and three short-term
-// fine-tunes, and the schedule's next step, only 10% smaller, was rejected
-// again in the next iteration: on the quickstart, in four of twelve
-// iterations. A step that too few groups could meet costs one pricing
-// pass, and does not cap the next: capped after such steps, the PyTorch
-// run of BENCHMARKS.md stepped at 2–5% of its source's latency, 19
-// iterations where 15 had done.
+// when that iteration had to shrink its own (see iterate). A step rejected
+// for accuracy costs the screening and three short-term fine-tunes, and
+// the schedule's next step, only 10% smaller, was rejected again in the
+// next iteration: on the quickstart, in four of twelve iterations.
 func (s *searcher) startStep(i int, r Resource, src, aim float64) float64 {
 	sched := s.opts.Schedule.reduction(i, src, aim)
 	if n := len(s.res.Iterations); n > 0 {
 		prev := &s.res.Iterations[n-1]
-		if prev.Resource == r.String() && prev.Reduction > 0 && slices.ContainsFunc(prev.Shrunk, Step.tuned) {
+		if prev.Resource == r.String() && len(prev.Shrunk) > 0 && prev.Reduction > 0 {
 			sched = min(sched, prev.Reduction)
 		}
 	}
 	return sched
-}
-
-// tuned reports whether st was rejected after fine-tuning its candidates
-// (for accuracy), rather than for too few feasible groups.
-func (st Step) tuned() bool {
-	return slices.ContainsFunc(st.Candidates, func(c Candidate) bool { return c.Rejected != "" })
 }
 
 // lastStep returns the reduction of resource r an iteration aims for: the
