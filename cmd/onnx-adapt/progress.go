@@ -21,10 +21,9 @@ type progress struct {
 	quiet bool
 	draw  bool // draw bars: stderr is a terminal and not -q
 
-	mu    sync.Mutex    // guards bars, bar and total
-	bars  *mpb.Progress // the container of the bar being drawn, nil when none is
-	bar   *mpb.Bar
-	total int // the bar's total as last set
+	mu   sync.Mutex    // guards bars and bar
+	bars *mpb.Progress // the container of the bar being drawn, nil when none is
+	bar  *mpb.Bar
 	// desc is the bar's description, which mpb reads from its own
 	// goroutine as it draws.
 	desc atomic.Pointer[string]
@@ -73,12 +72,8 @@ func (p *progress) Step(done, total int, desc string) {
 				decor.Name(" ETA "),
 				decor.AverageETA(decor.ET_STYLE_GO),
 			))
-		p.total = -1
 	}
-	if total != p.total {
-		p.bar.SetTotal(int64(total), false)
-		p.total = total
-	}
+	p.bar.SetTotal(int64(total), false)
 	p.bar.SetCurrent(int64(done))
 }
 
