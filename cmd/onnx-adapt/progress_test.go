@@ -47,13 +47,18 @@ func TestProgress(t *testing.T) {
 	drawn = func(p *progress) { p.tick <- nil; p.tick <- nil }
 	var tty bytes.Buffer
 	run(&progress{w: &tty, draw: true, tick: make(chan any)})
-	out := tty.String()
+	inOrder(t, "terminal output", tty.String(), "measuring", "3/10", "iteration 1: done\n", "second", "1/5")
+}
+
+// inOrder checks that out contains every one of wants, in that order.
+func inOrder(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
 	at := 0
-	for _, want := range []string{"measuring", "3/10", "iteration 1: done\n", "second", "1/5"} {
+	for _, want := range wants {
 		i := strings.Index(out[at:], want)
 		if i < 0 {
-			t.Errorf("terminal output lacks %q after byte %d:\n%q", want, at, out)
-			break
+			t.Errorf("%s lacks %q after byte %d:\n%q", what, want, at, out)
+			return
 		}
 		at += i + len(want)
 	}
@@ -95,13 +100,5 @@ func TestLogAboveBar(t *testing.T) {
 	if got := stderr.String(); !strings.Contains(got, "msg=before") || strings.Contains(got, "candidate") {
 		t.Errorf("stderr: %q, want the record before the helper only", got)
 	}
-	out := bar.String()
-	at := 0
-	for _, want := range []string{"3/10", "msg=candidate group=4\n"} {
-		i := strings.Index(out[at:], want)
-		if i < 0 {
-			t.Fatalf("the helper's output lacks %q after byte %d:\n%q", want, at, out)
-		}
-		at += i + len(want)
-	}
+	inOrder(t, "the helper's output", bar.String(), "3/10", "msg=candidate group=4\n")
 }
