@@ -92,6 +92,12 @@ func initialize() error {
 	if err != nil {
 		return err
 	}
+	// onnxruntime_go calls dlopen and, on failure, dlerror in two cgo
+	// calls; dlerror is per thread, and a goroutine may move to another
+	// thread between them, which leaves the reason empty (CI under load:
+	// a missing system library then read as one that fails to load).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for _, c := range cands {
 		ortgo.SetSharedLibraryPath(c.path)
 		err := ortgo.InitializeEnvironment(ortgo.WithLogLevelError())
