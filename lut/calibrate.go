@@ -172,30 +172,16 @@ func Fingerprint(g *onnxio.Graph, units []*Unit) string {
 }
 
 // Calibrate measures the models together with protocol p (package
-// measure: their blocks interleaved), the first being the source, estimates
-// each with the table, and fits a calibration (FitCalibration) stored under
-// the source's fingerprint. Each point's measured latency is the model's
-// latency relative to the source, measured round by round, times the
-// source's latency: a machine whose speed drifts during the measurement
-// moves no point against another. labels name the points (may be nil). The
-// table's entries must have been measured with the same session options.
-// It also returns the source's measured latency.
+// measure: their blocks interleaved), the first being the source, and fits
+// a calibration to them (CalibrateMeasured). It also returns the source's
+// measured latency.
 func (t *Table) Calibrate(models []*onnxio.Model, labels []string, p measure.Protocol) (Calibration, measure.Latency, error) {
 	if len(models) == 0 {
 		return Calibration{}, measure.Latency{}, fmt.Errorf("lut: nothing to calibrate on")
 	}
-	fp, err := ModelFingerprint(models[0].Graph)
-	if err != nil {
-		return Calibration{}, measure.Latency{}, err
-	}
-	raws := make([]float64, len(models))
 	data := make([][]byte, len(models))
 	for i, m := range models {
-		est, err := t.Estimate(m.Graph, nil)
-		if err != nil {
-			return Calibration{}, measure.Latency{}, err
-		}
-		raws[i] = est.RawMS
+		var err error
 		if data[i], err = onnxio.Encode(m); err != nil {
 			return Calibration{}, measure.Latency{}, err
 		}
@@ -204,13 +190,39 @@ func (t *Table) Calibrate(models []*onnxio.Model, labels []string, p measure.Pro
 	if err != nil {
 		return Calibration{}, measure.Latency{}, fmt.Errorf("lut: %w", err)
 	}
+	c, err := t.CalibrateMeasured(models, labels, lats)
+	return c, lats[0], err
+}
+
+// CalibrateMeasured estimates each model with the table and fits a
+// calibration (FitCalibration) stored under the fingerprint of the first
+// model, the source, to their latencies lats, measured together (package
+// measure: their blocks interleaved, or pooled from several such
+// measurements with measure.Pool). Each point's measured latency is the
+// model's latency relative to the source, measured round by round, times
+// the source's latency: a machine whose speed drifts during the
+// measurement moves no point against another. labels name the points (may
+// be nil). The table's entries must have been measured with the same
+// session options.
+func (t *Table) CalibrateMeasured(models []*onnxio.Model, labels []string, lats []measure.Latency) (Calibration, error) {
+	if len(models) == 0 || len(lats) != len(models) {
+		return Calibration{}, fmt.Errorf("lut: %d models to calibrate on with %d latencies", len(models), len(lats))
+	}
+	fp, err := ModelFingerprint(models[0].Graph)
+	if err != nil {
+		return Calibration{}, err
+	}
 	pts := make([]CalPoint, len(models))
-	for i := range models {
+	for i, m := range models {
+		est, err := t.Estimate(m.Graph, nil)
+		if err != nil {
+			return Calibration{}, err
+		}
 		r, err := measure.RatioOf(lats[i], lats[0])
 		if err != nil {
-			return Calibration{}, measure.Latency{}, err
+			return Calibration{}, err
 		}
-		pts[i] = CalPoint{RawMS: raws[i], MeasuredMS: r.Value * lats[0].MS}
+		pts[i] = CalPoint{RawMS: est.RawMS, MeasuredMS: r.Value * lats[0].MS}
 		if i < len(labels) {
 			pts[i].Label = labels[i]
 		}
@@ -219,28 +231,38 @@ func (t *Table) Calibrate(models []*onnxio.Model, labels []string, p measure.Pro
 	if len(labels) > 0 {
 		name = labels[0]
 	}
-	c, err := FitCalibration(fp, name, pts)
-	return c, lats[0], err
+	return FitCalibration(fp, name, pts)
 }
 
 // CalibrateSource calibrates the table for a source model: it measures the
-// model and n random pruned variants of it (RandomVariants with seed)
-// together, and fits (Calibrate). n = 0 gives a ratio on the source alone;
-// n ≥ 2 a line; five variants is what BENCHMARKS.md measures.
+// model and n random pruned variants of it (SourceVariants) together, and
+// fits (Calibrate). n = 0 gives a ratio on the source alone; n ≥ 2 a line;
+// five variants is what BENCHMARKS.md measures.
 func (t *Table) CalibrateSource(m *onnxio.Model, name string, n int, seed uint64, p measure.Protocol) (Calibration, measure.Latency, error) {
+	models, labels, err := SourceVariants(m, name, n, seed)
+	if err != nil {
+		return Calibration{}, measure.Latency{}, err
+	}
+	return t.Calibrate(models, labels, p)
+}
+
+// SourceVariants returns m followed by n random pruned variants of it
+// (RandomVariants with seed), and their calibration labels: name, then
+// "name variant I (P% of channels removed)".
+func SourceVariants(m *onnxio.Model, name string, n int, seed uint64) ([]*onnxio.Model, []string, error) {
 	models := []*onnxio.Model{m}
 	labels := []string{name}
 	if n > 0 {
 		vs, removed, err := RandomVariants(m, n, seed)
 		if err != nil {
-			return Calibration{}, measure.Latency{}, err
+			return nil, nil, err
 		}
 		models = append(models, vs...)
 		for i, r := range removed {
 			labels = append(labels, fmt.Sprintf("%s variant %d (%.0f%% of channels removed)", name, i, 100*r))
 		}
 	}
-	return t.Calibrate(models, labels, p)
+	return models, labels, nil
 }
 
 // RandomVariants returns n pruned variants of m (m is not changed) with

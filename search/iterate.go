@@ -71,7 +71,7 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 	if err != nil {
 		return nil, nil, err
 	}
-	delta := max(lastStep(r, s.startStep(i, r, src, aim), now, aim, s.opts.Margin), floor)
+	delta := max(lastStep(r, s.startStep(i, r, src, aim), now, aim, s.margin()), floor)
 	for {
 		st := Step{Reduction: delta, Budget: budgetOf(now, delta)}
 		s.emit(Event{Kind: IterationStart, Iteration: i, Resource: r, Budget: st.Budget})

@@ -125,9 +125,15 @@ type Options struct {
 	// (default 4; negative: calibrate on the source alone).
 	CalibrationVariants int
 	// Margin is how far below the latency target the search aims, as a
-	// fraction (default DefaultMargin), so that the confirmation check
-	// (Check) is clear of the measurement noise. Checks and the final
-	// verdict use the target itself.
+	// fraction, so that the confirmation check (Check) is clear of the
+	// measurement noise. Checks and the final verdict use the target
+	// itself. 0 (the default) derives it from the noise floor measured at
+	// the start (Result.NoiseFloor): 2.645 floors at the target, since a
+	// check is sure at 1.645 noise figures and the path's figure that
+	// starts it is about one more off. Without a measured floor that is
+	// 7.9% (measure.RatioFloor); with the fixed 3% floor the quickstart
+	// crawled to a 5% margin, five iterations of 1% steps each followed by
+	// a check that failed at 76–90% sure.
 	Margin float64
 
 	// Lineage describes the source model (its file's SHA-256 and, when
@@ -188,17 +194,8 @@ const (
 	DefaultIterations = 10
 	DefaultDecay      = 0.9
 	DefaultRoundTo    = 8
-	// DefaultMargin: a check is sure at 1.645 noise figures, and a ratio's
-	// noise is at least measure.RatioFloor (3%) of it, so a model is
-	// checked sure only at 4.7% or more below the target; a model the
-	// search's own measurement puts right there passes half the time. With
-	// a 5% margin the quickstart crawled there, five iterations of 1%
-	// steps each followed by a check that failed at 76–90% sure. Another
-	// 3%, about one noise figure of a measurement along the path, is the
-	// rest.
-	DefaultMargin   = 0.08
-	DefaultVariants = 4
-	defaultMaxIter  = 100
+	DefaultVariants   = 4
+	defaultMaxIter    = 100
 )
 
 // OptionError is a setting of Options that Run refuses. Field names the
@@ -240,9 +237,6 @@ func (o *Options) fill() {
 	}
 	if o.RoundTo == 0 {
 		o.RoundTo = DefaultRoundTo
-	}
-	if o.Margin == 0 {
-		o.Margin = DefaultMargin
 	}
 	o.Measure.Runtime = o.Runtime
 	o.Measure = o.Measure.WithDefaults()

@@ -41,10 +41,10 @@ type Figures struct {
 }
 
 // setLatency sets f's latency figures from model's measurement l, taken
-// together with the source's src.
-func (f *Figures) setLatency(l, src measure.Latency) error {
+// together with the source's src; the ratio's noise uses floor.
+func (f *Figures) setLatency(l, src measure.Latency, floor measure.Floor) error {
 	f.MeasuredMS, f.NoiseMS, f.P10MS, f.P90MS = l.MS, l.NoiseMS, l.P10MS, l.P90MS
-	r, err := measure.RatioOf(l, src)
+	r, err := measure.RatioWithin(l, src, floor)
 	if err != nil {
 		return err
 	}
@@ -165,6 +165,15 @@ type Result struct {
 	Met     bool             `json:"met"`
 	Verdict *measure.Verdict `json:"verdict,omitempty"`
 	Seconds float64          `json:"seconds"`
+	// NoiseFloor is how far ratios to the source moved between the
+	// processes that measured the source and its calibration variants
+	// (see calibrate); it is the floor of every ratio's noise in the run.
+	// Absent when there was no table or no variant: every ratio's noise
+	// then has measure.RatioFloor. Margin is how far below a latency
+	// target the search aimed (Options.Margin, or the one derived from
+	// the floor).
+	NoiseFloor *measure.Floor `json:"noise_floor,omitempty"`
+	Margin     float64        `json:"margin,omitempty"`
 	// Cal is the calibration the search ended with (its points: the
 	// source, the calibration variants and every iteration's model).
 	Cal []lut.Calibration `json:"calibrations,omitempty"`
@@ -236,4 +245,8 @@ type Event struct {
 	Reason string
 	// Check is set for Checked.
 	Check *Check
+	// Floor and Margin are set for SourceMeasured (Result.NoiseFloor,
+	// Result.Margin; Floor is nil when none was measured).
+	Floor  *measure.Floor
+	Margin float64
 }

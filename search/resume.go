@@ -348,6 +348,9 @@ func (s *searcher) resume(m *onnxio.Model, prev *Result) (*state, error) {
 		}
 		s.cal = &calibrator{srcMS: prev.Source.MeasuredMS, cal: prev.Cal[0]}
 	}
+	if prev.NoiseFloor != nil {
+		s.floor = *prev.NoiseFloor
+	}
 	res := prev
 	res.Settings = s.res.Settings
 	res.Protocol, res.Lineage = s.res.Protocol, s.res.Lineage

@@ -12,6 +12,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/atomicfile"
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
+	"github.com/onnx-adapt/onnx-adapt/internal/measure"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/lut"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
@@ -32,6 +33,7 @@ type searcher struct {
 	ctx     context.Context
 	src     *state
 	cal     *calibrator // nil without a lookup table
+	floor   measure.Floor
 	res     *Result
 	started time.Time
 	recon   reconState

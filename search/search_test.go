@@ -345,7 +345,9 @@ func countingTimer(n *int) measure.Timer {
 // TestConfirmation: a source that already meets its latency target is
 // timed once more, with more rounds, before the search stops, and the
 // confirmation is recorded. Both checks are timed by Options.Timer,
-// and say so.
+// and say so; so are the three measurements of the source with its
+// calibration variants, whose spread is the run's noise floor, from which
+// the margin follows.
 func TestConfirmation(t *testing.T) {
 	opts := latencyOptions(t, 64, 100)
 	opts.Constraints = search.Constraints{LatencyMS: 1000}
@@ -362,8 +364,17 @@ func TestConfirmation(t *testing.T) {
 	if len(res.Checks) != 2 {
 		t.Fatalf("checks %+v, want one before stopping and one of the final model", res.Checks)
 	}
-	if timed != 2 || !res.Checks[0].FreshProcess || !res.Checks[1].FreshProcess {
-		t.Errorf("the check timer timed %d of the 2 checks (%+v)", timed, res.Checks)
+	if timed != 3+2 || !res.Checks[0].FreshProcess || !res.Checks[1].FreshProcess {
+		t.Errorf("the timer timed %d times: want the source 3 times and the 2 checks (%+v)", timed, res.Checks)
+	}
+	fl := res.NoiseFloor
+	if fl == nil || fl.Processes != 3 || fl.Models != opts.CalibrationVariants || fl.DF != 2*opts.CalibrationVariants || !(fl.Upper > fl.SD) {
+		t.Fatalf("noise floor %+v, want %d variants' ratios in 3 processes", fl, opts.CalibrationVariants)
+	}
+	t1 := 1000 / res.Source.MeasuredMS
+	want := (1 + 1.6448536) * min(max(fl.Upper, 0.01*t1), 0.03*t1) / t1
+	if math.Abs(res.Margin-want) > 1e-6 || res.Margin > 0.08 || res.Margin < 0.026 {
+		t.Errorf("margin %v, want 2.645 floors at the target (%v)", res.Margin, want)
 	}
 	c := res.Checks[0]
 	if c.After != 0 || c.Final || !c.Passed || !c.Verdict.Met() || c.MeasuredMS <= 0 || c.MeasuredMS > c.LimitMS || c.LimitMS != 1000 || c.SourceMS <= 0 {

@@ -34,7 +34,11 @@
 // round ratios of their block figures, which cancels drift that a ratio of
 // two medians would keep. Its noise adds RatioFloor, the spread between
 // measurements minutes or processes apart that no single measurement can
-// see, to the standard error of its rounds. Absolute milliseconds move far
+// see, to the standard error of its rounds. RatioFloor (3% of the ratio) is
+// what a single measurement must assume; a run that can afford it measures
+// its own floor (Floor, FloorOf): the same models timed with the source in
+// a few processes, and how far their ratios moved between them. For a
+// 224×224 MobileNetV2 that is about a third of RatioFloor. Absolute milliseconds move far
 // more between processes (15–22% on the project's shared machines, where
 // a ratio moves 2–5%): compare models by their ratio, not by two
 // measurements' milliseconds.

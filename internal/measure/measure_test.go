@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,64 @@ func TestChild(t *testing.T) {
 	var out strings.Builder
 	if err := measure.Serve(strings.NewReader(`{"models": 3`), &out); err == nil || !strings.Contains(err.Error(), "reading the request") || out.Len() > 0 {
 		t.Errorf("a broken request: %v, wrote %q", err, out.String())
+	}
+}
+
+// TestFloorOf: the floor is the pooled spread of each model's ratios about
+// its own mean (a model's level does not count), with the χ² upper bound
+// above it, and a ratio's noise uses it within [MinRatioFloor,
+// RatioFloor] of the ratio.
+func TestFloorOf(t *testing.T) {
+	// Two models at 0.3 and 0.8, each ±0.01 between three processes:
+	// deviations (−0.01, 0, +0.01) twice, SS = 4e-4 over 4 degrees.
+	f, err := measure.FloorOf([][]float64{{0.29, 0.81}, {0.30, 0.80}, {0.31, 0.79}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.DF != 4 || f.Processes != 3 || f.Models != 2 || math.Abs(f.SD-0.01) > 1e-12 {
+		t.Fatalf("FloorOf = %+v, want SD 0.01 over 4 degrees of freedom", f)
+	}
+	// χ²(4)'s 20% quantile is 1.6488: the bound is 0.01·√(4/1.6488).
+	if want := 0.01 * math.Sqrt(4/1.6487766); math.Abs(f.Upper-want) > 1e-5 {
+		t.Errorf("upper bound %v, want %v", f.Upper, want)
+	}
+	for _, c := range []struct{ v, want float64 }{
+		{0.75, f.Upper},                 // 1.56% of the source: within the bounds at 0.75
+		{0.2, measure.RatioFloor * 0.2}, // more than 3% of 0.2
+		{3, measure.MinRatioFloor * 3},  // less than 1% of 3
+	} {
+		if got := f.At(c.v); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("At(%v) = %v, want %v", c.v, got, c.want)
+		}
+	}
+	if got := (measure.Floor{}).At(0.5); got != measure.RatioFloor*0.5 {
+		t.Errorf("the zero Floor at 0.5 = %v, want RatioFloor's %v", got, measure.RatioFloor*0.5)
+	}
+	steady := make([]float64, 20)
+	half := make([]float64, 20)
+	for i := range steady {
+		steady[i], half[i] = 1, 0.75
+	}
+	r, err := measure.RatioWithin(measure.Latency{BlocksMS: half}, measure.Latency{BlocksMS: steady}, f)
+	if err != nil || r.Value != 0.75 || math.Abs(r.Noise-f.Upper) > 1e-12 {
+		t.Errorf("RatioWithin steady rounds = %+v, %v; want 0.75 ± the floor %v", r, err, f.Upper)
+	}
+	for _, bad := range [][][]float64{nil, {{0.5}}, {{}, {}}, {{0.5, 0.6}, {0.5}}} {
+		if _, err := measure.FloorOf(bad); err == nil {
+			t.Errorf("FloorOf(%v): no error", bad)
+		}
+	}
+}
+
+// TestPool: pooled latencies keep every block in order, so that ratios of
+// pooled figures are still taken round by round (the median of an even
+// count is the lower middle one, as gonum's LinInterp gives).
+func TestPool(t *testing.T) {
+	a := measure.Latency{BlocksMS: []float64{1, 2, 3}, P10MS: 1, P90MS: 3, Runs: 15, BlockRuns: 5}
+	b := measure.Latency{BlocksMS: []float64{4, 5}, P10MS: 4, P90MS: 5, Runs: 10, BlockRuns: 5}
+	c := measure.Latency{BlocksMS: []float64{6}, P10MS: 6, P90MS: 6, Runs: 5, BlockRuns: 5}
+	p := measure.Pool([]measure.Latency{a, b, c})
+	if !slices.Equal(p.BlocksMS, []float64{1, 2, 3, 4, 5, 6}) || p.MS != 3 || p.Runs != 30 || p.P10MS != 11.0/3 || p.P90MS != 14.0/3 || p.NoiseMS <= 0 {
+		t.Errorf("Pool = %#v", p)
 	}
 }
