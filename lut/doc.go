@@ -56,7 +56,9 @@
 // around a convolution with fewer input channels than the NCHWc block,
 // which reads NCHW. Every entry includes one session Run of overhead (the
 // OpOverhead entry, a one-element model). A whole model pays it once, so the
-// estimate subtracts it from each unit and adds it back once.
+// estimate subtracts it from each unit and adds it back once. Since every
+// unit depends on it, it is timed twenty times as long as a unit, in ten
+// blocks.
 //
 // # Channel grid
 //

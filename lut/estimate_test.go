@@ -6,7 +6,9 @@ import (
 	"math"
 	"reflect"
 	"testing"
+	"time"
 
+	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/models"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
@@ -490,5 +492,30 @@ func TestRandomVariants(t *testing.T) {
 	after, _ := onnxio.Encode(m)
 	if !bytes.Equal(before, after) {
 		t.Error("RandomVariants changed the source model")
+	}
+}
+
+// TestOverheadTimedLonger: the overhead entry, which every unit's estimate
+// subtracts, is timed with overheadRunsFactor times a unit's runs, in
+// overheadBlocks blocks; a unit gets the Measurer's own.
+func TestOverheadTimedLonger(t *testing.T) {
+	m := &Measurer{Options: ort.Options{IntraOpThreads: 1}, Warmup: 1, MinRuns: 2, MaxRuns: 10, Budget: time.Hour}
+	ov, err := m.Measure(overheadKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ov.Runs != overheadRunsFactor*10 {
+		t.Errorf("overhead timed in %d runs, want %d", ov.Runs, overheadRunsFactor*10)
+	}
+	u, err := m.Measure(Key{Op: OpConv, Kernel: [2]int{1, 1}, Stride: [2]int{1, 1}, Dilation: [2]int{1, 1}, Group: GroupDense,
+		Batch: 1, H: 8, W: 8, Cin: 8, Cout: 8}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Runs != 10 {
+		t.Errorf("a unit timed in %d runs, want MaxRuns (10)", u.Runs)
+	}
+	if m.Blocks != 0 || m.MaxRuns != 10 {
+		t.Errorf("timing the overhead changed the Measurer: %+v", m)
 	}
 }

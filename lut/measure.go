@@ -109,7 +109,11 @@ func (m *Measurer) Measure(k Key, tmpl *onnxio.Node) (Entry, error) {
 		return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
 	}
 	defer sess.Close()
-	t, best, err := m.time(sess)
+	mt := m
+	if k.Op == OpOverhead {
+		mt = m.forOverhead()
+	}
+	t, best, err := mt.time(sess)
 	if err != nil {
 		return Entry{}, fmt.Errorf("lut: %s: %w", k, err)
 	}
@@ -124,6 +128,31 @@ func (m *Measurer) Measure(k Key, tmpl *onnxio.Node) (Entry, error) {
 	}
 	m.stats.MaxRunsIn = max(m.stats.MaxRunsIn, e.Runs)
 	return e, nil
+}
+
+// Timing the overhead entry. Every unit's estimate subtracts it (see
+// Estimate), so an overhead read a microsecond high prices every unit a
+// microsecond low, and those it was measured below at nothing at all. At
+// a few microseconds a run, MaxRuns (200) runs last half a millisecond: on
+// a quickstart with a busy loop pinned to one core it read 3.9 µs (others
+// 2.9–3.1 µs), 252 of the table's 889 convolutions then cost nothing, the
+// estimate of heavily pruned models fell to a fifth of what they measured,
+// and the search took 22 iterations where 10–14 are usual (BENCHMARKS.md).
+// Thirty measurements each, with the busy loop: 2.8–4.0 µs at 200 runs in 3
+// blocks, 2.9–3.3 µs (two at 1.7) at 4000 runs in 10 blocks.
+const (
+	overheadRunsFactor = 20
+	overheadBlocks     = 10
+)
+
+// forOverhead returns a copy of m that times the overhead entry: with
+// overheadRunsFactor times the runs and budget, in overheadBlocks blocks.
+func (m *Measurer) forOverhead() *Measurer {
+	_, budget, lo, hi := m.defaults()
+	o := *m
+	o.Budget, o.MinRuns, o.MaxRuns = overheadRunsFactor*budget, lo, overheadRunsFactor*hi
+	o.Blocks = max(m.Blocks, overheadBlocks)
+	return &o
 }
 
 // time runs a probe of MinRuns timed runs, then as many more as the
