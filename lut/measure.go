@@ -135,7 +135,7 @@ func (m *Measurer) Measure(k Key, tmpl *onnxio.Node) (Entry, error) {
 // microsecond low, and those it was measured below at nothing at all. At
 // a few microseconds a run, MaxRuns (200) runs last half a millisecond: on
 // a quickstart with a busy loop pinned to one core it read 3.9 µs (others
-// 2.9–3.1 µs), 252 of the table's 889 convolutions then cost nothing, the
+// 2.9–3.3 µs), 252 of the table's 889 convolutions then cost nothing, the
 // estimate of heavily pruned models fell to a fifth of what they measured,
 // and the search took 22 iterations where 10–14 are usual (BENCHMARKS.md).
 // Thirty measurements each, with the busy loop: 2.8–4.0 µs at 200 runs in 3

@@ -106,7 +106,7 @@ func (s *searcher) measureSource(m *onnxio.Model) (*state, error) {
 	var lat measure.Latency
 	switch n := o.CalibrationVariants; {
 	case o.Table != nil && n > 0:
-		if lat, err = s.calibrate(src.model, n); err != nil {
+		if lat, err = s.calibrate(src, n); err != nil {
 			return nil, err
 		}
 	case o.Table != nil:
@@ -145,12 +145,12 @@ func (s *searcher) measureSource(m *onnxio.Model) (*state, error) {
 	return src, nil
 }
 
-// calibrate measures the source m with n random pruned variants of it
+// calibrate measures the source with n random pruned variants of it
 // (lut.SourceVariants) in floorProcesses processes (Options.Timer's, or
-// this one's without), each with the protocol's rounds. It calibrates the
-// table on their pooled figures (measure.Pool), measures the run's noise
+// this one's without), each with the protocol's rounds (measure.Repeat).
+// It calibrates the table on their pooled figures, sets the run's noise
 // floor from how each variant's ratio to the source moved between the
-// processes (measure.FloorOf), and returns the source's pooled latency.
+// processes, and returns the source's pooled latency.
 //
 // A ratio's noise within one measurement misses how the host's state
 // moves a small model against a large one between measurements, and a
@@ -160,54 +160,30 @@ func (s *searcher) measureSource(m *onnxio.Model) (*state, error) {
 // the last 4% of the way in 1% steps, losing a quarter of its accuracy
 // (BENCHMARKS.md). The floor measured here is that model's own, on this
 // machine, in the processes the search's later figures are measured in.
-func (s *searcher) calibrate(m *onnxio.Model, n int) (measure.Latency, error) {
+func (s *searcher) calibrate(src *state, n int) (measure.Latency, error) {
 	o := s.opts
-	models, labels, err := lut.SourceVariants(m, sourceLabel, n, calibrationSeed)
+	models, labels, err := lut.SourceVariants(src.model, sourceLabel, n, calibrationSeed)
 	if err != nil {
 		return measure.Latency{}, err
 	}
 	data := make([][]byte, len(models))
-	for i, v := range models {
-		if data[i], err = onnxio.Encode(v); err != nil {
+	data[0] = src.data
+	for i := 1; i < len(models); i++ {
+		if data[i], err = onnxio.Encode(models[i]); err != nil {
 			return measure.Latency{}, err
 		}
 	}
-	timer := o.Timer
-	if timer == nil {
-		timer = measure.Models
-	}
-	per := make([][]measure.Latency, len(models)) // per[k][p]: model k in process p
-	ratios := make([][]float64, floorProcesses)   // ratios[p][k-1]: variant k's ratio in process p
-	for p := range floorProcesses {
-		ls, err := timer(data, o.Measure)
-		if err != nil {
-			return measure.Latency{}, err
-		}
-		for k, l := range ls {
-			per[k] = append(per[k], l)
-			if k > 0 {
-				r, err := measure.RatioOf(l, ls[0])
-				if err != nil {
-					return measure.Latency{}, err
-				}
-				ratios[p] = append(ratios[p], r.Value)
-			}
-		}
-	}
-	pooled := make([]measure.Latency, len(models))
-	for k := range pooled {
-		pooled[k] = measure.Pool(per[k])
-	}
-	cal, err := o.Table.CalibrateMeasured(models, labels, pooled)
+	lats, floor, err := measure.Repeat(o.Timer, data, o.Measure, floorProcesses)
 	if err != nil {
 		return measure.Latency{}, err
 	}
-	if s.floor, err = measure.FloorOf(ratios); err != nil {
+	cal, err := o.Table.CalibrateMeasured(models, labels, lats)
+	if err != nil {
 		return measure.Latency{}, err
 	}
-	s.cal = &calibrator{srcMS: pooled[0].MS, cal: cal}
-	o.Log.Info("noise floor", "sd", s.floor.SD, "upper", s.floor.Upper, "df", s.floor.DF, "margin", s.margin())
-	return pooled[0], nil
+	s.floor, s.cal = floor, &calibrator{srcMS: lats[0].MS, cal: cal}
+	o.Log.Info("noise floor", "sd", floor.SD, "upper", floor.Upper, "df", floor.DF, "margin", s.margin())
+	return lats[0], nil
 }
 
 // marginFloors is how many noise floors (at the target) an automatic

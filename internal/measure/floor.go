@@ -76,6 +76,45 @@ func (f Floor) At(v float64) float64 {
 	return min(max(f.Upper, MinRatioFloor*v), RatioFloor*v)
 }
 
+// Repeat times the serialized models together n times with timer (nil:
+// Models, in this process), the first being the source, and returns each
+// model's latency pooled over the n calls (Pool) and the floor that the
+// others' ratios to the source give (FloorOf). It needs n ≥ 2 and at least
+// one model besides the source.
+func Repeat(timer Timer, models [][]byte, p Protocol, n int) ([]Latency, Floor, error) {
+	if timer == nil {
+		timer = Models
+	}
+	per := make([][]Latency, len(models)) // per[k][c]: model k in call c
+	ratios := make([][]float64, n)        // ratios[c][k-1]: model k's ratio to the source in call c
+	for c := range n {
+		ls, err := timer(models, p)
+		if err != nil {
+			return nil, Floor{}, err
+		}
+		for k, l := range ls {
+			per[k] = append(per[k], l)
+			if k == 0 {
+				continue
+			}
+			r, err := RatioOf(l, ls[0])
+			if err != nil {
+				return nil, Floor{}, err
+			}
+			ratios[c] = append(ratios[c], r.Value)
+		}
+	}
+	f, err := FloorOf(ratios)
+	if err != nil {
+		return nil, Floor{}, err
+	}
+	pooled := make([]Latency, len(models))
+	for k := range pooled {
+		pooled[k] = Pool(per[k])
+	}
+	return pooled, f, nil
+}
+
 // Pool joins the latencies of one model from several calls of Models (in
 // the order given) into one: its blocks in that order, their median and
 // noise (the batches then span the calls, so their spread sees the

@@ -295,16 +295,12 @@ type Ratio struct {
 // RatioOf returns a's latency relative to b's; a and b must come from the
 // same call of Models. Its noise adds RatioFloor times the ratio.
 func RatioOf(a, b Latency) (Ratio, error) {
-	return ratioOf(a, b, func(v float64) float64 { return RatioFloor * v })
+	return RatioWithin(a, b, Floor{})
 }
 
 // RatioWithin is RatioOf with the floor that a measurement of the noise
-// between processes gives (see Floor.At) instead of RatioFloor.
+// between processes gives (Floor.At; the zero Floor gives RatioFloor).
 func RatioWithin(a, b Latency, f Floor) (Ratio, error) {
-	return ratioOf(a, b, f.At)
-}
-
-func ratioOf(a, b Latency, floor func(v float64) float64) (Ratio, error) {
 	if len(a.BlocksMS) != len(b.BlocksMS) || len(a.BlocksMS) == 0 {
 		return Ratio{}, fmt.Errorf("measure: ratio of latencies with %d and %d blocks: measure them together", len(a.BlocksMS), len(b.BlocksMS))
 	}
@@ -316,7 +312,7 @@ func ratioOf(a, b Latency, floor func(v float64) float64) (Ratio, error) {
 		rs[i] = a.BlocksMS[i] / b.BlocksMS[i]
 	}
 	v, n := noiseOf(rs)
-	return Ratio{Value: v, Noise: math.Hypot(n, floor(v))}, nil
+	return Ratio{Value: v, Noise: math.Hypot(n, f.At(v))}, nil
 }
 
 // Sure is the confidence a verdict needs to be clear: the limit is then at
