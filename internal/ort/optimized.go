@@ -88,6 +88,11 @@ func ioNames(infos []ortgo.InputOutputInfo) []string {
 	return n
 }
 
+// allowSpinningKey is the session config entry that lets the intra-op
+// thread pool spin while it waits for work ("1", the default) or not
+// ("0").
+const allowSpinningKey = "session.intra_op.allow_spinning"
+
 // disabledOptimizersKey is the session config entry listing graph
 // optimisers (by name, comma-separated) that onnxruntime must not run.
 const disabledOptimizersKey = "optimization.disable_specified_optimizers"

@@ -22,6 +22,15 @@ type Options struct {
 	InterOpThreads int
 	// OptLevel is the graph optimisation level. Its zero value is OptAll.
 	OptLevel OptLevel
+	// NoSpinning makes the intra-op pool's threads sleep between parallel
+	// sections instead of spinning, which onnxruntime does by default. Set
+	// it for throughput work that shares the CPU with other threads (the
+	// data loader's decoders, a teacher beside the training engine): on
+	// two cores, evaluating 10,000 Fashion-MNIST images with two threads
+	// took 3.05 s spinning and 2.28 s without, and 4.5–4.8 s against
+	// 2.7 s with a busy loop on one core (BENCHMARKS.md). Latency
+	// measurements leave it unset: a deployment runs onnxruntime's default.
+	NoSpinning bool `json:",omitempty"`
 	// DisabledOptimizers names graph optimisers (onnxruntime's transformer
 	// names, such as "NchwcTransformer") that must not run even at OptLevel.
 	DisabledOptimizers []string

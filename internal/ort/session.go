@@ -123,6 +123,9 @@ func sessionOptions(opts Options) (*ortgo.SessionOptions, error) {
 		{"setting inter-op threads", func() error { return so.SetInterOpNumThreads(opts.InterOpThreads) }},
 		{"setting log level", func() error { return so.SetLogSeverityLevel(ortgo.LoggingLevelError) }},
 	}
+	if opts.NoSpinning {
+		steps = append(steps, step{"disabling spinning", func() error { return so.AddSessionConfigEntry(allowSpinningKey, "0") }})
+	}
 	if len(opts.DisabledOptimizers) > 0 {
 		steps = append(steps, step{"disabling optimizers", func() error {
 			list, err := joinOptimizers(opts.DisabledOptimizers)
