@@ -111,7 +111,7 @@ func Evaluate(ctx context.Context, model []byte, ds dataset.Dataset, opts EvalOp
 // batch padded with zeros: only the first b.N rows of the outputs are
 // samples. The outputs are valid until fn returns.
 func RunBatches(ctx context.Context, model []byte, ds dataset.Dataset, opts EvalOptions, fn func(b *dataset.Batch, outs []ort.Tensor, classes int) error) error {
-	s, err := ort.NewSession(model, ort.Options{IntraOpThreads: opts.Threads})
+	s, err := ort.NewSession(model, ort.Options{IntraOpThreads: opts.Threads, NoSpinning: true})
 	if err != nil {
 		return err
 	}

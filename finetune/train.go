@@ -155,7 +155,7 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 	}
 	var teacher *teacherRun
 	if cfg.Teacher != nil && cfg.DistillWeight > 0 {
-		if teacher, err = newTeacher(cfg.Teacher, e.InputShape(0), e.Classes(), cfg.Workers); err != nil {
+		if teacher, err = newTeacher(cfg.Teacher, e.InputShape(0), e.Classes()); err != nil {
 			return nil, err
 		}
 		defer teacher.close()
@@ -175,7 +175,6 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 	sched := cfg.Schedule.resolve(cfg.LR, total, perEpoch)
 	epochs := (total + perEpoch - 1) / perEpoch
 	loss := &Loss{Classes: e.Classes(), LabelSmoothing: cfg.LabelSmoothing, DistillWeight: cfg.DistillWeight, Temperature: cfg.Temperature}
-	labels := make([]int32, cfg.Batch)
 
 	res := &Result{}
 	start := time.Now()
@@ -184,29 +183,22 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 	for epoch := 0; step < total; epoch++ {
 		sum, n := 0.0, 0
 		it := ld.Epoch(ctx, epoch)
+		ahead := newPrefetch(it, lay, teacher, cfg.Batch)
 		for step < total {
-			b, err := it.Next()
+			b, err := ahead.next(step+1 < total)
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
+				ahead.close()
 				it.Close()
 				return nil, err
 			}
-			lay.load(e.Input(0), b)
-			for i, l := range b.Labels[:b.N] {
-				labels[i] = int32(l)
-			}
-			var tl []float32
-			if teacher != nil {
-				if tl, err = teacher.logits(e.Input(0)); err != nil {
-					it.Close()
-					return nil, err
-				}
-			}
+			copy(e.Input(0), b.x)
 			e.Forward(true)
-			lv := LossGrad(loss, cfg.Batch, e.Logits(), labels, tl, e.LogitsGrad())
+			lv := LossGrad(loss, cfg.Batch, e.Logits(), b.labels, b.logits, e.LogitsGrad())
 			if math.IsNaN(lv.Total) || math.IsInf(lv.Total, 0) {
+				ahead.close()
 				it.Close()
 				return nil, fmt.Errorf("finetune: the loss diverged (%v) at step %d of %d; lower the learning rate (%g)", lv.Total, step+1, total, sched.lr(step))
 			}
@@ -221,10 +213,12 @@ func Train(ctx context.Context, m *onnxio.Model, ds dataset.Dataset, cfg Config)
 				cfg.Progress(progressAt(start, evalTime, step, total, epoch, epochs, sum/float64(n), lr, res.Images, false))
 			}
 			if err := ctx.Err(); err != nil {
+				ahead.close()
 				it.Close()
 				return nil, err
 			}
 		}
+		ahead.close()
 		if err := it.Close(); err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
 		}
@@ -344,7 +338,11 @@ func logitsModel(m *onnxio.Model) *onnxio.Model {
 	return c
 }
 
-func newTeacher(m *onnxio.Model, shape []int, classes, threads int) (*teacherRun, error) {
+// newTeacher prepares m to give logits for batches of the given input
+// shape. It runs on one onnxruntime thread that sleeps rather than spins
+// between batches: it works beside the engine's own threads, one batch
+// ahead of them (see prefetch).
+func newTeacher(m *onnxio.Model, shape []int, classes int) (*teacherRun, error) {
 	c := logitsModel(m)
 	g := c.Graph
 	t := &teacherRun{k: classes}
@@ -371,7 +369,7 @@ func newTeacher(m *onnxio.Model, shape []int, classes, threads int) (*teacherRun
 	if err != nil {
 		return nil, err
 	}
-	if t.s, err = ort.NewSession(data, ort.Options{IntraOpThreads: threads}); err != nil {
+	if t.s, err = ort.NewSession(data, ort.Options{IntraOpThreads: 1, NoSpinning: true}); err != nil {
 		return nil, fmt.Errorf("finetune: teacher: %w", err)
 	}
 	return t, nil
@@ -397,3 +395,95 @@ func (t *teacherRun) logits(x []float32) ([]float32, error) {
 }
 
 func (t *teacherRun) close() { t.s.Close() }
+
+// prefetch feeds the training loop one batch ahead. While the engine
+// trains on one batch, the next is copied out of the loader and the
+// teacher, when there is one, computes its logits on its own thread: in
+// line, the teacher's forward pass left the engine's two threads idle for
+// a third of every distillation step, and on a core shared with another
+// process it took a 6M-MAC model's training from 597 images/s to 325–363.
+type prefetch struct {
+	it      *dataset.Iterator
+	lay     layout
+	teacher *teacherRun
+	slots   [2]*batchAhead
+	slot    int         // the slot the next fetch fills
+	pending *batchAhead // fetched, its logits under way; nil if none
+	err     error       // the error the fetch after the last batch met (io.EOF at the end)
+}
+
+// batchAhead is one batch in the engine's input layout, with its labels
+// and its teacher's logits (nil without a teacher) once done is closed.
+type batchAhead struct {
+	x      []float32
+	labels []int32
+	logits []float32
+	err    error
+	done   chan struct{}
+}
+
+func newPrefetch(it *dataset.Iterator, lay layout, teacher *teacherRun, batch int) *prefetch {
+	p := &prefetch{it: it, lay: lay, teacher: teacher}
+	for i := range p.slots {
+		p.slots[i] = &batchAhead{x: make([]float32, batch*lay.c*lay.h*lay.w), labels: make([]int32, batch)}
+	}
+	return p
+}
+
+// fetch reads the next batch into the next slot and starts its teacher.
+func (p *prefetch) fetch() (*batchAhead, error) {
+	b, err := p.it.Next()
+	if err != nil {
+		return nil, err
+	}
+	s := p.slots[p.slot]
+	p.slot ^= 1
+	p.lay.load(s.x, b)
+	clear(s.labels)
+	for i, l := range b.Labels[:b.N] {
+		s.labels[i] = int32(l)
+	}
+	s.logits, s.err, s.done = nil, nil, make(chan struct{})
+	if p.teacher == nil {
+		close(s.done)
+		return s, nil
+	}
+	go func() {
+		defer close(s.done)
+		s.logits, s.err = p.teacher.logits(s.x)
+	}()
+	return s, nil
+}
+
+// next returns the next batch with its logits, after starting the one
+// after it when more are wanted; io.EOF at the end of the epoch. The batch
+// is valid until the call after next.
+func (p *prefetch) next(more bool) (*batchAhead, error) {
+	cur := p.pending
+	p.pending = nil
+	if cur == nil {
+		if p.err != nil {
+			return nil, p.err
+		}
+		var err error
+		if cur, err = p.fetch(); err != nil {
+			return nil, err
+		}
+	}
+	<-cur.done
+	if cur.err != nil {
+		return nil, cur.err
+	}
+	if more {
+		p.pending, p.err = p.fetch()
+	}
+	return cur, nil
+}
+
+// close waits for a teacher still at work.
+func (p *prefetch) close() {
+	if p.pending != nil {
+		<-p.pending.done
+		p.pending = nil
+	}
+}

@@ -3,6 +3,7 @@ package finetune
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -275,7 +276,7 @@ func TestDistillationTeacher(t *testing.T) {
 	train := fashionSubset(t, 64, false)
 	m := smallMobileNet(t, 3)
 	e := mustCompile[float32](t, m, Options{Batch: 32, Train: true, FreezeBN: true})
-	tr, err := newTeacher(m, e.InputShape(0), e.Classes(), 1)
+	tr, err := newTeacher(m, e.InputShape(0), e.Classes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestDistillationTeacher(t *testing.T) {
 		t.Errorf("KD %.3g (want ≈ 0), CE %.3g", lv.KD, lv.CE)
 	}
 	// A teacher that differs gives a positive KD loss.
-	other, err := newTeacher(smallMobileNet(t, 4), e.InputShape(0), e.Classes(), 1)
+	other, err := newTeacher(smallMobileNet(t, 4), e.InputShape(0), e.Classes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +325,67 @@ func TestDistillationTeacher(t *testing.T) {
 	cfg.Steps, cfg.Batch, cfg.Teacher = 2, 32, m.Clone()
 	if _, err := Train(context.Background(), m, train, cfg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPrefetch: the training loop's batches, one ahead with the teacher's
+// logits computed on another thread, are the loader's batches in its
+// order, each with the logits the teacher gives that batch in line, and
+// the epoch ends with io.EOF; a loop that stops short leaves nothing
+// running.
+func TestPrefetch(t *testing.T) {
+	train := fashionSubset(t, 160, false)
+	m := smallMobileNet(t, 3)
+	e := mustCompile[float32](t, m, Options{Batch: 32, Train: true})
+	tr, err := newTeacher(m, e.InputShape(0), e.Classes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	lay, _ := layoutOf(e.InputShape(0))
+	pre, _ := dataset.Preset("none", 1, 32, 32)
+	cfg := dataset.Config{BatchSize: 32, Shuffle: true, DropLast: true, Seed: 7, Preprocess: pre}
+	for _, whole := range []bool{true, false} { // the loop wants every batch, or stops one short
+		ldA, _ := dataset.NewLoader(train, cfg)
+		ldB, _ := dataset.NewLoader(train, cfg)
+		want, got := ldA.Epoch(context.Background(), 0), ldB.Epoch(context.Background(), 0)
+		p := newPrefetch(got, lay, tr, 32)
+		x := make([]float32, 32*32*32)
+		for i := 0; ; i++ {
+			if !whole && i == 3 {
+				break
+			}
+			b, err := p.next(whole || i < 2)
+			wb, werr := want.Next()
+			if werr == io.EOF {
+				if err != io.EOF {
+					t.Fatalf("batch %d: %v, want io.EOF", i, err)
+				}
+				break
+			}
+			if err != nil || werr != nil {
+				t.Fatal(err, werr)
+			}
+			lay.load(x, wb)
+			if !slices.Equal(b.x, x) {
+				t.Fatalf("batch %d: inputs differ from the loader's", i)
+			}
+			for j, l := range wb.Labels[:wb.N] {
+				if b.labels[j] != int32(l) {
+					t.Fatalf("batch %d: label %d is %d, want %d", i, j, b.labels[j], l)
+				}
+			}
+			tl, err := tr.logits(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(b.logits, tl) {
+				t.Fatalf("batch %d: teacher logits differ from the teacher's in line", i)
+			}
+		}
+		p.close()
+		want.Close()
+		got.Close()
 	}
 }
 
