@@ -3,7 +3,6 @@ package finetune
 import (
 	"math"
 	"slices"
-	"sync"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/kernels"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
@@ -35,26 +34,14 @@ import (
 const minWork = 1 << 15
 
 // parallel splits [0,n) into chunks run on up to kernels.Workers()
-// goroutines, like the kernels do.
+// goroutines, like the kernels do (kernels.ParallelFor: the workers take
+// chunks in turn).
 func parallel(n, cost int, fn func(lo, hi int)) {
 	w := min(kernels.Workers(), n)
 	if total := n * cost; total < minWork*w {
 		w = total / minWork
 	}
-	if w <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(w - 1)
-	for i := 1; i < w; i++ {
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(i*n/w, (i+1)*n/w)
-	}
-	fn(0, n/w)
-	wg.Wait()
+	kernels.ParallelFor(n, w, func(_, lo, hi int) { fn(lo, hi) })
 }
 
 // fusedAct returns the activation node that may be fused into the

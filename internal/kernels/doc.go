@@ -71,7 +71,9 @@
 // Kernels split work over the batch (or over channels when that gives more
 // parallel work) across goroutines. The worker count is package-wide (see
 // SetWorkers, default GOMAXPROCS); no goroutine outlives the call that
-// started it. Kernels that need scratch memory (im2col buffers, per-worker
+// started it. A job is cut into a few chunks per worker, which the workers
+// take in turn, so that a worker on a core shared with another process
+// does less of it rather than holding the others up. Kernels that need scratch memory (im2col buffers, per-worker
 // partial weight gradients) take it from a caller-owned *Workspace, which
 // keeps its high-water mark and is reused across steps, so memory stays
 // bounded and hot paths do not allocate. A nil *Workspace is allowed and

@@ -48,8 +48,19 @@ func parts(n int, cost int) int {
 	return w
 }
 
-// parallelFor splits [0,n) into w contiguous chunks and calls fn(worker,
-// lo, hi) for each, in parallel when w > 1. It returns when all are done.
+// chunksPerWorker is how many chunks parallelFor cuts a job into per
+// worker. The workers take chunks in turn, so that one whose core is shared
+// with another process does less of the job instead of holding the others
+// up: with a busy loop on one of two cores, an even split leaves every
+// parallel section waiting for the worker that shares it.
+const chunksPerWorker = 4
+
+// parallelFor splits [0,n) into contiguous chunks, up to chunksPerWorker
+// per worker, and calls fn(worker, lo, hi) for each on one of w
+// goroutines (worker in [0, w), never two calls with one worker at a
+// time); serially when w <= 1. Which worker runs a chunk varies from run
+// to run, so fn must not make its result depend on it: worker indexes
+// scratch space. It returns when all are done.
 func parallelFor(n, w int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
@@ -61,18 +72,32 @@ func parallelFor(n, w int, fn func(worker, lo, hi int)) {
 		fn(0, 0, n)
 		return
 	}
+	c := min(n, chunksPerWorker*w)
+	var next atomic.Int32
+	work := func(wk int) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= c {
+				return
+			}
+			fn(wk, i*n/c, (i+1)*n/c)
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Add(w - 1)
 	for i := 1; i < w; i++ {
-		lo, hi := i*n/w, (i+1)*n/w
-		go func(i, lo, hi int) {
+		go func(i int) {
 			defer wg.Done()
-			fn(i, lo, hi)
-		}(i, lo, hi)
+			work(i)
+		}(i)
 	}
-	fn(0, 0, n/w)
+	work(0)
 	wg.Wait()
 }
+
+// ParallelFor is parallelFor for callers outside the package (the
+// training engine's fused operators).
+func ParallelFor(n, w int, fn func(worker, lo, hi int)) { parallelFor(n, w, fn) }
 
 // reduceSlots is the most partial sums a reduction over the batch (or over
 // batch×channel planes) is split into. It is a constant, not the worker
