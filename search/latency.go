@@ -2,6 +2,7 @@ package search
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -23,8 +24,12 @@ const (
 	// rounds.
 	floorProcesses = 3
 	// checkRounds scales the protocol for a confirmation check and the
-	// final verdict.
-	checkRounds = 5
+	// final verdict in this process; checkProcesses processes measure them
+	// with checkProcessRounds each when the search has a Timer (fresh
+	// processes: see checkPlan).
+	checkRounds        = 5
+	checkProcesses     = 3
+	checkProcessRounds = 2
 	// calibrationSeed seeds the random pruned variants of the source.
 	calibrationSeed = 1
 	// sourceLabel labels the source's calibration point, and prefixes its
@@ -186,43 +191,73 @@ func (s *searcher) calibrate(src *state, n int) (measure.Latency, error) {
 	return lats[0], nil
 }
 
-// marginFloors is how many noise floors (at the target) an automatic
-// margin is: a check is sure at 1.645 noise figures (measure.Sure), and the
-// path's figure that starts it is about one more off the check's.
-var marginFloors = 1 + distuv.UnitNormal.Quantile(measure.Sure)
+// marginFloors is how many noise floors (at the target, of the path's
+// figure) an automatic margin is: the path's figure that starts a check
+// is about one floor off the check's, and a check is sure at 1.645 of its
+// own noise figures (measure.Sure), pooled over processes (checkPlan).
+func marginFloors(processes int) float64 {
+	return 1 + distuv.UnitNormal.Quantile(measure.Sure)/math.Sqrt(float64(max(processes, 1)))
+}
 
 // margin returns how far below a latency target the search aims, as a
 // fraction: Options.Margin when set; otherwise marginFloors times the
 // run's noise floor at the target (measure.Floor.At: 3% of the ratio
-// without a measured floor, which gives 7.9%), relative to the target.
+// without a measured floor, which gives 7.9% with checks in one process
+// and 5.9% with checks pooled over three), relative to the target.
 func (s *searcher) margin() float64 {
 	if m := s.opts.Margin; m > 0 {
 		return m
 	}
+	procs, _ := s.checkPlan()
+	f := marginFloors(procs)
 	c := s.opts.Constraints
 	t := c.LatencyFraction
 	if t == 0 && c.LatencyMS > 0 && s.src != nil && s.src.fig.MeasuredMS > 0 {
 		t = c.LatencyMS / s.src.fig.MeasuredMS
 	}
 	if t <= 0 {
-		return marginFloors * measure.RatioFloor
+		return f * measure.RatioFloor
 	}
-	return marginFloors * s.floor.At(t) / t
+	return f * s.floor.At(t) / t
+}
+
+// checkPlan returns how many processes measure a check and with what
+// protocol. With a Timer (fresh processes), checkProcesses of them, each
+// with checkProcessRounds times the rounds, pooled (measure.Repeat): a
+// model's ratio to its source moves by the run's floor between processes
+// whatever the rounds, so only more processes make the check surer; the
+// pooled ratio's floor is the run's over √checkProcesses. In this process,
+// one measurement of checkRounds times the rounds.
+func (s *searcher) checkPlan() (processes int, p measure.Protocol) {
+	if s.opts.Timer == nil {
+		return 1, s.opts.Measure.Scaled(checkRounds)
+	}
+	return checkProcesses, s.opts.Measure.Scaled(checkProcessRounds)
 }
 
 // measure times st's model interleaved with the source using protocol p,
-// with timer (nil: in this process), sets st's latency figures, and adds
-// the measurement to the calibration (labelled label), which then gives
-// st's estimate.
-func (s *searcher) measure(st *state, label string, p measure.Protocol, timer measure.Timer) error {
+// with timer (nil: in this process), in the given number of calls pooled
+// (measure.Repeat; each a fresh process with a Timer), sets st's latency
+// figures, and adds the measurement to the calibration (labelled label),
+// which then gives st's estimate.
+func (s *searcher) measure(st *state, label string, p measure.Protocol, timer measure.Timer, processes int) error {
 	if timer == nil {
 		timer = measure.Models
 	}
-	lats, err := timer([][]byte{s.src.data, st.data}, p)
+	models := [][]byte{s.src.data, st.data}
+	var lats []measure.Latency
+	var err error
+	floor := s.floor
+	if processes > 1 {
+		lats, _, err = measure.Repeat(timer, models, p, processes)
+		floor = floor.Over(processes)
+	} else {
+		lats, err = timer(models, p)
+	}
 	if err != nil {
 		return err
 	}
-	if err := st.fig.setLatency(lats[1], lats[0], s.floor); err != nil {
+	if err := st.fig.setLatency(lats[1], lats[0], floor); err != nil {
 		return err
 	}
 	if s.cal == nil {
@@ -240,19 +275,20 @@ func (s *searcher) measure(st *state, label string, p measure.Protocol, timer me
 	return nil
 }
 
-// check measures st with checkRounds times the rounds and judges its
-// latency against the target (see Check), after the given number of
-// iterations. The check's figures replace st's.
+// check measures st as checkPlan says and judges its latency against the
+// target (see Check), after the given number of iterations. The check's
+// figures replace st's.
 func (s *searcher) check(st *state, after int, final bool) (Check, error) {
 	label := fmt.Sprintf("check_%03d", after)
 	if final {
 		label = "adapted"
 	}
-	if err := s.measure(st, label, s.opts.Measure.Scaled(checkRounds), s.opts.Timer); err != nil {
+	procs, p := s.checkPlan()
+	if err := s.measure(st, label, p, s.opts.Timer, procs); err != nil {
 		return Check{}, err
 	}
 	f := st.fig
-	c := Check{After: after, Final: final, FreshProcess: s.opts.Timer != nil, SourceMS: f.SourceMS, MeasuredMS: f.MeasuredMS, NoiseMS: f.NoiseMS}
+	c := Check{After: after, Final: final, FreshProcess: s.opts.Timer != nil, Processes: procs, SourceMS: f.SourceMS, MeasuredMS: f.MeasuredMS, NoiseMS: f.NoiseMS}
 	if frac := s.opts.Constraints.LatencyFraction; frac > 0 {
 		c.LimitMS = frac * f.SourceMS
 		c.Verdict = measure.Judge(f.Ratio, f.RatioNoise, frac)

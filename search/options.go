@@ -128,10 +128,11 @@ type Options struct {
 	// fraction, so that the confirmation check (Check) is clear of the
 	// measurement noise. Checks and the final verdict use the target
 	// itself. 0 (the default) derives it from the noise floor measured at
-	// the start (Result.NoiseFloor): 2.645 floors at the target, since a
-	// check is sure at 1.645 noise figures and the path's figure that
-	// starts it is about one more off. Without a measured floor that is
-	// 7.9% (measure.RatioFloor); with the fixed 3% floor the quickstart
+	// the start (Result.NoiseFloor): 1.95 floors at the target, since a
+	// check pooled over three processes is sure at 1.645 of its noise
+	// figures (the floor over √3) and the path's figure that starts it is
+	// about one floor off. Without a measured floor that is 5.9% (3%,
+	// measure.RatioFloor); with the fixed 3% floor the quickstart
 	// crawled to a 5% margin, five iterations of 1% steps each followed by
 	// a check that failed at 76–90% sure.
 	Margin float64

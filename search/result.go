@@ -200,6 +200,9 @@ type Check struct {
 	// FreshProcess: the check was timed in a process of its own
 	// (Options.Timer), not in the adapting one.
 	FreshProcess bool `json:"fresh_process,omitempty"`
+	// Processes is how many processes the check's figures are pooled
+	// over (each a fresh one with FreshProcess).
+	Processes int `json:"processes,omitempty"`
 	// SourceMS is the source's latency measured with the model.
 	SourceMS   float64 `json:"source_ms,omitempty"`
 	MeasuredMS float64 `json:"measured_ms"`

@@ -241,8 +241,11 @@ func (s *searcher) finish(cur *state) error {
 			return err
 		}
 		res.Verdict = &c.Verdict
-	} else if err := s.measure(final, "adapted", o.Measure.Scaled(checkRounds), o.Timer); err != nil {
-		return err
+	} else {
+		procs, p := s.checkPlan()
+		if err := s.measure(final, "adapted", p, o.Timer, procs); err != nil {
+			return err
+		}
 	}
 	res.Final = final.fig
 	res.Met = true

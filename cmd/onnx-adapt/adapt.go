@@ -104,7 +104,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.Lookup("augment").Usage = "train-time augmentation: none, or items joined by ':' among rrc, rrc=MIN,MAX, ratio=MIN,MAX, pad=N, flip (cost-following and distilling: flip, with pad=H/16 below 96 pixels and rrc=0.35,1 from 96)"
 	fs.Lookup("seed").Usage = "seed of the data order, augmentation, dropout, held-out split and synthetic images"
 	c.timing.register(fs)
-	fs.Float64Var(&c.margin, "margin", 0, "aim this fraction below the latency target, against measurement noise (0: 2.6 times the noise floor measured at the start, 7.9% at most)")
+	fs.Float64Var(&c.margin, "margin", 0, "aim this fraction below the latency target, against measurement noise (0: 1.95 times the noise floor measured at the start, 5.9% at most)")
 	fs.IntVar(&c.tuneTop, "tune-top", defaultTuneTop, "short-term fine-tune only the K candidates of a step that lose the least held-out accuracy as cut (0: every candidate, as the paper)")
 	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, within [1, 2], or 5 points of agreement for unlabelled data; negative: no limit)")
 	fs.BoolVar(&c.force, "force", false, "start over in an output folder that holds another run (another model or settings), removing its models and history")

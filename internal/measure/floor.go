@@ -35,6 +35,17 @@ type Floor struct {
 	DF        int     `json:"df"`
 	Processes int     `json:"processes"`
 	Models    int     `json:"models"`
+	// Pooled, when above 1, makes this the floor of a figure pooled over
+	// that many processes (see Over).
+	Pooled int `json:"pooled,omitempty"`
+}
+
+// Over returns the floor of a ratio pooled over n processes, each
+// measured like the ones f was measured from: f's figures divided by √n
+// (see At), the spread of a mean of n independent ones.
+func (f Floor) Over(n int) Floor {
+	f.Pooled = n
+	return f
 }
 
 // FloorOf measures the floor from ratios[p][k]: model k's ratio to the
@@ -68,12 +79,17 @@ func FloorOf(ratios [][]float64) (Floor, error) {
 
 // At returns the floor for a ratio v: Upper, but no less than
 // MinRatioFloor·v and no more than RatioFloor·v (the figure a single
-// measurement assumes). The zero Floor (none measured) gives RatioFloor·v.
+// measurement assumes); the zero Floor (none measured) gives RatioFloor·v.
+// A floor Over(n) processes divides that by √n.
 func (f Floor) At(v float64) float64 {
-	if f.DF == 0 {
-		return RatioFloor * v
+	a := RatioFloor * v
+	if f.DF > 0 {
+		a = min(max(f.Upper, MinRatioFloor*v), RatioFloor*v)
 	}
-	return min(max(f.Upper, MinRatioFloor*v), RatioFloor*v)
+	if f.Pooled > 1 {
+		a /= math.Sqrt(float64(f.Pooled))
+	}
+	return a
 }
 
 // Repeat times the serialized models together n times with timer (nil:

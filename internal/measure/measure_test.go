@@ -209,9 +209,19 @@ func TestFloorOf(t *testing.T) {
 		if got := f.At(c.v); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("At(%v) = %v, want %v", c.v, got, c.want)
 		}
+		// A ratio pooled over 4 processes has half the floor, clamps included.
+		if got := f.Over(4).At(c.v); math.Abs(got-c.want/2) > 1e-12 {
+			t.Errorf("Over(4).At(%v) = %v, want %v", c.v, got, c.want/2)
+		}
+	}
+	if f.Over(4).Upper != f.Upper || f.Over(1).At(0.75) != f.At(0.75) {
+		t.Errorf("Over changes the measured floor %+v or pools one process", f.Over(4))
 	}
 	if got := (measure.Floor{}).At(0.5); got != measure.RatioFloor*0.5 {
 		t.Errorf("the zero Floor at 0.5 = %v, want RatioFloor's %v", got, measure.RatioFloor*0.5)
+	}
+	if got := (measure.Floor{}).Over(9).At(0.5); math.Abs(got-measure.RatioFloor*0.5/3) > 1e-12 {
+		t.Errorf("the zero Floor over 9 processes at 0.5 = %v, want a third of RatioFloor's", got)
 	}
 	steady := make([]float64, 20)
 	half := make([]float64, 20)
