@@ -38,10 +38,9 @@
 // Every whole-model latency is measured with package measure's protocol,
 // interleaved with the source: figures carry their noise, a fractional
 // target is judged on the round-by-round ratio to the source, and a model
-// that meets its target is checked again with five times the rounds (in a
-// fresh process, with Options.Timer, like every measurement after the
-// source's) before the search stops (Check),
-// judged with a stated confidence. Each
+// that meets its target is checked again before the search stops (Check),
+// in three fresh processes pooled (with Options.Timer, which also times
+// every measurement after the source's), judged with a stated confidence. Each
 // measurement also adds a point to the table's calibration, as a ratio to
 // the source (so that drift moves no point), fitted by a repeated-median
 // line that a minority of wild points cannot pull away.

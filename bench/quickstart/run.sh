@@ -52,7 +52,7 @@ def ratio(j):
     a = j.get("against") or {}
     r = a.get("ratio") or {}
     return f"{r.get('value', 0):.3f} ± {r.get('noise', 0):.3f}×"
-print(f"same model, three ways: search {f['measured_ms']:.4f} ± {f['noise_ms']:.4f} ms, {v.get('value', 0):.3f} ± {v.get('noise', 0):.3f}× (100 rounds, fresh process); "
+print(f"same model, three ways: search {f['measured_ms']:.4f} ± {f['noise_ms']:.4f} ms, {v.get('value', 0):.3f} ± {v.get('noise', 0):.3f}× ({(h.get('checks') or [{}])[-1].get('processes', 1)} fresh process(es) pooled); "
       f"measure {m['latency']['ms']:.4f} ± {m['latency']['noise_ms']:.4f} ms, {ratio(m)}; "
       f"estimate --measure {e['measured']['ms']:.4f} ± {e['measured']['noise_ms']:.4f} ms, {ratio(e)} "
       f"(estimate {e['resources']['latency_ms']:.4f}, calibration: {e['calibration']})")
