@@ -30,20 +30,6 @@ import (
 // gradient of Relu and Clip is 0 where z is at a bound; HardSwish uses
 // z/3 + 1/2 on [−3, 3].
 
-// minWork is the least work (≈ element operations) worth a goroutine.
-const minWork = 1 << 15
-
-// parallel splits [0,n) into chunks run on up to kernels.Workers()
-// goroutines, like the kernels do (kernels.ParallelFor: the workers take
-// chunks in turn).
-func parallel(n, cost int, fn func(lo, hi int)) {
-	w := min(kernels.Workers(), n)
-	if total := n * cost; total < minWork*w {
-		w = total / minWork
-	}
-	kernels.ParallelFor(n, w, func(_, lo, hi int) { fn(lo, hi) })
-}
-
 // fusedAct returns the activation node that may be fused into the
 // BatchNormalization n, or nil.
 func (b *builder[T]) fusedAct(n *onnxio.Node) *onnxio.Node {
@@ -162,7 +148,7 @@ func (f *bnActStep[T]) forward(e *Engine[T], train bool) {
 		f.forwardSmall(x, y, scale, bias, mean, vr, update)
 		return
 	}
-	parallel(s.C, 4*s.N*s.HW, func(lo, hi int) {
+	kernels.Parallel(s.C, 4*s.N*s.HW, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			var s1, s2, k T
 			if f.usedBatch {
@@ -256,7 +242,7 @@ func (f *bnActStep[T]) backward(e *Engine[T]) {
 		}
 		return
 	}
-	parallel(s.C, 6*s.N*s.HW, func(lo, hi int) {
+	kernels.Parallel(s.C, 6*s.N*s.HW, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			a, b, mean, inv := f.mul[c], f.add[c], f.mean[c], f.invStd[c]
 			var sdy, sdyx T
@@ -398,7 +384,7 @@ func hswishGrad[T Float](z T) T {
 // clipGrad sets dx = dy where lo < y < hi, else 0 (Relu: lo = 0, hi = +Inf),
 // branch-free; dx may alias dy.
 func clipGrad[T Float](y, dy, dx []T, lo, hi T) {
-	parallel(len(y), 1, func(s, e int) {
+	kernels.Parallel(len(y), 1, func(s, e int) {
 		switch ys := any(y[s:e]).(type) {
 		case []float32:
 			g, d := any(dy[s:e]).([]float32), any(dx[s:e]).([]float32)
@@ -496,7 +482,7 @@ func (f *bnActStep[T]) forwardSmall(x, y, scale, bias, mean, vr []T, update bool
 	}
 	s := f.s
 	C, HW := s.C, s.HW
-	parallel(C, 4*s.N*HW, func(lo, hi int) {
+	kernels.Parallel(C, 4*s.N*HW, func(lo, hi int) {
 		if f.usedBatch {
 			s1, s2 := f.acc1[lo:hi], f.acc2[lo:hi]
 			clear(s1)
@@ -545,7 +531,7 @@ func (f *bnActStep[T]) backwardSmall(x, dy, dx, dscale, dbias []T) {
 	s := f.s
 	C, HW := s.C, s.HW
 	R := T(s.N * HW)
-	parallel(C, 6*s.N*HW, func(lo, hi int) {
+	kernels.Parallel(C, 6*s.N*HW, func(lo, hi int) {
 		sg, sgx := f.acc1[lo:hi], f.acc2[lo:hi]
 		clear(sg)
 		clear(sgx)
@@ -607,7 +593,7 @@ func (f *bnActStep[T]) forwardSmallVec(x, y []float32, scale, bias, mean, vr []T
 	s := f.s
 	C, HW := s.C, s.HW
 	lo32, hi32 := float32(f.lo), float32(f.hi)
-	parallel(C, 4*s.N*HW, func(lo, hi int) {
+	kernels.Parallel(C, 4*s.N*HW, func(lo, hi int) {
 		L, H := lo*HW, hi*HW
 		n := H - L
 		if f.usedBatch {
@@ -648,7 +634,7 @@ func (f *bnActStep[T]) backwardSmallVec(x, dy, dx []float32, dscale, dbias []T) 
 	C, HW := s.C, s.HW
 	R := T(s.N * HW)
 	lo32, hi32 := float32(f.lo), float32(f.hi)
-	parallel(C, 6*s.N*HW, func(lo, hi int) {
+	kernels.Parallel(C, 6*s.N*HW, func(lo, hi int) {
 		L, H := lo*HW, hi*HW
 		n := H - L
 		expand(f.ek, f.mean, lo, hi, HW)

@@ -192,7 +192,7 @@ func (s *searcher) adopt(it *Iteration, cur *state, an *surgery.Analysis, w winn
 	if next.fig, err = s.figures(next, &w.acc, false); err != nil {
 		return nil, err
 	}
-	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure, s.opts.Timer, 1); err != nil {
+	if err := s.measure(next, fmt.Sprintf("iter_%03d", it.Index), s.opts.Measure, 1); err != nil {
 		return nil, err
 	}
 	it.Figures = next.fig

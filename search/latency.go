@@ -236,11 +236,12 @@ func (s *searcher) checkPlan() (processes int, p measure.Protocol) {
 }
 
 // measure times st's model interleaved with the source using protocol p,
-// with timer (nil: in this process), in the given number of calls pooled
-// (measure.Repeat; each a fresh process with a Timer), sets st's latency
-// figures, and adds the measurement to the calibration (labelled label),
-// which then gives st's estimate.
-func (s *searcher) measure(st *state, label string, p measure.Protocol, timer measure.Timer, processes int) error {
+// with Options.Timer (nil: in this process), in the given number of calls
+// pooled (measure.Repeat; each a fresh process with a Timer), sets st's
+// latency figures, and adds the measurement to the calibration (labelled
+// label), which then gives st's estimate.
+func (s *searcher) measure(st *state, label string, p measure.Protocol, processes int) error {
+	timer := s.opts.Timer
 	if timer == nil {
 		timer = measure.Models
 	}
@@ -284,7 +285,7 @@ func (s *searcher) check(st *state, after int, final bool) (Check, error) {
 		label = "adapted"
 	}
 	procs, p := s.checkPlan()
-	if err := s.measure(st, label, p, s.opts.Timer, procs); err != nil {
+	if err := s.measure(st, label, p, procs); err != nil {
 		return Check{}, err
 	}
 	f := st.fig

@@ -243,7 +243,7 @@ func (s *searcher) finish(cur *state) error {
 		res.Verdict = &c.Verdict
 	} else {
 		procs, p := s.checkPlan()
-		if err := s.measure(final, "adapted", p, o.Timer, procs); err != nil {
+		if err := s.measure(final, "adapted", p, procs); err != nil {
 			return err
 		}
 	}

@@ -95,9 +95,12 @@ func parallelFor(n, w int, fn func(worker, lo, hi int)) {
 	wg.Wait()
 }
 
-// ParallelFor is parallelFor for callers outside the package (the
-// training engine's fused operators).
-func ParallelFor(n, w int, fn func(worker, lo, hi int)) { parallelFor(n, w, fn) }
+// Parallel runs fn over [0,n), n items of about cost work units each, as
+// the kernels do (parts workers, parallelFor's chunks): for callers outside
+// the package, the training engine's fused operators.
+func Parallel(n, cost int, fn func(lo, hi int)) {
+	parallelFor(n, parts(n, cost), func(_, lo, hi int) { fn(lo, hi) })
+}
 
 // reduceSlots is the most partial sums a reduction over the batch (or over
 // batch×channel planes) is split into. It is a constant, not the worker
