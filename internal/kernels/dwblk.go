@@ -6,10 +6,11 @@ package kernels
 // for AVX2, a vector's worth) are interleaved into a padded pixel-major
 // block (the layout oneDNN calls nChw16c or nChw8c) and the assembly
 // computes L channels per vector instruction. Packing and unpacking are
-// O(L·H·W) per block against 9·H·W vector FMAs: scalar Go for AVX-512;
-// for AVX2, where they cost more than the arithmetic in scalar Go, full
-// blocks are transposed 8×8 at a time in assembly (interleave8,
-// deinterleave8).
+// O(L·H·W) per block against 9·H·W vector FMAs, yet in scalar Go they cost
+// more than the arithmetic (on AVX-512, a fifth of a quickstart's CPU time
+// where the kernels took 1%), so full blocks are transposed 8×8 at a time
+// in assembly (interleave8, deinterleave8; two tiles per 8 pixels for
+// 16 lanes).
 // The weights are blocked once per call, and each worker accumulates its
 // weight gradient in blocked form, unblocked once at the end.
 
@@ -24,8 +25,8 @@ type dwBlkKernels struct {
 	grad1, grad2 func(acc, dy *float32, dyStride int, in *float32, inStride, oh, ow int)
 	scatter2     func(dst, dy, wts *float32, oh, ow, dstStride int)
 	// interleave: full blocks are transposed between planes and the
-	// blocked layout with interleave8 and deinterleave8 (lanes = 8);
-	// otherwise in scalar Go.
+	// blocked layout in assembly (interleave8, deinterleave8: AVX2, which
+	// every AVX-512 CPU has); otherwise in scalar Go.
 	interleave bool
 }
 
@@ -74,6 +75,10 @@ func (k *dwBlkKernels) packBlk(dst []float32, hp, wp int, x []float32, C, c0, h,
 func (k *dwBlkKernels) toBlk(dst, src []float32, P int) {
 	L := k.lanes
 	dst, src = dst[:P*L], src[:L*P]
+	if L != 8 {
+		transpose(dst, L, src, P, L, P)
+		return
+	}
 	n := P &^ 7
 	if n > 0 {
 		interleave8(&dst[0], L, &src[0], P, n)
@@ -89,6 +94,10 @@ func (k *dwBlkKernels) toBlk(dst, src []float32, P int) {
 func (k *dwBlkKernels) fromBlk(dst, src []float32, P int) {
 	L := k.lanes
 	dst, src = dst[:L*P], src[:P*L]
+	if L != 8 {
+		transpose(dst, P, src, L, P, L)
+		return
+	}
 	n := P &^ 7
 	if n > 0 {
 		deinterleave8(&dst[0], P, &src[0], n)
