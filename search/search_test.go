@@ -342,6 +342,77 @@ func countingTimer(n *int) measure.Timer {
 	}
 }
 
+// TestReachableMeasured: the table's price of the smallest model (every
+// group at 8 channels) never refuses a latency target by itself. A target
+// nothing reaches is refused on that model timed alongside the source; with
+// the table's 8-channel entries a hundred times too slow (as a fresh table
+// timed in a slow phase of the host was, beside an overhead entry from a
+// fast one), a target the smallest model really meets is not refused.
+func TestReachableMeasured(t *testing.T) {
+	opts := latencyOptions(t, 256, 100)
+	opts.Schedule = search.Schedule{First: 0.05, Decay: 0.9}
+	opts.MaxIterations = 1
+	net := tinyNet(t)
+	opts.Constraints = search.Constraints{LatencyFraction: 1e-6}
+	opts.OutDir = filepath.Join(t.TempDir(), "refused")
+	_, err := search.Run(context.Background(), net, opts)
+	var ue *search.UnreachableError
+	if !errors.As(err, &ue) || !ue.Measured || !(ue.Best > 0 && ue.Best < 2) || !(ue.Noise > 0) {
+		t.Fatalf("an unreachable fraction: error %v (%+v), want an *UnreachableError measured on the smallest model", err, ue)
+	}
+	if !strings.Contains(err.Error(), "(measured, ± ") {
+		t.Errorf("error %q does not say the best reachable figure was measured", err)
+	}
+	smallest := ue.Best
+
+	for _, e := range opts.Table.Entries() {
+		if e.Op != lut.OpOverhead && (e.Cin <= 8 || e.Cout <= 8) {
+			e.MS, e.P10, e.P90 = 100*e.MS, 100*e.P10, 100*e.P90
+			if err := opts.Table.Put(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	an, err := surgery.Analyze(net.Graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := net.Clone()
+	plan := surgery.Plan{RoundTo: 8}
+	for _, g := range an.Prunable() {
+		if g.Size > 8 {
+			plan.Groups = append(plan.Groups, surgery.GroupPlan{Group: g.ID, Drop: g.Size - 8})
+		}
+	}
+	if err := surgery.Apply(small.Graph, plan); err != nil {
+		t.Fatal(err)
+	}
+	a, err := opts.Table.Estimate(small.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := opts.Table.Estimate(net.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.RawMS < b.RawMS {
+		t.Fatalf("the doctored table prices the smallest model at %.4g ms, below the source's %.4g: the test does not test", a.RawMS, b.RawMS)
+	}
+	// Above the measured figure by three of its noise figures and 10%,
+	// so that a second measurement does not miss it with confidence.
+	frac := smallest + 3*ue.Noise + 0.1
+	if frac >= 1 {
+		t.Skipf("the smallest model measured %.3f ± %.3f of the source on this (loaded?) machine: no reachable target below 1 to try", smallest, ue.Noise)
+	}
+	opts.Constraints = search.Constraints{LatencyFraction: frac}
+	opts.OutDir = filepath.Join(t.TempDir(), "run")
+	if _, err := search.Run(context.Background(), net, opts); errors.As(err, &ue) {
+		t.Fatalf("target %.3f (the smallest model measured %.3f of the source) refused: %v", frac, smallest, err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestConfirmation: a source that already meets its latency target is
 // timed once more before the search stops, and the confirmation is
 // recorded. Both checks are timed by Options.Timer, three times each and

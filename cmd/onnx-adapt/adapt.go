@@ -189,9 +189,10 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 		}
 		// A schedule sized for a demonstration that runs in minutes; flags
 		// given on the command line win. Of a step's candidates, only the 2
-		// that keep the most held-out accuracy as cut are fine-tuned (the
-		// third best as cut won 2 of 23 steps, by at most 3 of 2000 held-out
-		// images, and cost a fifth of every iteration: BENCHMARKS.md), and
+		// that keep the most held-out accuracy as cut are fine-tuned (over
+		// three runs the third best as cut won 4 of 34 steps, three of them
+		// by at most 3 of 2000 held-out images, and it cost a fifth of
+		// every iteration: BENCHMARKS.md), and
 		// (with its labels: embeddedFineTuning) the long-term fine-tune
 		// takes three quarters of an epoch: the quickstart stays within 5
 		// minutes with a busy core, at the same test top-1 (BENCHMARKS.md).

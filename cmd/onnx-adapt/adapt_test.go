@@ -214,8 +214,9 @@ func TestAdaptDefaults(t *testing.T) {
 		{"labelled --distill", []string{small, "--data", fashionMNIST, "--distill"}, distill},
 		{"labelled --rank recon", []string{small, "--data", fashionMNIST, "--rank", "recon"}, rank},
 		// 600 images, 120 held out (a fifth); 480 images give 7 steps of
-		// 64 and 60 epochs (the most), not the quickstart's lengths.
-		{"unlabelled", []string{"--unlabelled", "--images", "600"}, resolved{HeldOut: 120, Steps: 7, Batch: 64, TuneTop: 3,
+		// 64 and 60 epochs (the most), not the quickstart's lengths; as in
+		// the quickstart, 2 candidates are tuned per step.
+		{"unlabelled", []string{"--unlabelled", "--images", "600"}, resolved{HeldOut: 120, Steps: 7, Batch: 64, TuneTop: 2,
 			ShortLR: 0.005, LongLR: 0.01, LongEpochs: 60, MaxDrop: 5, ShortDistill: true, LongDistill: true,
 			Augment: true, Refit: true, Mode: search.ModeUnlabelled}},
 		// Labelled, but too costly for 100 steps of 64: no short-term
