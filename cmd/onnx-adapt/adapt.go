@@ -192,10 +192,9 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 		// that keep the most held-out accuracy as cut are fine-tuned (over
 		// three runs the third best as cut won 4 of 34 steps, three of them
 		// by at most 3 of 2000 held-out images, and it cost a fifth of
-		// every iteration: BENCHMARKS.md), and
-		// (with its labels: embeddedFineTuning) the long-term fine-tune
-		// takes three quarters of an epoch: the quickstart stays within 5
-		// minutes with a busy core, at the same test top-1 (BENCHMARKS.md).
+		// every iteration: BENCHMARKS.md), and (with its labels:
+		// embeddedFineTuning) the long-term fine-tune takes one epoch: the
+		// quickstart stays within 5 minutes with a busy core.
 		for _, f := range [][2]string{{"iterations", "5"}, {"tune-top", "2"}} {
 			if !c.fs.Changed(f[0]) {
 				if err := c.fs.Set(f[0], f[1]); err != nil {

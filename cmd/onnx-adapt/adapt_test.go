@@ -184,7 +184,7 @@ func resolvedOf(o search.Options) resolved {
 // that adapt had before the data modes, but for the 5 best candidates
 // as cut (the quickstart's: 2000 held-out
 // images, 20 short-term steps of 64 at 0.005 for the 2 best candidates as
-// cut, three quarters of a long-term epoch at 0.01 (others: three), distillation only with
+// cut, one long-term epoch at 0.01 (others: three), distillation only with
 // --distill and only in the long-term fine-tuning, no refit); without
 // labels, or on a model above
 // search.CostlyMACs, flags not given follow the model's cost and the data.
@@ -200,7 +200,7 @@ func TestAdaptDefaults(t *testing.T) {
 	}
 	fixed := resolved{HeldOut: 6000, Steps: 100, Batch: 64, TuneTop: 5, ShortLR: 0.005, LongLR: 0.01, LongEpochs: 3, Mode: search.ModeLabelled}
 	quickstart := fixed
-	quickstart.HeldOut, quickstart.Steps, quickstart.LongEpochs, quickstart.TuneTop = 2000, 20, 0.75, 2
+	quickstart.HeldOut, quickstart.Steps, quickstart.LongEpochs, quickstart.TuneTop = 2000, 20, 1, 2
 	distill, rank := fixed, fixed
 	distill.LongDistill = true
 	rank.Refit, rank.ReconRank = true, true
