@@ -56,7 +56,9 @@
 // wrote, so that, for MACs and parameter targets, the resumed run writes
 // what an uninterrupted one does. Bad input is refused before anything is
 // written (preflight.go): a model without a prunable group, and a target
-// below what pruning every group to its smallest width reaches.
+// below what pruning every group to its smallest width reaches (for
+// latency, as that smallest model measures alongside the source: a
+// table's price that far from the source is not enough to refuse).
 //
 // Search never edits protobufs nor times single layers itself: it plans
 // (pure), and asks surgery to apply, lut to price, finetune to train,
