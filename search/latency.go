@@ -241,10 +241,7 @@ func (s *searcher) checkPlan() (processes int, p measure.Protocol) {
 // latency figures, and adds the measurement to the calibration (labelled
 // label), which then gives st's estimate.
 func (s *searcher) measure(st *state, label string, p measure.Protocol, processes int) error {
-	timer := s.opts.Timer
-	if timer == nil {
-		timer = measure.Models
-	}
+	timer := s.timer()
 	models := [][]byte{s.src.data, st.data}
 	var lats []measure.Latency
 	var err error
@@ -274,6 +271,14 @@ func (s *searcher) measure(st *state, label string, p measure.Protocol, processe
 	st.fig.EstimatedMS = s.cal.cal.Apply(raw.RawMS)
 	st.fig.PathRatio = s.cal.pathRatio(raw.RawMS)
 	return nil
+}
+
+// timer is Options.Timer, or measure.Models (in this process) without one.
+func (s *searcher) timer() measure.Timer {
+	if s.opts.Timer != nil {
+		return s.opts.Timer
+	}
+	return measure.Models
 }
 
 // check measures st as checkPlan says and judges its latency against the

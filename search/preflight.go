@@ -66,7 +66,11 @@ func (e *UnreachableError) Error() string {
 	flag := map[Resource]string{Latency: "latency", MACs: "MACs", Params: "parameter"}[e.Resource]
 	best := f(e.Best)
 	if e.Measured {
-		best = fmt.Sprintf("%s (measured, ± %s)", best, strings.TrimSuffix(f(e.Noise), " of the source's latency"))
+		noise := fmt.Sprintf("%.3g", e.Noise) // a fraction of the source's latency
+		if !e.Fraction {
+			noise = f(e.Noise)
+		}
+		best += " (measured, ± " + noise + ")"
 	}
 	return fmt.Sprintf("search: the %s target %s is below what pruning can reach: %s with every prunable group cut to %d channels; give a target of at least %s",
 		flag, f(e.Target), best, e.RoundTo, f(e.Best))
@@ -192,13 +196,11 @@ func (s *searcher) reachable() error {
 	if err != nil {
 		return err
 	}
-	e.Measured = true
-	v := measure.Judge(r.Value, r.Noise, e.Target)
-	e.Best, e.Noise = r.Value, r.Noise
+	e.Measured, e.Best, e.Noise = true, r.Value, r.Noise
 	if !e.Fraction {
-		v = measure.Judge(l.MS, l.NoiseMS, e.Target)
 		e.Best, e.Noise = l.MS, l.NoiseMS
 	}
+	v := measure.Judge(e.Best, e.Noise, e.Target)
 	s.opts.Log.Info("smallest reachable latency, measured", "best", e.Best, "noise", e.Noise, "target", e.Target, "verdict", v.String())
 	if v.Missed() {
 		return e
@@ -219,11 +221,7 @@ func (s *searcher) measureSmallest(plan surgery.Plan) (measure.Ratio, measure.La
 	if err != nil {
 		return measure.Ratio{}, measure.Latency{}, err
 	}
-	timer := s.opts.Timer
-	if timer == nil {
-		timer = measure.Models
-	}
-	lats, err := timer([][]byte{s.src.data, data}, s.opts.Measure)
+	lats, err := s.timer()([][]byte{s.src.data, data}, s.opts.Measure)
 	if err != nil {
 		return measure.Ratio{}, measure.Latency{}, err
 	}

@@ -8,9 +8,10 @@ package kernels
 // computes L channels per vector instruction. Packing and unpacking are
 // O(L·H·W) per block against 9·H·W vector FMAs, yet in scalar Go they cost
 // more than the arithmetic (on AVX-512, a fifth of a quickstart's CPU time
-// where the kernels took 1%), so full blocks are transposed 8×8 at a time
-// in assembly (interleave8, deinterleave8; two tiles per 8 pixels for
-// 16 lanes).
+// where the kernels took 1%), so full blocks go through transpose, which
+// moves 8×8 tiles in assembly (two tiles per 8 pixels for 16 lanes); the
+// partial last block of a channel count that is not a multiple of L is
+// packed element by element.
 // The weights are blocked once per call, and each worker accumulates its
 // weight gradient in blocked form, unblocked once at the end.
 
@@ -24,10 +25,6 @@ type dwBlkKernels struct {
 	fwd1, fwd2   func(out, in, wts, bias *float32, oh, ow, inStride int)
 	grad1, grad2 func(acc, dy *float32, dyStride int, in *float32, inStride, oh, ow int)
 	scatter2     func(dst, dy, wts *float32, oh, ow, dstStride int)
-	// interleave: full blocks are transposed between planes and the
-	// blocked layout in assembly (interleave8, deinterleave8: AVX2, which
-	// every AVX-512 CPU has); otherwise in scalar Go.
-	interleave bool
 }
 
 func useDWBlocked[T Float](s ConvShape, g dwGeom) bool {
@@ -43,7 +40,7 @@ func (k *dwBlkKernels) packBlk(dst []float32, hp, wp int, x []float32, C, c0, h,
 	L := k.lanes
 	dst = dst[:hp*wp*L]
 	hh, ww := min(h, hp-pt), min(w, wp-pl)
-	if !k.interleave || c0+L > C {
+	if c0+L > C {
 		clear(dst)
 		for lane := 0; lane < L && c0+lane < C; lane++ {
 			src := x[(c0+lane)*h*w:]
@@ -74,46 +71,20 @@ func (k *dwBlkKernels) packBlk(dst []float32, hp, wp int, x []float32, C, c0, h,
 // toBlk sets dst[p·L+c] = src[c·P+p] for p < P, c < L (a full block).
 func (k *dwBlkKernels) toBlk(dst, src []float32, P int) {
 	L := k.lanes
-	dst, src = dst[:P*L], src[:L*P]
-	if L != 8 {
-		transpose(dst, L, src, P, L, P)
-		return
-	}
-	n := P &^ 7
-	if n > 0 {
-		interleave8(&dst[0], L, &src[0], P, n)
-	}
-	for p := n; p < P; p++ {
-		for c := 0; c < L; c++ {
-			dst[p*L+c] = src[c*P+p]
-		}
-	}
+	transpose(dst[:P*L], L, src[:L*P], P, L, P)
 }
 
 // fromBlk sets dst[c·P+p] = src[p·L+c] for p < P, c < L (a full block).
 func (k *dwBlkKernels) fromBlk(dst, src []float32, P int) {
 	L := k.lanes
-	dst, src = dst[:L*P], src[:P*L]
-	if L != 8 {
-		transpose(dst, P, src, L, P, L)
-		return
-	}
-	n := P &^ 7
-	if n > 0 {
-		deinterleave8(&dst[0], P, &src[0], n)
-	}
-	for p := n; p < P; p++ {
-		for c := 0; c < L; c++ {
-			dst[c*P+p] = src[p*L+c]
-		}
-	}
+	transpose(dst[:L*P], P, src[:P*L], L, P, L)
 }
 
 // unpackBlk writes the h×w×L block src back to channels [c0,c0+L) ∩ [0,C)
 // of y (C×h×w).
 func (k *dwBlkKernels) unpackBlk(y []float32, C, c0, h, w int, src []float32) {
 	L, P := k.lanes, h*w
-	if k.interleave && c0+L <= C {
+	if c0+L <= C {
 		k.fromBlk(y[c0*P:(c0+L)*P], src, P)
 		return
 	}
@@ -130,7 +101,7 @@ func (k *dwBlkKernels) unpackBlk(y []float32, C, c0, h, w int, src []float32) {
 // outside src are set to 0. tmp (h·w·L) is scratch for a full block.
 func (k *dwBlkKernels) unpackBlkWindow(y []float32, C, c0, h, w int, src []float32, hp, wp, pt, pl int, tmp []float32) {
 	L, P := k.lanes, h*w
-	if k.interleave && c0+L <= C {
+	if c0+L <= C {
 		tmp = tmp[:P*L]
 		cw := max(0, min(w, wp-pl))
 		for ih := 0; ih < h; ih++ {
@@ -214,10 +185,7 @@ func dwBlockedForward(s ConvShape, g dwGeom, x, w, b, y []float32, ws *Workspace
 	type scratch struct{ xb, ob, tmp []float32 }
 	sc := make([]scratch, nw)
 	for i := range sc {
-		sc[i] = scratch{xb: ws.get(hp*wp*L, false), ob: ws.get(P*L, false)}
-		if k.interleave {
-			sc[i].tmp = ws.get(HW*L, false)
-		}
+		sc[i] = scratch{xb: ws.get(hp*wp*L, false), ob: ws.get(P*L, false), tmp: ws.get(HW*L, false)}
 	}
 	parallelFor(units, nw, func(wk, lo, hi int) {
 		t := sc[wk]
@@ -275,9 +243,7 @@ func dwBlockedBackward(s ConvShape, g dwGeom, x, w, dy, dx, dw []float32, ws *Wo
 				t.ob = ws.get(hp*wp*L, false)
 			}
 		}
-		if k.interleave {
-			t.tmp = ws.get(max(HW, P)*L, false)
-		}
+		t.tmp = ws.get(max(HW, P)*L, false)
 		sc[i] = t
 	}
 	dwp := make([][]float32, ns)

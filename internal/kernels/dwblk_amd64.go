@@ -42,11 +42,9 @@ func dwTiny4GradAVX2(gr, dy, x *float32, pairs, n, stride int)
 
 var (
 	dwBlkAVX512 = &dwBlkKernels{lanes: 16, fwd1: dw3x3s1Blk16, fwd2: dw3x3s2Blk16,
-		grad1: dw3x3s1GradBlk16, grad2: dw3x3s2GradBlk16, scatter2: dw3x3s2ScatterBlk16,
-		interleave: true}
+		grad1: dw3x3s1GradBlk16, grad2: dw3x3s2GradBlk16, scatter2: dw3x3s2ScatterBlk16}
 	dwBlkAVX2 = &dwBlkKernels{lanes: 8, fwd1: dw3x3s1Blk8, fwd2: dw3x3s2Blk8,
-		grad1: dw3x3s1GradBlk8, grad2: dw3x3s2GradBlk8, scatter2: dw3x3s2ScatterBlk8,
-		interleave: true}
+		grad1: dw3x3s1GradBlk8, grad2: dw3x3s2GradBlk8, scatter2: dw3x3s2ScatterBlk8}
 )
 
 // dwBlkKernelsFor returns the channel-blocked depthwise kernels of level

@@ -2,7 +2,8 @@ package kernels
 
 // transpose sets dst[j·ldd+i] = src[i·lds+j] for i < rows, j < cols. For
 // float32 where the CPU has AVX2, 8×8 tiles are transposed in assembly
-// (interleave8), the edges in Go.
+// (interleave8; deinterleave8 for contiguous rows of eight), the edges in
+// Go.
 func transpose[T Float](dst []T, ldd int, src []T, lds int, rows, cols int) {
 	if rows <= 0 || cols <= 0 {
 		return
@@ -14,8 +15,14 @@ func transpose[T Float](dst []T, ldd int, src []T, lds int, rows, cols int) {
 		r8 = rows &^ 7
 		c8 := cols &^ 7
 		d, s := as32(dst), as32(src)
-		for i := 0; i < r8; i += 8 {
-			interleave8(&d[i], ldd, &s[i*lds], lds, c8)
+		if cols == 8 && lds == 8 && r8 > 0 {
+			// Contiguous rows of eight (a blocked layout's pixels): one
+			// call for every row.
+			deinterleave8(&d[0], ldd, &s[0], r8)
+		} else {
+			for i := 0; i < r8; i += 8 {
+				interleave8(&d[i], ldd, &s[i*lds], lds, c8)
+			}
 		}
 		for i := 0; i < r8; i++ {
 			for j := c8; j < cols; j++ {
