@@ -67,7 +67,7 @@ var embeddedFineTuning = [][2]string{{"short-steps", "20"}, {"held-out", "2000"}
 // search.CostlyMACs, where they would take minutes per candidate. Labelled
 // data on a smaller model, such as the quickstart's Fashion-MNIST, keeps
 // the fixed defaults: 100 short-term steps of 64 at 0.005, a tenth held
-// out, three long-term epochs at 0.01 (for the embedded model
+// out, six long-term epochs at 0.01 (for the embedded model
 // embeddedFineTuning's), no distillation, augmentation or refit.
 func followsCost(labelled bool, macs int64) bool {
 	return !labelled || macs > search.CostlyMACs
