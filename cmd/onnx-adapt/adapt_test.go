@@ -198,7 +198,7 @@ func TestAdaptDefaults(t *testing.T) {
 	if costlyMACs <= search.CostlyMACs {
 		t.Fatalf("the 224×224 model has %d MACs, not above search.CostlyMACs", costlyMACs)
 	}
-	fixed := resolved{HeldOut: 6000, Steps: 100, Batch: 64, TuneTop: 5, ShortLR: 0.005, LongLR: 0.01, LongEpochs: 3, Mode: search.ModeLabelled}
+	fixed := resolved{HeldOut: 6000, Steps: 100, Batch: 64, TuneTop: 5, ShortLR: 0.005, LongLR: 0.01, LongEpochs: 6, Mode: search.ModeLabelled}
 	quickstart := fixed
 	quickstart.HeldOut, quickstart.Steps, quickstart.LongEpochs, quickstart.TuneTop = 2000, 20, 1, 2
 	distill, rank := fixed, fixed
