@@ -64,6 +64,9 @@ func Markdown(w io.Writer, res *search.Result) error {
 			if c.Final {
 				after += " (final)"
 			}
+			if c.Own != nil {
+				after += ", verdict pooled with the check before it (the same architecture)"
+			}
 			fmt.Fprintf(bw, "| %s | %.3f | ±%.3f | %.3f | %v |\n", after, c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Passed)
 		}
 	}

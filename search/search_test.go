@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -458,6 +459,12 @@ func TestConfirmation(t *testing.T) {
 	if res.Verdict == nil || *res.Verdict != f.Verdict {
 		t.Errorf("result verdict %+v, want the final check's %+v", res.Verdict, f.Verdict)
 	}
+	// The final model has the architecture the check before it measured:
+	// its verdict pools both measurements.
+	if f.Own == nil || f.PooledWith != 0 || *f.Own == f.Verdict || !(f.Verdict.Noise < f.Own.Noise && f.Verdict.Noise < c.Verdict.Noise) ||
+		f.Verdict.Value < min(f.Own.Value, c.Verdict.Value) || f.Verdict.Value > max(f.Own.Value, c.Verdict.Value) {
+		t.Errorf("final verdict %+v (own %+v), want the check %+v pooled with the final model's own measurement", f.Verdict, f.Own, c.Verdict)
+	}
 	var hist search.Result
 	b, err := os.ReadFile(filepath.Join(out, "history.json"))
 	if err != nil {
@@ -466,7 +473,7 @@ func TestConfirmation(t *testing.T) {
 	if err := json.Unmarshal(b, &hist); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(hist.Checks, res.Checks) {
+	if !reflect.DeepEqual(hist.Checks, res.Checks) {
 		t.Errorf("history.json checks %+v, want %+v", hist.Checks, res.Checks)
 	}
 }

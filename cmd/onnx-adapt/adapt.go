@@ -534,13 +534,23 @@ func (r *reporter) event(ev search.Event) {
 		if c.Final {
 			what = "final check"
 		}
-		r.p.Line("%s: %.3f ± %.3f ms against %.3f ms: %s", what, c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Verdict)
+		r.p.Line("%s: %.3f ± %.3f ms against %.3f ms: %s%s", what, c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Verdict, pooledString(c))
 	case search.LongTermStart:
 		r.p.Line("long-term fine-tuning")
 	}
 }
 
 func (r *reporter) finish() { r.p.Finish() }
+
+// pooledString says, for a final check whose verdict pools two
+// measurements of its architecture, which and what its own one read.
+func pooledString(c *search.Check) string {
+	if c.Own == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (pooled with the check after iteration %d, the same architecture before the long-term fine-tune; alone %.3f ± %.3f)",
+		c.PooledWith, c.Own.Value, c.Own.Noise)
+}
 
 // floorString describes a run's measured noise floor.
 func floorString(f *measure.Floor) string {
@@ -607,10 +617,10 @@ func printResult(w io.Writer, source string, res *search.Result) {
 	if n := len(res.Checks); n > 0 && res.Checks[n-1].Final {
 		c := res.Checks[n-1]
 		if res.Constraints.LatencyFraction > 0 {
-			fmt.Fprintf(w, "latency check: %.3f ± %.3f ms, %.3f ± %.3f× the source timed alongside (%.3f ms), against %.0f%%: %s\n",
-				c.MeasuredMS, c.NoiseMS, c.Verdict.Value, c.Verdict.Noise, c.SourceMS, 100*res.Constraints.LatencyFraction, c.Verdict)
+			fmt.Fprintf(w, "latency check: %.3f ± %.3f ms, %.3f ± %.3f× the source timed alongside (%.3f ms), against %.0f%%: %s%s\n",
+				c.MeasuredMS, c.NoiseMS, c.Verdict.Value, c.Verdict.Noise, c.SourceMS, 100*res.Constraints.LatencyFraction, c.Verdict, pooledString(&c))
 		} else {
-			fmt.Fprintf(w, "latency check: %.3f ± %.3f ms against a target of %.3f ms: %s\n", c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Verdict)
+			fmt.Fprintf(w, "latency check: %.3f ± %.3f ms against a target of %.3f ms: %s%s\n", c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Verdict, pooledString(&c))
 		}
 	}
 	var parts []string
