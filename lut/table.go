@@ -357,6 +357,9 @@ func Read(r io.Reader) (*Table, error) {
 		if err := e.validate(); err != nil {
 			return nil, err
 		}
+		if len(e.NCHWcIn) == 0 {
+			e.NCHWcIn = nil // "nchwc_in": [] is written back as nothing (omitempty): one table, one value
+		}
 		if _, dup := t.entries[e.Key]; dup {
 			return nil, fmt.Errorf("lut: table has two entries for %s", e.Key)
 		}
