@@ -258,6 +258,9 @@ func (t *Table) Put(e Entry) error {
 }
 
 func (t *Table) put(e Entry) {
+	if len(e.NCHWcIn) == 0 {
+		e.NCHWcIn = nil // "nchwc_in": [] is written back as nothing (omitempty): one table, one value
+	}
 	p := &e
 	if old, ok := t.entries[e.Key]; ok {
 		*old = e
@@ -356,9 +359,6 @@ func Read(r io.Reader) (*Table, error) {
 	for _, e := range f.Entries {
 		if err := e.validate(); err != nil {
 			return nil, err
-		}
-		if len(e.NCHWcIn) == 0 {
-			e.NCHWcIn = nil // "nchwc_in": [] is written back as nothing (omitempty): one table, one value
 		}
 		if _, dup := t.entries[e.Key]; dup {
 			return nil, fmt.Errorf("lut: table has two entries for %s", e.Key)

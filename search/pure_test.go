@@ -253,30 +253,3 @@ func TestStartStep(t *testing.T) {
 		}
 	}
 }
-
-// TestPooledVerdict: two measurements of one architecture are judged on
-// their inverse-variance mean, whose noise is below either's.
-func TestPooledVerdict(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		a, b        measure.Verdict
-		value, nois float64
-	}{
-		// The busy quickstart of BENCHMARKS.md: met at 96.7%, then
-		// 0.606 alone; pooled, within the target.
-		{"contradicting", measure.Judge(0.5785, 0.0117, 0.6), measure.Judge(0.6056, 0.0116, 0.6), 0.59217, 0.008238},
-		{"equal", measure.Judge(0.5, 0.01, 0.6), measure.Judge(0.5, 0.01, 0.6), 0.5, 0.01 / math.Sqrt2},
-		// The quieter measurement weighs four times the other.
-		{"weighted", measure.Judge(0.5, 0.01, 0.6), measure.Judge(0.6, 0.02, 0.6), 0.52, 0.01 / math.Sqrt(1.25)},
-		// Without a noise figure there is nothing to weigh: the final one.
-		{"noiseless", measure.Judge(0.5, 0, 0.6), measure.Judge(0.55, 0.01, 0.6), 0.55, 0.01},
-	} {
-		got := pooledVerdict(tc.a, tc.b)
-		if math.Abs(got.Value-tc.value) > 1e-4 || math.Abs(got.Noise-tc.nois) > 1e-5 || got.Limit != tc.b.Limit {
-			t.Errorf("%s: pooled %+v, want %.5f ± %.6f against %v", tc.name, got, tc.value, tc.nois, tc.b.Limit)
-		}
-		if want := measure.Judge(got.Value, got.Noise, got.Limit); got != want {
-			t.Errorf("%s: confidence %v, want %v", tc.name, got.Confidence, want.Confidence)
-		}
-	}
-}

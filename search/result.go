@@ -217,10 +217,9 @@ type Check struct {
 	Passed bool `json:"passed"`
 	// Own is the final check's verdict on its own measurement when
 	// Verdict pools it with the check taken on the same architecture
-	// before the long-term fine-tune (PooledWith: that check's After),
-	// which changes weights, not latency; nil otherwise.
-	Own        *measure.Verdict `json:"own,omitempty"`
-	PooledWith int              `json:"pooled_with,omitempty"`
+	// (after as many iterations) before the long-term fine-tune, which
+	// changes weights, not latency; nil otherwise.
+	Own *measure.Verdict `json:"own,omitempty"`
 }
 
 // EventKind says what an Event reports.

@@ -461,7 +461,7 @@ func TestConfirmation(t *testing.T) {
 	}
 	// The final model has the architecture the check before it measured:
 	// its verdict pools both measurements.
-	if f.Own == nil || f.PooledWith != 0 || *f.Own == f.Verdict || !(f.Verdict.Noise < f.Own.Noise && f.Verdict.Noise < c.Verdict.Noise) ||
+	if f.Own == nil || f.After != c.After || *f.Own == f.Verdict || !(f.Verdict.Noise < f.Own.Noise && f.Verdict.Noise < c.Verdict.Noise) ||
 		f.Verdict.Value < min(f.Own.Value, c.Verdict.Value) || f.Verdict.Value > max(f.Own.Value, c.Verdict.Value) {
 		t.Errorf("final verdict %+v (own %+v), want the check %+v pooled with the final model's own measurement", f.Verdict, f.Own, c.Verdict)
 	}

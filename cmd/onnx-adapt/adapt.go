@@ -549,7 +549,7 @@ func pooledString(c *search.Check) string {
 		return ""
 	}
 	return fmt.Sprintf(" (pooled with the check after iteration %d, the same architecture before the long-term fine-tune; alone %.3f ± %.3f)",
-		c.PooledWith, c.Own.Value, c.Own.Noise)
+		c.After, c.Own.Value, c.Own.Noise)
 }
 
 // floorString describes a run's measured noise floor.

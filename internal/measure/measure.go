@@ -344,6 +344,18 @@ func Judge(value, noise, limit float64) Verdict {
 	return v
 }
 
+// PoolVerdicts judges two independent measurements of one figure (each
+// pooled over its own processes) together against b's limit: their
+// inverse-variance mean, whose noise is below either's. Without both noise
+// figures there is nothing to weigh, and it returns b.
+func PoolVerdicts(a, b Verdict) Verdict {
+	if !(a.Noise > 0 && b.Noise > 0) {
+		return b
+	}
+	wa, wb := 1/(a.Noise*a.Noise), 1/(b.Noise*b.Noise)
+	return Judge((wa*a.Value+wb*b.Value)/(wa+wb), 1/math.Sqrt(wa+wb), b.Limit)
+}
+
 // Met reports whether the limit is met with confidence Sure.
 func (v Verdict) Met() bool { return v.Confidence >= Sure }
 
