@@ -45,6 +45,17 @@ const (
 	DefaultRowsPerFeature = 8
 )
 
+// withDefaults returns o with Images and RowsPerFeature set.
+func (o Options) withDefaults() Options {
+	if o.Images <= 0 {
+		o.Images = DefaultImages
+	}
+	if o.RowsPerFeature <= 0 {
+		o.RowsPerFeature = DefaultRowsPerFeature
+	}
+	return o
+}
+
 // validEvery: one calibration image in validEvery is held apart for the
 // choice of the ridge term.
 const validEvery = 5
@@ -88,12 +99,7 @@ func (s *Stats) Analysis() *surgery.Analysis { return s.an }
 // group's channels.
 func Collect(ctx context.Context, m *onnxio.Model, calib dataset.Dataset, opts Options) (*Stats, error) {
 	start := time.Now()
-	if opts.Images <= 0 {
-		opts.Images = DefaultImages
-	}
-	if opts.RowsPerFeature <= 0 {
-		opts.RowsPerFeature = DefaultRowsPerFeature
-	}
+	opts = opts.withDefaults()
 	an, err := surgery.Analyze(m.Graph)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,8 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/kernels"
 	"github.com/onnx-adapt/onnx-adapt/mobile"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
+	"github.com/onnx-adapt/onnx-adapt/recon"
+	"github.com/onnx-adapt/onnx-adapt/surgery"
 )
 
 type finetuneCmd struct {
@@ -31,6 +33,7 @@ type finetuneCmd struct {
 	gamma    float64
 	minLR    float64
 	teacher  string
+	anchor   string
 	threads  int
 	eval     string
 	ort      ortFlags
@@ -60,6 +63,7 @@ func (c *finetuneCmd) flags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.minLR, "min-lr", 0, "cosine schedule: final learning rate")
 	c.train.register(fs)
 	fs.StringVar(&c.teacher, "teacher", "", "distill from this model instead of the original (implies --distill)")
+	fs.StringVar(&c.anchor, "anchor", "", "first refit, front to back by least squares, every layer of the model (pruned from this source, as its lineage says) to reproduce the source's outputs at that layer (with --steps 0: only that)")
 	fs.IntVar(&c.threads, "threads", 0, "compute threads (0: one per CPU)")
 	fs.StringVar(&c.eval, "eval", "final", "accuracy on the test split: final (engine and onnxruntime), epoch (also after every epoch), none")
 	c.ort.register(fs)
@@ -107,7 +111,7 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	if c.eval != "final" && c.eval != "epoch" && c.eval != "none" {
 		return usagef("--eval must be final, epoch or none")
 	}
-	if c.threads < 0 || (c.steps <= 0 && !(c.epochs > 0)) {
+	if c.threads < 0 || (c.steps <= 0 && !(c.epochs > 0) && c.anchor == "") {
 		return usagef("--threads must be at least 0, and --epochs or --steps positive")
 	}
 	cfg, err := c.train.config()
@@ -144,6 +148,14 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 	}
 	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
 		return err
+	}
+	if c.anchor != "" {
+		if err := c.anchorTo(e, m, lin, sp.Train, &pre, threads); err != nil {
+			return err
+		}
+	}
+	if c.anchor != "" && c.steps <= 0 && !(c.epochs > 0) {
+		return c.saveAnchored(e, m, lin, sp, &pre, threads)
 	}
 	prog := newTrainProgress(e)
 	cfg.Progress = prog.update
@@ -240,3 +252,52 @@ func epochLine(pr finetune.Progress) string {
 }
 
 func (t *trainProgress) finish() { t.p.Finish() }
+
+// anchorTo refits every layer of m towards the source --anchor names (its
+// lineage's plan relates the two), on calibration images from calib.
+func (c *finetuneCmd) anchorTo(e *env, m *onnxio.Model, lin surgery.Lineage, calib dataset.Dataset, pre *dataset.Preprocess, threads int) error {
+	data, err := os.ReadFile(c.anchor)
+	if err != nil {
+		return err
+	}
+	if sha := surgery.SHA256(data); sha != lin.SourceSHA256 {
+		return fmt.Errorf("--anchor %s is not the model's source (its lineage names %.12s…, the file is %.12s…)", c.anchor, lin.SourceSHA256, sha)
+	}
+	src, err := c.model.load(c.anchor)
+	if err != nil {
+		return err
+	}
+	an, err := surgery.Analyze(src.Graph)
+	if err != nil {
+		return err
+	}
+	plan, err := an.Resolve(lin.Plan)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	fits, err := recon.Anchor(e.ctx, m, src, plan, calib, recon.Options{Preprocess: pre, Threads: threads, Workers: c.data.workers, Log: e.log})
+	if err != nil {
+		return err
+	}
+	changed := 0
+	for _, f := range fits {
+		if f.Alpha != 0 {
+			changed++
+		}
+	}
+	fmt.Fprintf(e.stderr, "anchored to %s: %d of %d layers refitted in %s\n", c.anchor, changed, len(fits), time.Since(start).Round(time.Second))
+	return nil
+}
+
+// saveAnchored writes m, anchored and not trained.
+func (c *finetuneCmd) saveAnchored(e *env, m *onnxio.Model, lin surgery.Lineage, sp *dataset.Splits, pre *dataset.Preprocess, threads int) error {
+	if err := lin.Stamp(m); err != nil {
+		return err
+	}
+	if err := onnxio.Save(c.out, m, onnxio.SaveOptions{Check: checkRuns}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: anchored, not trained\n", c.out)
+	return nil
+}
