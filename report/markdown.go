@@ -34,6 +34,14 @@ func Markdown(w io.Writer, res *search.Result) error {
 	default:
 		fmt.Fprintf(bw, "Status: **not met** after %s (%.0f s).\n\n", iterations(len(res.Iterations)), res.Seconds)
 	}
+	if a := res.Anchor; a != nil {
+		kept := "kept"
+		if !a.Kept {
+			kept = "not kept: no better than before"
+		}
+		fmt.Fprintf(bw, "Anchoring (every layer refitted towards the source before the long-term fine-tune): %d of %d layers, held-out %s %.2f%% → %.2f%% (%s).\n\n",
+			a.Refitted, a.Layers, measure(res.Data.HeldOutMeasure), 100*a.Before.Top1, 100*a.After.Top1, kept)
+	}
 	if res.LongTermRejected != "" {
 		fmt.Fprintf(bw, "Long-term fine-tune: %s.\n\n", res.LongTermRejected)
 	}
@@ -46,8 +54,8 @@ func Markdown(w io.Writer, res *search.Result) error {
 		if it.Chosen >= 0 && it.Chosen < len(it.Candidates) {
 			c := it.Candidates[it.Chosen]
 			group = cut(c)
-			if c.Pair != nil {
-				group += " and " + cut(*c.Pair)
+			for p := c.Pair; p != nil; p = p.Pair {
+				group += " and " + cut(*p)
 			}
 		}
 		row(bw, filepath.Base(it.File), it.Figures, group)

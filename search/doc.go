@@ -29,6 +29,13 @@
 // that follow the model's cost and the data: short- and long-term
 // fine-tuning, held-out size, synthetic images.
 //
+// With Options.Spread, a step also offers candidates that share its
+// reduction between the 2, 4, … groups that lost the least as cut (spread,
+// in iterate.go), each cut shallower than it would be alone; they compete
+// with the single cuts on held-out accuracy. Without short-term
+// fine-tuning (a 224×224 network on a few hundred images), the refit alone
+// repairs a cut, and it repairs shallow cuts far better than deep ones.
+//
 // No step is forced. A step that fewer than two groups can meet, or whose
 // every candidate loses more than MaxDrop points of held-out top-1, is
 // rejected and halved, down to the smallest step one grid step of one

@@ -93,6 +93,12 @@ type Options struct {
 	// fine-tuning (the others are recorded as screened out). Zero tunes
 	// every candidate, as the paper does.
 	TuneTop int
+	// Spread, above 1, adds to every step's single-group candidates
+	// (after screening, which needs TuneTop) candidates that spread the
+	// step over the k groups that lost the least as cut, for k = 2, 4, …,
+	// Spread: each group meets an equal share of the reduction (see
+	// spread). Zero or 1: single-group cuts only, as the paper.
+	Spread int
 	// MaxDrop is the most held-out top-1, in points (0–100), that a
 	// chosen candidate may lose against the current model; a step whose
 	// every candidate loses more is shrunk (see iterate). Zero derives
@@ -282,6 +288,10 @@ func (o *Options) validate() error {
 		return bad("Measure", o.Measure, "needs at least one block of one run")
 	case o.TuneTop < 0:
 		return bad("TuneTop", o.TuneTop, "must not be negative")
+	case o.Spread < 0:
+		return bad("Spread", o.Spread, "must not be negative")
+	case o.Recon.AnchorEvery < 0:
+		return bad("Recon.AnchorEvery", o.Recon.AnchorEvery, "must not be negative")
 	case math.IsNaN(o.MaxDrop) || o.MaxDrop > 100:
 		return bad("MaxDrop", o.MaxDrop, "must be at most 100 points")
 	case o.ShortTerm.Steps <= 0 && !(o.ShortTerm.Epochs > 0) && !o.Recon.Refit:

@@ -20,8 +20,10 @@ import (
 // fine-tuning: every candidate reports a refit of the layers that read
 // its removed channels that is no worse than the plain cut on held-apart
 // rows, candidates are scored on agreement with the source, history.json
-// records the mode, and plan.json (whose kept channels the ranking chose)
-// replays the adapted architecture.
+// records the mode, every iteration's model and the last are anchored
+// towards the source (kept only when that lowers the held-out loss), and
+// plan.json (whose kept channels the ranking chose) replays the adapted
+// architecture.
 func TestRunRecon(t *testing.T) {
 	if err := ort.Init(); err != nil {
 		t.Fatal(err)
@@ -51,7 +53,7 @@ func TestRunRecon(t *testing.T) {
 		Train:       train, HeldOut: held,
 		ShortTerm: finetune.Config{},
 		LongTerm:  long,
-		Recon:     search.Recon{Refit: true, Rank: true, Options: reconOptions()},
+		Recon:     search.Recon{Refit: true, Rank: true, Anchor: true, AnchorEvery: 1, Options: reconOptions()},
 		Data:      search.DataInfo{Mode: search.ModeUnlabelled},
 		Eval:      eval,
 		Runtime:   ort.Options{IntraOpThreads: 1},
@@ -82,9 +84,25 @@ func TestRunRecon(t *testing.T) {
 			}
 		}
 	}
+	// Every iteration's model and the last were anchored towards the
+	// source; a kept anchoring lowered the held-out loss.
+	anchors := []*search.AnchorResult{res.Anchor}
+	for _, it := range res.Iterations {
+		anchors = append(anchors, it.Anchor)
+	}
+	for i, a := range anchors {
+		switch {
+		case a == nil:
+			t.Errorf("anchoring %d (0: the last model) is not recorded", i)
+		case a.Layers == 0 || len(a.LayerFits) != a.Layers:
+			t.Errorf("anchoring %d refitted no layer: %+v", i, a)
+		case a.Kept && !(a.After.Loss < a.Before.Loss):
+			t.Errorf("anchoring %d kept, but held-out loss %.4f → %.4f", i, a.Before.Loss, a.After.Loss)
+		}
+	}
 	var hist search.Result
 	readJSON(t, filepath.Join(out, "history.json"), &hist)
-	if hist.Data.Mode != search.ModeUnlabelled || !hist.Recon.Refit || !hist.Recon.Rank {
+	if hist.Data.Mode != search.ModeUnlabelled || !hist.Recon.Refit || !hist.Recon.Rank || !hist.Recon.Anchor || hist.Anchor == nil {
 		t.Errorf("history.json: data %+v, recon %+v", hist.Data, hist.Recon)
 	}
 	checkReplay(t, src, out, res)

@@ -53,7 +53,8 @@ func (f *Figures) setLatency(l, src measure.Latency, floor measure.Floor) error 
 }
 
 // Candidate is one proposal in an iteration: one group cut (Group, Keep),
-// or, when single cuts fail, two groups cut together (Pair).
+// or several groups cut together (Pair, and its Pair): two when single
+// cuts fail (see pairs), or a step spread over groups (Options.Spread).
 type Candidate struct {
 	Group int      `json:"group"`
 	Roots []string `json:"roots"`
@@ -61,7 +62,8 @@ type Candidate struct {
 	// Keep is the largest channel count meeting the budget; 0 when none
 	// does (Skipped says why).
 	Keep int `json:"keep,omitempty"`
-	// Pair is the second group of a two-group candidate.
+	// Pair is the next group of a candidate that cuts several; the first
+	// carries the whole candidate's figures.
 	Pair        *Candidate `json:"pair,omitempty"`
 	EstimatedMS float64    `json:"estimated_ms,omitempty"`
 	MACs        int64      `json:"macs,omitempty"`
@@ -80,7 +82,11 @@ type Candidate struct {
 	// Channels are the kept channels when the search chose them itself
 	// (Recon.Rank); Recon reports the refit of the layers that read the
 	// removed channels (Recon.Refit).
-	Channels []int       `json:"-"`
+	Channels []int `json:"-"`
+	// screened is the accuracy as cut when one screening stage evaluated
+	// the candidate on every held-out image: without fine-tuning, tune
+	// need not evaluate it again.
+	screened *finetune.Accuracy
 	Recon    []recon.Fit `json:"recon,omitempty"`
 	// Rejected says why a tuned candidate may not be chosen (it loses more
 	// than the allowed held-out accuracy).
@@ -123,6 +129,9 @@ type Iteration struct {
 	File    string       `json:"file"`
 	Figures Figures      `json:"figures"`
 	Seconds float64      `json:"seconds"`
+	// Anchor reports the refit of this iteration's model towards the
+	// source before it was written (Recon.AnchorEvery).
+	Anchor *AnchorResult `json:"anchor,omitempty"`
 }
 
 // Result is the outcome of Run, also written to OutDir/history.json.
@@ -150,6 +159,9 @@ type Result struct {
 	// its long-term fine-tune: that fine-tune lost more held-out top-1
 	// than a chosen candidate may (see finish).
 	LongTermRejected string `json:"long_term_rejected,omitempty"`
+	// Anchor reports the refit of the last iteration's model towards the
+	// source before the long-term fine-tune (Recon.Anchor).
+	Anchor *AnchorResult `json:"anchor,omitempty"`
 	// Checks are the confirmation measurements taken whenever the search
 	// was about to stop on a latency target (see Check).
 	Checks []Check `json:"checks,omitempty"`
@@ -235,6 +247,9 @@ const (
 	Checked
 	LongTermStart
 	Done
+	// AnchorStart: the last iteration's model is being refitted towards
+	// the source (Recon.Anchor).
+	AnchorStart
 )
 
 // Event is a progress report of Run.

@@ -54,6 +54,7 @@ type Settings struct {
 	RoundTo       int              `json:"round_to"`
 	Rank          surgery.Rank     `json:"rank"`
 	TuneTop       int              `json:"tune_top,omitempty"`
+	Spread        int              `json:"spread,omitempty"`
 	MaxDrop       float64          `json:"max_drop,omitempty"`
 	Margin        float64          `json:"margin"`
 	Variants      int              `json:"calibration_variants"`
@@ -78,6 +79,8 @@ type Settings struct {
 type ReconSettings struct {
 	Refit          bool   `json:"refit"`
 	Rank           bool   `json:"rank"`
+	Anchor         bool   `json:"anchor,omitempty"`
+	AnchorEvery    int    `json:"anchor_every,omitempty"`
 	Images         int    `json:"images,omitempty"`
 	RowsPerFeature int    `json:"rows_per_feature,omitempty"`
 	Seed           uint64 `json:"seed,omitempty"`
@@ -111,17 +114,26 @@ func trainSettings(c finetune.Config) TrainSettings {
 		Seed: c.Seed, Augment: c.Augment, Preprocess: c.Preprocess}
 }
 
+// spreadSetting is Options.Spread as Settings record it: 0 for single
+// cuts (0 or 1), so that records from before the option resume.
+func spreadSetting(k int) int {
+	if k <= 1 {
+		return 0
+	}
+	return k
+}
+
 // settings returns the Settings of filled options.
 func (o *Options) settings() Settings {
 	s := Settings{Constraints: o.Constraints, Schedule: o.Schedule, MaxIterations: o.MaxIterations, RoundTo: o.RoundTo,
-		Rank: o.Rank, TuneTop: o.TuneTop, MaxDrop: o.MaxDrop, Margin: o.Margin, Variants: o.CalibrationVariants,
+		Rank: o.Rank, TuneTop: o.TuneTop, Spread: spreadSetting(o.Spread), MaxDrop: o.MaxDrop, Margin: o.Margin, Variants: o.CalibrationVariants,
 		Measure: o.Measure, ShortTerm: trainSettings(o.ShortTerm), LongTerm: trainSettings(o.LongTerm)}
 	s.Measure.Runtime = o.Runtime
 	if m := o.Data.Mode; m != ModeLabelled {
 		s.DataMode = m
 	}
 	if r := o.Recon; r.on() {
-		s.Recon = &ReconSettings{Refit: r.Refit, Rank: r.Rank, Images: r.Options.Images,
+		s.Recon = &ReconSettings{Refit: r.Refit, Rank: r.Rank, Anchor: r.Anchor, AnchorEvery: r.AnchorEvery, Images: r.Options.Images,
 			RowsPerFeature: r.Options.RowsPerFeature, Seed: r.Options.Seed}
 	}
 	for _, d := range []struct {

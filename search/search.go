@@ -205,6 +205,11 @@ func (s *searcher) record(it *Iteration) error {
 func (s *searcher) finish(cur *state) error {
 	o := s.opts
 	res := s.res
+	cur, anchored, err := s.anchor(cur)
+	if err != nil {
+		return err
+	}
+	res.Anchor = anchored
 	final := &state{model: cur.model, plan: cur.plan}
 	held := cur.fig.HeldOut // the held-out accuracy of final's weights, when known
 	if o.LongTerm.Epochs > 0 || o.LongTerm.Steps > 0 {
@@ -231,7 +236,6 @@ func (s *searcher) finish(cur *state) error {
 	if err := s.save(res.File, final); err != nil {
 		return err
 	}
-	var err error
 	if final.fig, err = s.figures(final, held, true); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -852,4 +853,74 @@ func TestRejectsDestructiveLongTerm(t *testing.T) {
 	if hist.LongTermRejected != res.LongTermRejected {
 		t.Errorf("history.json: long_term_rejected %q, want %q", hist.LongTermRejected, res.LongTermRejected)
 	}
+}
+
+// TestSpread: with Options.Spread, every step also offers candidates that
+// share its reduction between the groups that lost the least as cut, in
+// that order; each meets the step's budget, cuts every group no deeper
+// than that group's single candidate, and is evaluated like the others;
+// a chosen spread candidate's plan replays.
+func TestSpread(t *testing.T) {
+	train, held, _ := data(t, 1024, 200, 0)
+	src := trainedTinyNet(t, train)
+	opts := macsOptions(macsOf(t, src)*7/10, train, held, t.TempDir())
+	opts.Schedule, opts.MaxIterations, opts.TuneTop, opts.Spread = search.Schedule{Iterations: 2}, 2, 2, 4
+	opts.MaxDrop = -1 // the candidates are under test, not the accuracy guard
+	res, err := search.Run(context.Background(), src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Iterations) == 0 {
+		t.Fatalf("no iteration (blocked: %q)", res.Blocked)
+	}
+	spreads := 0
+	for _, it := range res.Iterations {
+		singles := map[int]search.Candidate{}
+		var order []search.Candidate // screened singles, least loss as cut first
+		for _, c := range it.Candidates {
+			if c.Keep > 0 && c.Pair == nil && c.ScreenImages > 0 {
+				singles[c.Group] = c
+				order = append(order, c)
+			}
+		}
+		slices.SortStableFunc(order, func(a, b search.Candidate) int { return cmp.Compare(a.ScreenLoss, b.ScreenLoss) })
+		for _, c := range it.Candidates {
+			if c.Pair == nil {
+				continue
+			}
+			spreads++
+			if c.HeldOutTop1 == 0 || c.Skipped != "" {
+				t.Errorf("iteration %d: spread candidate not evaluated: %+v", it.Index, c)
+			}
+			if float64(c.MACs) > it.Budget {
+				t.Errorf("iteration %d: spread candidate of %d MACs misses the budget %.0f", it.Index, c.MACs, it.Budget)
+			}
+			if c.Group != order[0].Group {
+				t.Errorf("iteration %d: spread starts at group %d, not at group %d, the least loss as cut", it.Index, c.Group, order[0].Group)
+			}
+			n, rank := 0, 0
+			for p := &c; p != nil; p = p.Pair {
+				n++
+				s, ok := singles[p.Group]
+				if !ok {
+					t.Fatalf("iteration %d: spread cuts group %d, which had no screened single cut", it.Index, p.Group)
+				}
+				if p.Keep < s.Keep || p.Keep >= p.Size {
+					t.Errorf("iteration %d: spread keeps %d of group %d's %d channels; its single cut keeps %d", it.Index, p.Keep, p.Group, p.Size, s.Keep)
+				}
+				r := slices.IndexFunc(order, func(o search.Candidate) bool { return o.Group == p.Group })
+				if r < rank {
+					t.Errorf("iteration %d: spread cuts group %d (rank %d as cut) after a group of rank %d", it.Index, p.Group, r, rank)
+				}
+				rank = r
+			}
+			if n < 2 || n > opts.Spread {
+				t.Errorf("iteration %d: a spread candidate cuts %d groups (spread %d)", it.Index, n, opts.Spread)
+			}
+		}
+	}
+	if spreads == 0 {
+		t.Fatal("no spread candidate was offered")
+	}
+	checkReplay(t, src, opts.OutDir, res)
 }

@@ -52,6 +52,7 @@ type adaptCmd struct {
 	train      trainFlags
 	maxDrop    float64
 	tuneTop    int
+	spread     int
 	margin     float64
 	ort        ortFlags
 	force      bool
@@ -105,6 +106,7 @@ func (c *adaptCmd) flags(fs *pflag.FlagSet) {
 	fs.Lookup("seed").Usage = "seed of the data order, augmentation, dropout, held-out split and synthetic images"
 	c.timing.register(fs)
 	fs.Float64Var(&c.margin, "margin", 0, "aim this fraction below the latency target, against measurement noise (0: 1.95 times the noise floor measured at the start, 5.9% at most)")
+	fs.IntVar(&c.spread, "spread", 1, "also try spreading each step over the 2, 4, … up to K groups that lose the least as cut (1: one group per step, as the paper; cost-following: 8 when candidates get no short-term fine-tuning)")
 	fs.IntVar(&c.tuneTop, "tune-top", defaultTuneTop, "short-term fine-tune only the K candidates of a step that lose the least held-out accuracy as cut (0: every candidate, as the paper)")
 	fs.Float64Var(&c.maxDrop, "max-drop", 0, "most held-out top-1 points a chosen candidate may lose against the current model (0: 3 standard errors of the held-out accuracy, within [1, 2], or 5 points of agreement for unlabelled data; negative: no limit)")
 	fs.BoolVar(&c.force, "force", false, "start over in an output folder that holds another run (another model or settings), removing its models and history")
@@ -408,7 +410,7 @@ func (c *adaptCmd) options(e *env) (search.Options, error) {
 		MaxIterations: c.maxIter,
 		RoundTo:       c.roundTo,
 		Rank:          rank,
-		Recon:         search.Recon{Refit: c.learn.refit, Rank: reconRank},
+		Recon:         search.Recon{Refit: c.learn.refit, Rank: reconRank, Anchor: c.learn.anchor, AnchorEvery: c.learn.anchorEvery},
 		ShortTerm:     short,
 		LongTerm:      long,
 		Runtime:       c.lut.options(),
@@ -417,6 +419,7 @@ func (c *adaptCmd) options(e *env) (search.Options, error) {
 		Margin:        c.margin,
 		MaxDrop:       c.maxDrop,
 		TuneTop:       c.tuneTop,
+		Spread:        c.spread,
 		OutDir:        c.out,
 		Force:         c.force,
 		Log:           e.log.WithGroup("search"),
@@ -439,6 +442,8 @@ var adaptFlagOf = map[string]string{
 	"Measure":                     "--blocks, --block-ms",
 	"MaxDrop":                     "--max-drop",
 	"TuneTop":                     "--tune-top",
+	"Spread":                      "--spread",
+	"Recon.AnchorEvery":           "--anchor-every",
 	"ShortTerm.Steps":             "--short-steps",
 	"LongTerm.Epochs":             "--long-epochs",
 	"OutDir":                      "-o OUTDIR",
@@ -537,6 +542,8 @@ func (r *reporter) event(ev search.Event) {
 		r.p.Line("%s: %.3f ± %.3f ms against %.3f ms: %s%s", what, c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Verdict, pooledString(c))
 	case search.LongTermStart:
 		r.p.Line("long-term fine-tuning")
+	case search.AnchorStart:
+		r.p.Line("refitting every layer towards the source (anchoring)")
 	}
 }
 
@@ -608,6 +615,9 @@ func printResult(w io.Writer, source string, res *search.Result) {
 	if res.Blocked != "" {
 		fmt.Fprintf(w, "stopped: %s\n", res.Blocked)
 	}
+	if a := res.Anchor; a != nil {
+		fmt.Fprintf(w, "anchoring: %s\n", anchorString(a, res.Data.HeldOutMeasure))
+	}
 	if res.LongTermRejected != "" {
 		fmt.Fprintf(w, "long-term fine-tune: %s\n", res.LongTermRejected)
 	}
@@ -627,12 +637,26 @@ func printResult(w io.Writer, source string, res *search.Result) {
 	for _, it := range res.Iterations {
 		c := it.Candidates[it.Chosen]
 		part := fmt.Sprintf("g%d:%d→%d", c.Group, c.Size, c.Keep)
-		if c.Pair != nil {
-			part += fmt.Sprintf("+g%d:%d→%d", c.Pair.Group, c.Pair.Size, c.Pair.Keep)
+		for p := c.Pair; p != nil; p = p.Pair {
+			part += fmt.Sprintf("+g%d:%d→%d", p.Group, p.Size, p.Keep)
 		}
 		parts = append(parts, part)
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "pruned: %s\n", strings.Join(parts, " "))
 	}
+}
+
+// anchorString describes the refit of the last iteration's model towards
+// the source.
+func anchorString(a *search.AnchorResult, held string) string {
+	if held == "" {
+		held = "top-1"
+	}
+	kept := "kept"
+	if !a.Kept {
+		kept = "not kept: no better than before"
+	}
+	return fmt.Sprintf("%d of %d layers refitted towards the source in %.0f s, held-out %s %.2f%% → %.2f%% (%s)",
+		a.Refitted, a.Layers, a.Seconds, held, 100*a.Before.Top1, 100*a.After.Top1, kept)
 }

@@ -19,11 +19,13 @@ import (
 // adaptDataFlags are adapt's flags about what it learns from, beside
 // dataFlags.
 type adaptDataFlags struct {
-	unlabelled bool
-	test       float64
-	images     int
-	synthetic  int
-	refit      bool
+	unlabelled  bool
+	test        float64
+	images      int
+	synthetic   int
+	refit       bool
+	anchor      bool
+	anchorEvery int
 }
 
 func (f *adaptDataFlags) register(fs *pflag.FlagSet) {
@@ -32,6 +34,8 @@ func (f *adaptDataFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.images, "images", 0, "use only this many training images, a seeded sample (0: all)")
 	fs.IntVar(&f.synthetic, "synthetic", 0, "with no --data: the number of images to synthesise from the model's BatchNormalization statistics (0: follows the model's cost, see search.SyntheticBudget)")
 	fs.BoolVar(&f.refit, "refit", false, "refit, by least squares, the layers that read the channels each candidate removes (cost-following, and with --rank recon: on)")
+	fs.IntVar(&f.anchorEvery, "anchor-every", 0, "with --anchor, also anchor every N-th iteration's model before it is written (0: only the last)")
+	fs.BoolVar(&f.anchor, "anchor", false, "before the long-term fine-tune, refit every layer front to back towards the source's outputs at that layer, and keep it when it lowers the held-out loss without losing more held-out top-1 than a candidate may")
 }
 
 // adaptData is the data of an adapt run: the training (and calibration),
@@ -277,6 +281,11 @@ func (c *adaptCmd) trainingDefaults(d *adaptData) error {
 			}
 		}
 	}
+	if !c.fs.Changed("spread") && c.shortSteps == 0 {
+		// Without fine-tuning, the refit alone repairs a cut: shallow cuts
+		// of several groups lose less than one deep cut (search.Options.Spread).
+		c.spread = defaultSpread
+	}
 	c.train.batch = min(c.train.batch, max(1, n))
 	if !c.fs.Changed("long-epochs") {
 		c.longEpochs = search.LongTermEpochs(d.macs, n, c.train.batch)
@@ -316,6 +325,10 @@ func (c *adaptCmd) trainingDefaults(d *adaptData) error {
 	}
 	return nil
 }
+
+// defaultSpread is --spread's cost-following default for a model whose
+// candidates get no short-term fine-tuning.
+const defaultSpread = 8
 
 // fewLabels: below this many labelled images per class, fine-tuning
 // distils from the source by default.
