@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/finetune"
 	"github.com/onnx-adapt/onnx-adapt/internal/dataset"
-	"github.com/onnx-adapt/onnx-adapt/internal/kernels"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/surgery"
@@ -106,13 +104,10 @@ func Anchor(ctx context.Context, m, src *onnxio.Model, plan surgery.Plan, calib 
 
 	// The source's outputs at every layer, at the positions each layer samples.
 	sc := src.Clone()
-	if err := sc.Graph.InferShapes(); err != nil { // the extra outputs need their types
-		return nil, err
-	}
 	var outs []*onnxio.Value
 	perImage := 0
 	for _, a := range todo {
-		outs = append(outs, sc.Graph.Value(a.l.key))
+		outs = append(outs, typed(sc.Graph.Value(a.l.key), anS))
 		perImage += a.l.cout * a.l.rowsPer
 	}
 	sc.Graph.Outputs = outs
@@ -149,14 +144,11 @@ func Anchor(ctx context.Context, m, src *onnxio.Model, plan surgery.Plan, calib 
 	for _, a := range todo {
 		l := a.l
 		c := m.Clone()
-		if err := c.Graph.InferShapes(); err != nil {
-			return nil, err
-		}
 		v := c.Graph.Value(l.input)
 		if v == nil {
 			return nil, fmt.Errorf("recon: anchor: no value %q in the model", l.input)
 		}
-		c.Graph.Outputs = []*onnxio.Value{v}
+		c.Graph.Outputs = []*onnxio.Value{typed(v, anM)}
 		c.Graph.RemoveUnused()
 		data, err := onnxio.Encode(c)
 		if err != nil {
@@ -176,7 +168,7 @@ func Anchor(ctx context.Context, m, src *onnxio.Model, plan surgery.Plan, calib 
 			a.targets = nil
 			continue
 		}
-		acc := newCrossAccumulator(l)
+		acc := newAccumulator(l, true)
 		err = eachInput(ctx, data, ds, eval, func(idx int, x []float32) {
 			acc.image(x, a.positions(idx, opts.Seed), a.targets[idx], idx%validEvery == validEvery-1)
 		})
@@ -184,7 +176,7 @@ func Anchor(ctx context.Context, m, src *onnxio.Model, plan surgery.Plan, calib 
 			return nil, err
 		}
 		acc.flush()
-		l.st = acc.gram()
+		l.st = acc.st
 		K, O := seq(l.d), seq(l.cout)
 		w, f := l.refit(K, O)
 		if f.Alpha != 0 {
@@ -273,11 +265,16 @@ func bnParams(bn *onnxio.Node, n int) (bnP, bool) {
 
 // positions returns the output positions the layer samples in image idx.
 func (a *anchored) positions(idx int, seed uint64) []int {
-	if a.perImage >= a.l.rowsPer {
-		return seq(a.l.rowsPer)
+	return samplePositions(a.l.rowsPer, a.perImage, seed, idx, a.li)
+}
+
+// typed gives v, about to be a graph output, the type the analysis
+// inferred when the model carries none, and returns it.
+func typed(v *onnxio.Value, an *surgery.Analysis) *onnxio.Value {
+	if v != nil && v.Type.Elem == onnxio.Undefined {
+		v.Type = onnxio.Type{Elem: onnxio.Float, Shape: onnxio.ShapeOf(an.Shape(v.Name)...), HasShape: true}
 	}
-	rng := rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, uint64(idx)<<20|uint64(a.li)))
-	return rng.Perm(a.l.rowsPer)[:a.perImage]
+	return v
 }
 
 // target keeps the source's outputs y (one image, cout×positions for a
@@ -299,83 +296,6 @@ func (a *anchored) target(idx int, y []float32, seed uint64) {
 		}
 	}
 	a.targets[idx] = t
-}
-
-// crossAccumulator sums XᵀX, XᵀT and the targets' energy, over fitted and
-// held-apart rows.
-type crossAccumulator struct {
-	l        *layer
-	fit, val crossBlock
-	tmpG     []float32
-	tmpC     []float32
-}
-
-type crossBlock struct {
-	x, t []float32
-	n    int
-	g, c []float64
-	q    []float64
-	rows int
-}
-
-func newCrossAccumulator(l *layer) *crossAccumulator {
-	nb := func() crossBlock {
-		return crossBlock{x: make([]float32, blockRows*l.d), t: make([]float32, blockRows*l.cout),
-			g: make([]float64, l.d*l.d), c: make([]float64, l.d*l.cout), q: make([]float64, l.cout)}
-	}
-	return &crossAccumulator{l: l, fit: nb(), val: nb(), tmpG: make([]float32, l.d*l.d), tmpC: make([]float32, l.d*l.cout)}
-}
-
-func (a *crossAccumulator) image(x []float32, pos []int, t []float32, held bool) {
-	for i, p := range pos {
-		a.add(&a.fit, x, p, t[i*a.l.cout:(i+1)*a.l.cout])
-		if held {
-			a.add(&a.val, x, p, t[i*a.l.cout:(i+1)*a.l.cout])
-		}
-	}
-}
-
-func (a *crossAccumulator) add(b *crossBlock, x []float32, p int, t []float32) {
-	d, cout := a.l.d, a.l.cout
-	a.l.row(x, p, b.x[b.n*d:(b.n+1)*d])
-	copy(b.t[b.n*cout:(b.n+1)*cout], t)
-	for o, v := range t {
-		b.q[o] += float64(v) * float64(v)
-	}
-	b.n++
-	if b.n == blockRows {
-		a.update(b)
-	}
-}
-
-func (a *crossAccumulator) update(b *crossBlock) {
-	if b.n == 0 {
-		return
-	}
-	d, cout := a.l.d, a.l.cout
-	x, t := b.x[:b.n*d], b.t[:b.n*cout]
-	kernels.Gemm(kernels.GemmShape{M: d, N: d, K: b.n, TransA: true, Alpha: 1}, x, x, nil, a.tmpG)
-	for i, v := range a.tmpG {
-		b.g[i] += float64(v)
-	}
-	kernels.Gemm(kernels.GemmShape{M: d, N: cout, K: b.n, TransA: true, Alpha: 1}, x, t, nil, a.tmpC)
-	for i, v := range a.tmpC {
-		b.c[i] += float64(v)
-	}
-	b.rows += b.n
-	b.n = 0
-}
-
-func (a *crossAccumulator) flush() {
-	a.update(&a.fit)
-	a.update(&a.val)
-}
-
-// gram returns the statistics refit solves with: the cross products with
-// the targets stand where a cut's refit has G·W₀.
-func (a *crossAccumulator) gram() *gram {
-	return &gram{n: a.fit.rows, nv: a.val.rows, g: a.fit.g, gv: a.val.g,
-		gw0: a.fit.c, gvw0: a.val.c, q: a.fit.q, qv: a.val.q}
 }
 
 // depthwiseRows is the number of output positions a depthwise layer
@@ -512,9 +432,9 @@ func (a *anchored) anchorDepthwise(ctx context.Context, data []byte, ds dataset.
 	if n == nil {
 		return f, fmt.Errorf("recon: anchor: the model has no node computing %q", l.key)
 	}
-	accs := make([]*crossAccumulator, len(a.subs))
+	accs := make([]*accumulator, len(a.subs))
 	for ch, sub := range a.subs {
-		accs[ch] = newCrossAccumulator(sub)
+		accs[ch] = newAccumulator(sub, true)
 	}
 	hw, C := l.h*l.w, l.cout
 	var tc []float32
@@ -552,7 +472,7 @@ func (a *anchored) anchorDepthwise(ctx context.Context, data []byte, ds dataset.
 	changed := false
 	for ch, sub := range a.subs {
 		accs[ch].flush()
-		sub.st = accs[ch].gram()
+		sub.st = accs[ch].st
 		fw, sf := sub.refit(seq(sub.d), []int{0})
 		f.Rows = sub.st.n
 		cutSum += sf.CutError

@@ -151,10 +151,12 @@ func Collect(ctx context.Context, m *onnxio.Model, calib dataset.Dataset, opts O
 	batch := max(1, min(32, maxBatchFloats/max(perImage, 1)))
 
 	acc := make([]*accumulator, len(layers))
+	perLayer := make([]int, len(layers))
 	for i, l := range layers {
-		l.st = &gram{g: make([]float64, l.d*l.d), gv: make([]float64, l.d*l.d)}
 		p := (opts.RowsPerFeature*l.d + s.Images - 1) / s.Images
-		acc[i] = newAccumulator(l, min(max(p, 1), l.rowsPer))
+		perLayer[i] = min(max(p, 1), l.rowsPer)
+		acc[i] = newAccumulator(l, false)
+		l.st = acc[i].st
 	}
 	err = finetune.RunBatches(ctx, data, ds, finetune.EvalOptions{Batch: batch, Threads: opts.Threads, Preprocess: opts.Preprocess, Workers: opts.Workers},
 		func(b *dataset.Batch, vals []ort.Tensor, _ int) error {
@@ -166,8 +168,8 @@ func Collect(ctx context.Context, m *onnxio.Model, calib dataset.Dataset, opts O
 				per := len(x) / max(1, int(vals[slot[l.input]].Shape[0]))
 				for r := 0; r < b.N; r++ {
 					idx := b.Indices[r]
-					rng := rand.New(rand.NewPCG(opts.Seed^0x5851f42d4c957f2d, uint64(idx)<<20|uint64(li)))
-					acc[li].image(x[r*per:(r+1)*per], idx%validEvery == validEvery-1, rng)
+					pos := samplePositions(l.rowsPer, perLayer[li], opts.Seed, idx, li)
+					acc[li].image(x[r*per:(r+1)*per], pos, nil, idx%validEvery == validEvery-1)
 				}
 			}
 			return nil
@@ -187,74 +189,108 @@ func Collect(ctx context.Context, m *onnxio.Model, calib dataset.Dataset, opts O
 }
 
 // accumulator gathers one layer's rows into float32 blocks and adds their
-// Gram matrices into the layer's float64 statistics.
+// Gram matrices into the layer's float64 statistics (st): XᵀX, and, for a
+// fit towards given targets T (Anchor), XᵀT and the targets' energy.
 type accumulator struct {
-	l        *layer
-	perImage int
-	fit, val block
-	tmp      []float32
-	pos      []int
+	l          *layer
+	st         *gram
+	fit, val   block
+	tmpG, tmpC []float32
 }
 
-// block is a buffer of rows and the Gram matrix they go to.
+// block is a buffer of rows (and their targets) and the sums they go to.
 type block struct {
-	rows  []float32
-	n     int
-	g     []float64
-	count *int
+	rows, t []float32
+	n       int
+	g, c, q []float64
+	count   *int
 }
 
 // blockRows is the number of rows buffered before a Gram update.
 const blockRows = 512
 
-func newAccumulator(l *layer, perImage int) *accumulator {
-	a := &accumulator{l: l, perImage: perImage, tmp: make([]float32, l.d*l.d)}
-	a.fit = block{rows: make([]float32, blockRows*l.d), g: l.st.g, count: &l.st.n}
-	a.val = block{rows: make([]float32, blockRows*l.d), g: l.st.gv, count: &l.st.nv}
+// newAccumulator returns an accumulator of l's rows, and of targets for
+// its cout outputs with targets.
+func newAccumulator(l *layer, targets bool) *accumulator {
+	d, cout := l.d, l.cout
+	st := &gram{g: make([]float64, d*d), gv: make([]float64, d*d)}
+	a := &accumulator{l: l, st: st, tmpG: make([]float32, d*d)}
+	a.fit = block{rows: make([]float32, blockRows*d), g: st.g, count: &st.n}
+	a.val = block{rows: make([]float32, blockRows*d), g: st.gv, count: &st.nv}
+	if targets {
+		st.gw0, st.gvw0 = make([]float64, d*cout), make([]float64, d*cout)
+		st.q, st.qv = make([]float64, cout), make([]float64, cout)
+		a.tmpC = make([]float32, d*cout)
+		a.fit.t, a.fit.c, a.fit.q = make([]float32, blockRows*cout), st.gw0, st.q
+		a.val.t, a.val.c, a.val.q = make([]float32, blockRows*cout), st.gvw0, st.qv
+	}
 	return a
 }
 
-// image adds the sampled rows of one image's input x.
-func (a *accumulator) image(x []float32, held bool, rng *rand.Rand) {
-	l := a.l
-	a.pos = a.pos[:0]
-	if a.perImage >= l.rowsPer {
-		for p := range l.rowsPer {
-			a.pos = append(a.pos, p)
+// samplePositions returns the output positions layer li samples in image
+// idx: every one of the rowsPer when perImage covers them, else the first
+// perImage of a seeded shuffle.
+func samplePositions(rowsPer, perImage int, seed uint64, idx, li int) []int {
+	if perImage >= rowsPer {
+		pos := make([]int, rowsPer)
+		for p := range pos {
+			pos[p] = p
 		}
-	} else {
-		// The first perImage of a seeded partial shuffle.
-		perm := rng.Perm(l.rowsPer)
-		a.pos = append(a.pos, perm[:a.perImage]...)
+		return pos
 	}
-	for _, p := range a.pos {
-		a.add(&a.fit, x, p)
+	rng := rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, uint64(idx)<<20|uint64(li)))
+	return rng.Perm(rowsPer)[:perImage]
+}
+
+// image adds the rows of one image's input x at positions pos, with their
+// targets t (len(pos)×cout; nil without targets), held apart or not.
+func (a *accumulator) image(x []float32, pos []int, t []float32, held bool) {
+	cout := a.l.cout
+	for i, p := range pos {
+		var ti []float32
+		if t != nil {
+			ti = t[i*cout : (i+1)*cout]
+		}
+		a.add(&a.fit, x, p, ti)
 		if held {
-			a.add(&a.val, x, p)
+			a.add(&a.val, x, p, ti)
 		}
 	}
 }
 
-func (a *accumulator) add(b *block, x []float32, p int) {
-	d := a.l.d
+func (a *accumulator) add(b *block, x []float32, p int, t []float32) {
+	d, cout := a.l.d, a.l.cout
 	a.l.row(x, p, b.rows[b.n*d:(b.n+1)*d])
+	if t != nil {
+		copy(b.t[b.n*cout:(b.n+1)*cout], t)
+		for o, v := range t {
+			b.q[o] += float64(v) * float64(v)
+		}
+	}
 	b.n++
 	if b.n == blockRows {
 		a.update(b)
 	}
 }
 
-// update adds the block's Gram matrix, computed in float32 with the
-// training engine's GEMM, into its float64 sum.
+// update adds the block's Gram matrix (and its products with the
+// targets), computed in float32 with the training engine's GEMM, into
+// their float64 sums.
 func (a *accumulator) update(b *block) {
 	if b.n == 0 {
 		return
 	}
-	d := a.l.d
+	d, cout := a.l.d, a.l.cout
 	rows := b.rows[:b.n*d]
-	kernels.Gemm(kernels.GemmShape{M: d, N: d, K: b.n, TransA: true, Alpha: 1}, rows, rows, nil, a.tmp)
-	for i, v := range a.tmp {
+	kernels.Gemm(kernels.GemmShape{M: d, N: d, K: b.n, TransA: true, Alpha: 1}, rows, rows, nil, a.tmpG)
+	for i, v := range a.tmpG {
 		b.g[i] += float64(v)
+	}
+	if b.t != nil {
+		kernels.Gemm(kernels.GemmShape{M: d, N: cout, K: b.n, TransA: true, Alpha: 1}, rows, b.t[:b.n*cout], nil, a.tmpC)
+		for i, v := range a.tmpC {
+			b.c[i] += float64(v)
+		}
 	}
 	*b.count += b.n
 	b.n = 0

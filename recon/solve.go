@@ -34,6 +34,18 @@ type Fit struct {
 	FitError float64 `json:"fit_error"`
 }
 
+// Refitted counts the fits that changed their layer's weights (a ridge
+// term was chosen over the weights as they were).
+func Refitted(fits []Fit) int {
+	n := 0
+	for _, f := range fits {
+		if f.Alpha != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // sub returns the k×k submatrix of the d×d matrix g at rows and columns
 // K, minus the same submatrix of h when h is not nil, plus lambda on the
 // diagonal.

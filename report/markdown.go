@@ -35,12 +35,8 @@ func Markdown(w io.Writer, res *search.Result) error {
 		fmt.Fprintf(bw, "Status: **not met** after %s (%.0f s).\n\n", iterations(len(res.Iterations)), res.Seconds)
 	}
 	if a := res.Anchor; a != nil {
-		kept := "kept"
-		if !a.Kept {
-			kept = "not kept: no better than before"
-		}
 		fmt.Fprintf(bw, "Anchoring (every layer refitted towards the source before the long-term fine-tune): %d of %d layers, held-out %s %.2f%% → %.2f%% (%s).\n\n",
-			a.Refitted, a.Layers, measure(res.Data.HeldOutMeasure), 100*a.Before.Top1, 100*a.After.Top1, kept)
+			a.Refitted, a.Layers, measure(res.Data.HeldOutMeasure), 100*a.Before.Top1, 100*a.After.Top1, a.Outcome())
 	}
 	if res.LongTermRejected != "" {
 		fmt.Fprintf(bw, "Long-term fine-tune: %s.\n\n", res.LongTermRejected)

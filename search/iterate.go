@@ -83,11 +83,20 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 		if n := countFeasible(cands); n < min(minFeasible, len(groups)) {
 			st.Rejected = fmt.Sprintf("only %d of %d groups can meet the budget", n, len(groups))
 		} else {
-			w, all, err := s.tune(i, cur, cands, maxDrop, st.Budget, r, now)
+			if err := s.screen(cur, cands); err != nil {
+				return nil, nil, err
+			}
+			if s.opts.Spread > 1 {
+				more, err := s.spread(i, cur, cands, r, now, st.Budget)
+				if err != nil {
+					return nil, nil, err
+				}
+				cands = append(cands, more...)
+			}
+			w, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
 			if err != nil {
 				return nil, nil, err
 			}
-			cands = all
 			if w.index >= 0 {
 				it.Budget, it.Reduction, it.Candidates, it.Chosen = st.Budget, st.Reduction, cands, w.index
 				next, err := s.adopt(it, cur, an, w)
@@ -116,7 +125,10 @@ func (s *searcher) iterate(i int, cur *state, r Resource) (it *Iteration, next *
 		if len(cands) == 0 {
 			continue
 		}
-		w, _, err := s.tune(i, cur, cands, maxDrop, st.Budget, r, -1)
+		if err := s.screen(cur, cands); err != nil {
+			return nil, nil, err
+		}
+		w, err := s.tune(i, cur, cands, maxDrop, st.Budget, r)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -245,27 +257,15 @@ func (s *searcher) maxDrop(cur *state) float64 {
 }
 
 // tune applies, short-term fine-tunes and evaluates every feasible
-// candidate (with Options.TuneTop, only the TuneTop that hold the most
-// accuracy before fine-tuning: see screen), and returns the index of the
-// most accurate one on held-out data (ties in top-1, frequent on a few
-// hundred images: the lower held-out loss, then the cheaper) among those
-// losing at most maxDrop points against cur, with its model; -1 when none
-// does. With Options.Spread and now (the resource of cur) non-negative, it
-// adds the spread candidates of the step after screening (see spread);
-// it returns the candidates with them.
-func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget float64, r Resource, now float64) (winner, []Candidate, error) {
+// candidate not skipped (with Options.TuneTop, screen, run first, skips
+// all but the TuneTop that hold the most accuracy before fine-tuning), and
+// returns the index of the most accurate one on held-out data (ties in
+// top-1, frequent on a few hundred images: the lower held-out loss, then
+// the cheaper) among those losing at most maxDrop points against cur, with
+// its model; -1 when none does.
+func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget float64, r Resource) (winner, error) {
 	o := s.opts
 	best := winner{index: -1}
-	if err := s.screen(cur, cands); err != nil {
-		return best, cands, err
-	}
-	if o.Spread > 1 && now >= 0 {
-		more, err := s.spread(i, cur, cands, r, now, budget)
-		if err != nil {
-			return best, cands, err
-		}
-		cands = append(cands, more...)
-	}
 	base := 100 * top1(cur.fig.HeldOut)
 	for ci := range cands {
 		c := &cands[ci]
@@ -274,19 +274,19 @@ func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget fl
 		}
 		m := cur.model.Clone()
 		if err := s.apply(cur.model, m, c); err != nil {
-			return best, cands, err
+			return best, err
 		}
 		cfg := o.ShortTerm
 		cfg.Seed += uint64(i)
 		trained := cfg.Steps > 0 || cfg.Epochs > 0
 		if trained {
 			if _, err := finetune.Train(s.ctx, m, o.Train, cfg); err != nil {
-				return best, cands, err
+				return best, err
 			}
 		}
 		acc, err := s.tunedAccuracy(m, c, trained)
 		if err != nil {
-			return best, cands, err
+			return best, err
 		}
 		c.HeldOutTop1, c.HeldOutLoss = acc.Top1, acc.Loss
 		if drop := base - 100*acc.Top1; drop > maxDrop {
@@ -301,7 +301,7 @@ func (s *searcher) tune(i int, cur *state, cands []Candidate, maxDrop, budget fl
 			best = winner{index: ci, model: m, acc: acc}
 		}
 	}
-	return best, cands, nil
+	return best, nil
 }
 
 // tunedAccuracy returns the held-out accuracy of m, candidate c's model:

@@ -26,7 +26,8 @@ type Recon struct {
 	// Anchor refits, before the long-term fine-tune, every refittable
 	// layer of the last iteration's model front to back towards the
 	// source's outputs at that layer (recon.Anchor), and keeps the result
-	// when its held-out accuracy is no lower (Result.Anchor).
+	// when it lowers the held-out loss without losing more held-out top-1
+	// than a candidate may (Result.Anchor).
 	Anchor bool `json:"anchor,omitempty"`
 	// AnchorEvery, with Anchor, also anchors the model of every
 	// AnchorEvery-th iteration before it is written, so that the drift of
@@ -39,8 +40,12 @@ type Recon struct {
 	Options recon.Options `json:"-"`
 }
 
-// on reports whether reconstruction statistics are needed.
-func (r Recon) on() bool { return r.Refit || r.Rank || r.Anchor }
+// on reports whether any reconstruction is on (and recorded in Settings).
+func (r Recon) on() bool { return r.stats() || r.Anchor }
+
+// stats reports whether candidates need the statistics of each
+// iteration's model (Anchor collects its own).
+func (r Recon) stats() bool { return r.Refit || r.Rank }
 
 // reconState holds the statistics of the current iteration's model.
 type reconState struct {
@@ -54,7 +59,7 @@ type reconState struct {
 // afterwards, recording the fits in c.
 func (s *searcher) apply(cur, m *onnxio.Model, c *Candidate) error {
 	r := s.opts.Recon
-	if !r.on() {
+	if !r.stats() {
 		return surgery.Apply(m.Graph, s.planFor(c))
 	}
 	st, err := s.reconStats(cur)
@@ -148,6 +153,14 @@ type AnchorResult struct {
 	LayerFits []recon.Fit       `json:"fits,omitempty"`
 }
 
+// Outcome says whether the anchored weights were kept.
+func (a *AnchorResult) Outcome() string {
+	if a.Kept {
+		return "kept"
+	}
+	return "not kept: the held-out loss did not fall, or top-1 fell more than a candidate may"
+}
+
 // anchor returns cur with every refittable layer refitted towards the
 // source (recon.Anchor) when that lowers its held-out loss without losing
 // more held-out top-1 than a candidate may (maxDrop), else cur; it also
@@ -170,12 +183,7 @@ func (s *searcher) anchor(cur *state) (*state, *AnchorResult, error) {
 		return nil, nil, err
 	}
 	before := *cur.fig.HeldOut
-	r := &AnchorResult{Layers: len(fits), Before: before, After: acc, LayerFits: fits}
-	for _, f := range fits {
-		if f.Alpha != 0 {
-			r.Refitted++
-		}
-	}
+	r := &AnchorResult{Layers: len(fits), Refitted: recon.Refitted(fits), Before: before, After: acc, LayerFits: fits}
 	r.Kept = acc.Loss < before.Loss && 100*(before.Top1-acc.Top1) <= s.maxDrop(cur)
 	r.Seconds = time.Since(start).Seconds()
 	s.opts.Log.Info("anchored", "layers", r.Layers, "refitted", r.Refitted, "held_out_before", before.Top1, "held_out_after", acc.Top1,

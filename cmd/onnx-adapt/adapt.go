@@ -653,10 +653,6 @@ func anchorString(a *search.AnchorResult, held string) string {
 	if held == "" {
 		held = "top-1"
 	}
-	kept := "kept"
-	if !a.Kept {
-		kept = "not kept: no better than before"
-	}
 	return fmt.Sprintf("%d of %d layers refitted towards the source in %.0f s, held-out %s %.2f%% → %.2f%% (%s)",
-		a.Refitted, a.Layers, a.Seconds, held, 100*a.Before.Top1, 100*a.After.Top1, kept)
+		a.Refitted, a.Layers, a.Seconds, held, 100*a.Before.Top1, 100*a.After.Top1, a.Outcome())
 }

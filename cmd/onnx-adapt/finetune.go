@@ -155,7 +155,7 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 		}
 	}
 	if c.anchor != "" && c.steps <= 0 && !(c.epochs > 0) {
-		return c.saveAnchored(e, m, lin, sp, &pre, threads)
+		return c.saveAnchored(e, m, lin)
 	}
 	prog := newTrainProgress(e)
 	cfg.Progress = prog.update
@@ -280,18 +280,12 @@ func (c *finetuneCmd) anchorTo(e *env, m *onnxio.Model, lin surgery.Lineage, cal
 	if err != nil {
 		return err
 	}
-	changed := 0
-	for _, f := range fits {
-		if f.Alpha != 0 {
-			changed++
-		}
-	}
-	fmt.Fprintf(e.stderr, "anchored to %s: %d of %d layers refitted in %s\n", c.anchor, changed, len(fits), time.Since(start).Round(time.Second))
+	fmt.Fprintf(e.stderr, "anchored to %s: %d of %d layers refitted in %s\n", c.anchor, recon.Refitted(fits), len(fits), time.Since(start).Round(time.Second))
 	return nil
 }
 
 // saveAnchored writes m, anchored and not trained.
-func (c *finetuneCmd) saveAnchored(e *env, m *onnxio.Model, lin surgery.Lineage, sp *dataset.Splits, pre *dataset.Preprocess, threads int) error {
+func (c *finetuneCmd) saveAnchored(e *env, m *onnxio.Model, lin surgery.Lineage) error {
 	if err := lin.Stamp(m); err != nil {
 		return err
 	}
