@@ -323,9 +323,9 @@ type teacherRun struct {
 	k     int
 }
 
-// logitsModel returns a copy of m whose first output is the logits: a final
+// LogitsModel returns a copy of m whose first output is the logits: a final
 // Softmax or LogSoftmax is cut off.
-func logitsModel(m *onnxio.Model) *onnxio.Model {
+func LogitsModel(m *onnxio.Model) *onnxio.Model {
 	c := m.Clone()
 	g := c.Graph
 	if len(g.Outputs) == 0 {
@@ -343,7 +343,7 @@ func logitsModel(m *onnxio.Model) *onnxio.Model {
 // between batches: it works beside the engine's own threads, one batch
 // ahead of them (see prefetch).
 func newTeacher(m *onnxio.Model, shape []int, classes int) (*teacherRun, error) {
-	c := logitsModel(m)
+	c := LogitsModel(m)
 	g := c.Graph
 	t := &teacherRun{k: classes}
 	for _, d := range shape {

@@ -55,5 +55,11 @@ type SyntheticInfo struct {
 	ObjectiveEnd   float64 `json:"objective_end"`
 	MeanMismatch   float64 `json:"mean_mismatch"`
 	StdMismatch    float64 `json:"std_mismatch"`
-	Seconds        float64 `json:"seconds"`
+	// ClassWeight is the weight of the class term (0: none); ClassLoss
+	// and Hits are the images' cross-entropy against their target classes
+	// and the fraction classified as their target, at the last step.
+	ClassWeight float64 `json:"class_weight,omitempty"`
+	ClassLoss   float64 `json:"class_loss,omitempty"`
+	Hits        float64 `json:"hits,omitempty"`
+	Seconds     float64 `json:"seconds"`
 }

@@ -1,10 +1,12 @@
 package synth
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 
+	"github.com/onnx-adapt/onnx-adapt/finetune"
 	"github.com/onnx-adapt/onnx-adapt/internal/onnxpb"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 )
@@ -62,15 +64,34 @@ func layers(g *onnxio.Graph) []bnLayer {
 // a model whose BatchNormalization was folded into its convolutions).
 func Layers(m *onnxio.Model) int { return len(layers(m.Graph)) }
 
+// ErrNoClassScores: the class term (Options.ClassWeight) needs the
+// model's first output to be N×K class scores.
+var ErrNoClassScores = errors.New("synth: the class term needs the model's N×K class scores")
+
 // lossModel returns a copy of m whose only output is the statistics
 // objective (see the package documentation) for a batch of n images, of
-// shape [1,1].
-func lossModel(m *onnxio.Model, n int) (*onnxio.Model, error) {
-	c := m.Clone()
+// shape [1,1]. With logits, the model's n×K logits follow the objective
+// in the same output, [1, 1+n·K], for the class term; it returns K (0
+// without logits).
+func lossModel(m *onnxio.Model, n int, logits bool) (*onnxio.Model, int, error) {
+	c := finetune.LogitsModel(m)
 	g := c.Graph
+	var out *onnxio.Value
+	k := 0
+	if logits {
+		if len(g.Outputs) == 0 {
+			return nil, 0, fmt.Errorf("%w: it has no output", ErrNoClassScores)
+		}
+		out = g.Outputs[0]
+		sh := out.Type.Shape
+		if !out.Type.HasShape || len(sh) != 2 || !sh[1].Known() || sh[1].Value < 2 {
+			return nil, 0, fmt.Errorf("%w: its first output %q is %v", ErrNoClassScores, out.Name, sh)
+		}
+		k = int(sh[1].Value)
+	}
 	ls := layers(g)
 	if len(ls) == 0 {
-		return nil, fmt.Errorf("synth: the model has no BatchNormalization statistics")
+		return nil, 0, fmt.Errorf("synth: the model has no BatchNormalization statistics")
 	}
 	b := &lossBuilder{g: g}
 	ones := func(k int, v float64) *onnxio.Value {
@@ -106,9 +127,13 @@ func lossModel(m *onnxio.Model, n int) (*onnxio.Model, error) {
 			total = b.op("Add", total, term)
 		}
 	}
+	if out != nil {
+		flat := b.op("Reshape", out, b.int64s([]int64{1, int64(n * k)}))
+		total = b.op("Concat", total, flat, onnxio.AttrInt("axis", 1))
+	}
 	g.Outputs = []*onnxio.Value{total}
 	g.RemoveUnused()
-	return c, nil
+	return c, k, nil
 }
 
 // lossBuilder appends nodes to a graph.
@@ -120,6 +145,14 @@ func (b *lossBuilder) init(dims []int64, data []float32) *onnxio.Value {
 	t, err := onnxio.NewFloat32Tensor(dims, data)
 	if err != nil {
 		panic(err) // the dims always match the data here
+	}
+	return b.g.AddInitializer(b.g.UniqueName("synth/c"), t)
+}
+
+func (b *lossBuilder) int64s(data []int64) *onnxio.Value {
+	t, err := onnxio.NewInt64Tensor([]int64{int64(len(data))}, data)
+	if err != nil {
+		panic(err)
 	}
 	return b.g.AddInitializer(b.g.UniqueName("synth/c"), t)
 }

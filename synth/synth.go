@@ -29,7 +29,13 @@ type Options struct {
 	// Preprocess is the model's input normalisation: its Mean and Std map
 	// pixels in [0,1] to the model's input. Only those are used.
 	Preprocess dataset.Preprocess
-	// Seed seeds the initial images.
+	// ClassWeight weighs the class term of DeepInversion (Yin et al., CVPR
+	// 2020): every image is given a random target class, and the objective
+	// adds ClassWeight times the batch's mean cross-entropy of the model's
+	// prediction against those targets, so that the images are ones the
+	// model classifies, and confidently. 0: the statistics alone (ZeroQ).
+	ClassWeight float64
+	// Seed seeds the initial images and the targets.
 	Seed uint64
 	// Workers is the number of kernel goroutines (0: GOMAXPROCS).
 	Workers int
@@ -43,6 +49,8 @@ const (
 	DefaultBatch  = 32
 	DefaultSteps  = 200
 	DefaultLR     = 0.1
+	// DefaultClassWeight is the class term's weight that adapt uses.
+	DefaultClassWeight = 0.1
 )
 
 // Result describes a synthesis.
@@ -53,9 +61,19 @@ type Result struct {
 	Layers int `json:"layers"`
 	// Start and End are the objective of the first and last step,
 	// averaged over the batches.
-	Start   float64 `json:"start"`
-	End     float64 `json:"end"`
-	Seconds float64 `json:"seconds"`
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+	// ClassWeight is the option used. With a class term,
+	// ClassLoss is the mean cross-entropy against the targets and Hits the
+	// fraction of images the model gives their target class, at the last
+	// step, averaged over the batches.
+	ClassWeight float64 `json:"class_weight,omitempty"`
+	ClassLoss   float64 `json:"class_loss,omitempty"`
+	Hits        float64 `json:"hits,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	// Targets are the images' target classes, in order (nil without a
+	// class term).
+	Targets []int `json:"-"`
 }
 
 // Images synthesises calibration images for m (see the package
@@ -77,11 +95,14 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 	if o.LR <= 0 {
 		o.LR = DefaultLR
 	}
-	res := Result{Images: o.Images, Batch: o.Batch, Steps: o.Steps, Layers: Layers(m)}
+	if o.ClassWeight < 0 {
+		return nil, Result{}, fmt.Errorf("synth: negative class weight %g", o.ClassWeight)
+	}
+	res := Result{Images: o.Images, Batch: o.Batch, Steps: o.Steps, Layers: Layers(m), ClassWeight: o.ClassWeight}
 	if o.Workers > 0 {
 		defer kernels.SetWorkers(kernels.SetWorkers(o.Workers))
 	}
-	lm, err := lossModel(m, o.Batch)
+	lm, k, err := lossModel(m, o.Batch, o.ClassWeight > 0)
 	if err != nil {
 		return nil, res, err
 	}
@@ -109,6 +130,7 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
 	var imgs []image.Image
 	batches := 0
+	targets := make([]int, o.Batch)
 	for len(imgs) < o.Images {
 		opt := newAdam(o.Batch * per)
 		p := opt.x
@@ -117,7 +139,12 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 			c := (i / (H * W)) % C
 			p[i] = min(1, max(0, mean[c]+std[c]*rng.NormFloat64()))
 		}
-		first, last := 0.0, 0.0
+		for n := range targets {
+			if k > 0 {
+				targets[n] = rng.IntN(k)
+			}
+		}
+		first, last, lastCE, lastHits := 0.0, 0.0, 0.0, 0.0
 		for step := range o.Steps {
 			x := e.Input(0)
 			for i, v := range p {
@@ -125,9 +152,13 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 				x[i] = float32((v - mean[c]) / std[c])
 			}
 			e.Forward(true)
-			loss := float64(e.Logits()[0])
-			e.LogitsGrad()[0] = 1
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			out, grad := e.Logits(), e.LogitsGrad()
+			loss := float64(out[0])
+			grad[0] = 1
+			if k > 0 {
+				lastCE, lastHits = classTerm(out[1:], grad[1:], targets, k, o.ClassWeight)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(lastCE) {
 				return nil, res, fmt.Errorf("synth: the objective diverged at step %d", step+1)
 			}
 			if step == 0 {
@@ -147,18 +178,59 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 		}
 		res.Start += first
 		res.End += last
+		res.ClassLoss += lastCE
+		res.Hits += lastHits
 		batches++
 		for n := 0; n < o.Batch && len(imgs) < o.Images; n++ {
 			imgs = append(imgs, toImage(p[n*per:(n+1)*per], C, H, W))
+			if k > 0 {
+				res.Targets = append(res.Targets, targets[n])
+			}
 		}
 		if o.Log != nil {
-			o.Log.Info("synthetic batch", "images", len(imgs), "of", o.Images, "objective_start", first, "objective_end", last, "seconds", time.Since(start).Seconds())
+			o.Log.Info("synthetic batch", "images", len(imgs), "of", o.Images, "objective_start", first, "objective_end", last, "class_loss", lastCE, "hits", lastHits, "seconds", time.Since(start).Seconds())
 		}
 	}
 	res.Start /= float64(batches)
 	res.End /= float64(batches)
+	res.ClassLoss /= float64(batches)
+	res.Hits /= float64(batches)
 	res.Seconds = time.Since(start).Seconds()
 	return imgs, res, nil
+}
+
+// classTerm writes into grad the gradient of w times the mean
+// cross-entropy of the n×k logits z against targets, and returns that
+// mean cross-entropy (unweighted) and the fraction of rows whose largest
+// logit is the target's.
+func classTerm[T finetune.Float](z, grad []T, targets []int, k int, w float64) (ce, hits float64) {
+	n := len(targets)
+	for r, t := range targets {
+		row, g := z[r*k:(r+1)*k], grad[r*k:(r+1)*k]
+		top := 0
+		for c := range row {
+			if row[c] > row[top] {
+				top = c
+			}
+		}
+		if top == t {
+			hits++
+		}
+		mx := float64(row[top])
+		sum := 0.0
+		for _, v := range row {
+			sum += math.Exp(float64(v) - mx)
+		}
+		ce += mx + math.Log(sum) - float64(row[t])
+		for c, v := range row {
+			p := math.Exp(float64(v)-mx) / sum
+			if c == t {
+				p--
+			}
+			g[c] = T(w * p / float64(n))
+		}
+	}
+	return ce / float64(n), hits / float64(n)
 }
 
 // toImage quantises pixels in [0,1], C×H×W, to an 8-bit image.

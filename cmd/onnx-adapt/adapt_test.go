@@ -18,6 +18,7 @@ import (
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
 	"github.com/onnx-adapt/onnx-adapt/onnxio"
 	"github.com/onnx-adapt/onnx-adapt/search"
+	"github.com/onnx-adapt/onnx-adapt/synth"
 )
 
 // TestAdaptCLI runs the main job end to end on a small reference net with a
@@ -157,6 +158,9 @@ func TestAdaptDataModes(t *testing.T) {
 			}
 			if (tc.mode == search.ModeDataFree) != (hist.Data.Synthetic != nil) {
 				t.Errorf("history.json: synthetic %+v in mode %s", hist.Data.Synthetic, tc.mode)
+			}
+			if sy := hist.Data.Synthetic; sy != nil && (sy.ClassWeight != synth.DefaultClassWeight || !(sy.ClassLoss > 0) || sy.Hits <= 0) {
+				t.Errorf("history.json: synthetic images %+v, want the default class term (weight %g) with its cross-entropy and hits", sy, synth.DefaultClassWeight)
 			}
 		})
 	}

@@ -23,6 +23,7 @@ type adaptDataFlags struct {
 	test        float64
 	images      int
 	synthetic   int
+	classWeight float64
 	refit       bool
 	anchor      bool
 	anchorEvery int
@@ -33,6 +34,7 @@ func (f *adaptDataFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.test, "test", 0, "carve a test part (count, or fraction below 1) from data that has no test split; neither selection nor training sees it (the split is in history.json)")
 	fs.IntVar(&f.images, "images", 0, "use only this many training images, a seeded sample (0: all)")
 	fs.IntVar(&f.synthetic, "synthetic", 0, "with no --data: the number of images to synthesise from the model's BatchNormalization statistics (0: follows the model's cost, see search.SyntheticBudget)")
+	fs.Float64Var(&f.classWeight, "synthetic-class-weight", synth.DefaultClassWeight, "with no --data: weight of the class term in the synthesis (each image is made to be classified as a random target class, as DeepInversion does; 0: batch statistics alone, as ZeroQ does)")
 	fs.BoolVar(&f.refit, "refit", false, "refit, by least squares, the layers that read the channels each candidate removes (cost-following, and with --rank recon: on)")
 	fs.IntVar(&f.anchorEvery, "anchor-every", 0, "with --anchor, also anchor every N-th iteration's model before it is written (0: only the last)")
 	fs.BoolVar(&f.anchor, "anchor", false, "before the long-term fine-tune, refit every layer front to back towards the source's outputs at that layer, and keep it when it lowers the held-out loss without losing more held-out top-1 than a candidate may")
@@ -230,8 +232,11 @@ func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Data
 	if !e.quiet {
 		fmt.Fprintf(e.stderr, "no --data: data-free mode, synthesising %d images from the model's %d BatchNormalization layers (%d steps each; give --data to skip this)\n", images, layers, steps)
 	}
-	imgs, res, err := synth.Images(e.ctx, m, synth.Options{Images: images, Steps: steps, Preprocess: pre, Seed: c.train.seed, Log: e.log.WithGroup("synth")})
+	imgs, res, err := synth.Images(e.ctx, m, synth.Options{Images: images, Steps: steps, Preprocess: pre, Seed: c.train.seed, ClassWeight: c.learn.classWeight, Log: e.log.WithGroup("synth")})
 	if err != nil {
+		if errors.Is(err, synth.ErrNoClassScores) {
+			err = fmt.Errorf("%w (--synthetic-class-weight 0 synthesises without it)", err)
+		}
 		return nil, nil, err
 	}
 	ds := dataset.NewImages("synthetic", imgs)
@@ -242,12 +247,15 @@ func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Data
 	if !e.quiet {
 		fmt.Fprintf(e.stderr, "synthetic images: statistics objective %.3g → %.3g, BatchNormalization inputs %.3f (means) and %.3f (deviations) stored deviations off on average (%.0f s)\n",
 			res.Start, res.End, mm.Mean, mm.Std, res.Seconds)
+		if res.ClassWeight > 0 {
+			fmt.Fprintf(e.stderr, "synthetic images: class term at weight %g, cross-entropy %.3g against the targets, %.0f%% classified as their target\n", res.ClassWeight, res.ClassLoss, 100*res.Hits)
+		}
 	}
 	d := &adaptData{pre: pre}
 	d.info = search.DataInfo{Mode: search.ModeDataFree, Seed: c.train.seed,
 		Source: fmt.Sprintf("%d images synthesised from %d BatchNormalization layers", images, layers),
 		Synthetic: &search.SyntheticInfo{Images: res.Images, Steps: res.Steps, Batch: res.Batch, ObjectiveStart: res.Start, ObjectiveEnd: res.End,
-			MeanMismatch: mm.Mean, StdMismatch: mm.Std, Seconds: res.Seconds}}
+			MeanMismatch: mm.Mean, StdMismatch: mm.Std, ClassWeight: res.ClassWeight, ClassLoss: res.ClassLoss, Hits: res.Hits, Seconds: res.Seconds}}
 	return d, ds, nil
 }
 
