@@ -31,7 +31,7 @@
 // Images that match the statistics alone are fragile: the model's class
 // for them rests on small logit margins, so almost any change to the
 // model flips it (on ImageNet MobileNetV2, one 2% pruning step changes
-// the class of a third to a half of them, against 3–5% of real images).
+// the class of a quarter to over half of them, against 3–5% of real images).
 // Options.ClassWeight adds DeepInversion's class term (Yin et al., CVPR
 // 2020): each image gets a random target class, and the objective adds
 // that weight times the batch's mean cross-entropy against the targets.
