@@ -39,14 +39,7 @@ func TestObjectiveGradient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var frozen []string
-	for _, v := range lm.Graph.Initializers() {
-		frozen = append(frozen, v.Name)
-	}
-	e, err := finetune.Compile[float64](lm, finetune.Options{Batch: n, Train: true, FreezeBN: true, InputGrad: true, Frozen: frozen})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := frozenEngine(t, lm, n, true)
 	if len(e.Logits()) != 1 {
 		t.Fatalf("objective output of %d values, want 1", len(e.Logits()))
 	}
@@ -63,19 +56,8 @@ func TestObjectiveGradient(t *testing.T) {
 	e.LogitsGrad()[0] = 1
 	e.Backward()
 	grad := append([]float64(nil), e.InputGrad(0)...)
-	const h, tol = 1e-6, 1e-5
-	worst := 0.0
-	for _, i := range rng.Perm(len(x))[:40] {
-		old := x[i]
-		x[i] = old + h
-		up := f()
-		x[i] = old - h
-		down := f()
-		x[i] = old
-		fd := (up - down) / (2 * h)
-		worst = math.Max(worst, math.Abs(fd-grad[i])/math.Max(1, math.Abs(fd)))
-	}
-	if worst > tol {
+	const tol = 1e-5
+	if worst := worstFD(x, grad, f, rng); worst > tol {
 		t.Errorf("input gradient differs from finite differences by up to %.3g (tolerance %g)", worst, tol)
 	}
 	// The objective itself, from the BN inputs computed by another engine.
@@ -116,12 +98,33 @@ func TestObjectiveGradient(t *testing.T) {
 	}
 }
 
-// TestImagesMatchStatistics: images synthesised for the embedded
-// Fashion-MNIST model match its stored BatchNormalization statistics
-// within 0.1 stored deviations on average over layers and channels, for
-// the means and for the deviations, measured by onnxruntime on the 8-bit
-// images; the starting noise is at least three times further.
-func TestImagesMatchStatistics(t *testing.T) {
+// centralDiff is the central finite difference of f with respect to x[i].
+func centralDiff(x []float64, i int, f func() float64) float64 {
+	const h = 1e-6
+	old := x[i]
+	x[i] = old + h
+	up := f()
+	x[i] = old - h
+	down := f()
+	x[i] = old
+	return (up - down) / (2 * h)
+}
+
+// worstFD returns the largest relative difference between grad and
+// central finite differences of f over 40 random coordinates of x.
+func worstFD(x, grad []float64, f func() float64, rng *rand.Rand) float64 {
+	worst := 0.0
+	for _, i := range rng.Perm(len(x))[:40] {
+		fd := centralDiff(x, i, f)
+		worst = math.Max(worst, math.Abs(fd-grad[i])/math.Max(1, math.Abs(fd)))
+	}
+	return worst
+}
+
+// embedded returns the embedded Fashion-MNIST model, its shapes
+// inferred, and its preprocessing.
+func embedded(t *testing.T) (*onnxio.Model, dataset.Preprocess) {
+	t.Helper()
 	needORT(t)
 	m, err := pretrained.Load()
 	if err != nil {
@@ -130,7 +133,35 @@ func TestImagesMatchStatistics(t *testing.T) {
 	if err := m.Graph.InferShapes(); err != nil {
 		t.Fatal(err)
 	}
-	pre, _ := dataset.Preset("none", 1, 32, 32)
+	pre, err := dataset.Preset("none", 1, 32, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, pre
+}
+
+// frozenEngine compiles m in float64 for batches of n with every
+// initializer frozen; train adds the input gradient.
+func frozenEngine(t *testing.T, m *onnxio.Model, n int, train bool) *finetune.Engine[float64] {
+	t.Helper()
+	var frozen []string
+	for _, v := range m.Graph.Initializers() {
+		frozen = append(frozen, v.Name)
+	}
+	e, err := finetune.Compile[float64](m, finetune.Options{Batch: n, Train: train, FreezeBN: true, InputGrad: train, Frozen: frozen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestImagesMatchStatistics: images synthesised for the embedded
+// Fashion-MNIST model match its stored BatchNormalization statistics
+// within 0.1 stored deviations on average over layers and channels, for
+// the means and for the deviations, measured by onnxruntime on the 8-bit
+// images; the starting noise is at least three times further.
+func TestImagesMatchStatistics(t *testing.T) {
+	m, pre := embedded(t)
 	opts := Options{Images: 24, Batch: 24, Steps: 60, Preprocess: pre, Seed: 1}
 	check := func(o Options) Mismatch {
 		imgs, _, err := Images(context.Background(), m, o)
@@ -194,15 +225,8 @@ func TestClassTermGradient(t *testing.T) {
 		c, _ := classTerm(z, scratch, targets, k, w)
 		return w * c
 	}
-	const h = 1e-6
 	for i := range z {
-		old := z[i]
-		z[i] = old + h
-		up := f()
-		z[i] = old - h
-		down := f()
-		z[i] = old
-		if fd := (up - down) / (2 * h); math.Abs(fd-grad[i]) > 1e-7 {
+		if fd := centralDiff(z, i, f); math.Abs(fd-grad[i]) > 1e-7 {
 			t.Errorf("d/dz[%d]: %.9g, finite differences %.9g", i, grad[i], fd)
 		}
 	}
@@ -229,19 +253,10 @@ func TestClassTermGradient(t *testing.T) {
 
 // TestImagesClassTerm: with the class term, the images synthesised for
 // the embedded Fashion-MNIST model are classified as their targets by
-// onnxruntime on the 8-bit images, at least 90% of them, where without it
-// the model's classes follow from the statistics alone; the statistics
-// still match within 0.2 stored deviations.
+// onnxruntime on the 8-bit images, at least 90% of them, and the
+// statistics still match within 0.2 stored deviations.
 func TestImagesClassTerm(t *testing.T) {
-	needORT(t)
-	m, err := pretrained.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Graph.InferShapes(); err != nil {
-		t.Fatal(err)
-	}
-	pre, _ := dataset.Preset("none", 1, 32, 32)
+	m, pre := embedded(t)
 	o := Options{Images: 24, Batch: 24, Steps: 60, Preprocess: pre, Seed: 1, ClassWeight: DefaultClassWeight}
 	imgs, res, err := Images(context.Background(), m, o)
 	if err != nil {
@@ -302,18 +317,7 @@ func TestClassOutput(t *testing.T) {
 	if k != 4 {
 		t.Fatalf("%d classes, want 4", k)
 	}
-	compile := func(mm *onnxio.Model, train bool) *finetune.Engine[float64] {
-		var frozen []string
-		for _, v := range mm.Graph.Initializers() {
-			frozen = append(frozen, v.Name)
-		}
-		e, err := finetune.Compile[float64](mm, finetune.Options{Batch: n, Train: train, FreezeBN: true, InputGrad: train, Frozen: frozen})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	e, pe, le := compile(lm, true), compile(plain, false), compile(m, false)
+	e, pe, le := frozenEngine(t, lm, n, true), frozenEngine(t, plain, n, false), frozenEngine(t, m, n, false)
 	if len(e.Logits()) != 1+n*k {
 		t.Fatalf("output of %d values, want %d", len(e.Logits()), 1+n*k)
 	}
@@ -350,19 +354,7 @@ func TestClassOutput(t *testing.T) {
 	classTerm(e.Logits()[1:], g[1:], targets, k, w)
 	e.Backward()
 	grad := append([]float64(nil), e.InputGrad(0)...)
-	worst := 0.0
-	const h = 1e-6
-	for _, i := range rng.Perm(len(x))[:40] {
-		old := x[i]
-		x[i] = old + h
-		up := f()
-		x[i] = old - h
-		down := f()
-		x[i] = old
-		fd := (up - down) / (2 * h)
-		worst = math.Max(worst, math.Abs(fd-grad[i])/math.Max(1, math.Abs(fd)))
-	}
-	if worst > 1e-5 {
+	if worst := worstFD(x, grad, f, rng); worst > 1e-5 {
 		t.Errorf("input gradient differs from finite differences by up to %.3g", worst)
 	}
 }
