@@ -202,6 +202,18 @@ func relErr(got, want []float32) float64 {
 	return num / den
 }
 
+// silentConv is a 1×1 conv from 3 to 8 channels whose filters 2 and 5
+// are zero: the channels a test removes, carrying nothing.
+func (b *net) silentConv(x *onnxio.Value) *onnxio.Value {
+	w := make([]float32, 8*3)
+	for i := range w {
+		if o := i / 3; o != 2 && o != 5 {
+			w[i] = float32(b.rng.NormFloat64())
+		}
+	}
+	return b.conv(x, w, 8, 1, 1, 0, 1, false)
+}
+
 // TestRefitExactWhenRemovedChannelsAreZero: when the removed channels
 // carry nothing, the least-squares refit reproduces the layer exactly: it
 // returns the original weights of the kept channels, and the pruned,
@@ -210,13 +222,7 @@ func TestRefitExactWhenRemovedChannelsAreZero(t *testing.T) {
 	needORT(t)
 	b := newNet(t, 1)
 	x := b.input(1, 3, 9, 9)
-	wa := make([]float32, 8*3)
-	for i := range wa {
-		if o := i / 3; o != 2 && o != 5 {
-			wa[i] = float32(b.rng.NormFloat64())
-		}
-	}
-	a := b.conv(x, wa, 8, 1, 1, 0, 1, false) // filters 2 and 5 are zero
+	a := b.silentConv(x) // filters 2 and 5 are zero
 	y := b.conv(b.op("Relu", []*onnxio.Value{a}), nil, 6, 3, 1, 1, 1, true)
 	m := b.head(b.op("Relu", []*onnxio.Value{y}), 4)
 	ds := noise(40, 9, 1)

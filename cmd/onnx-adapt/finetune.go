@@ -153,9 +153,9 @@ func (c *finetuneCmd) run(e *env, args []string) error {
 		if err := c.anchorTo(e, m, lin, sp.Train, &pre, threads); err != nil {
 			return err
 		}
-	}
-	if c.anchor != "" && c.steps <= 0 && !(c.epochs > 0) {
-		return c.saveAnchored(e, m, lin)
+		if c.steps <= 0 && !(c.epochs > 0) {
+			return c.saveAnchored(e, m, lin)
+		}
 	}
 	prog := newTrainProgress(e)
 	cfg.Progress = prog.update
