@@ -240,11 +240,15 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 		return nil, err
 	}
 	// The groups, and a MACs or parameter target (the search checks a
-	// latency target once it has measured the source): after the data,
-	// whose mistakes come first, but before the data-free mode spends
-	// minutes synthesising images.
+	// latency target once it has measured the source), then the options
+	// as the training defaults resolve them for the images to be made:
+	// after the data, whose mistakes come first, but before the data-free
+	// mode spends minutes synthesising images.
 	if c.data.data == "" {
 		if err := search.Preflight(m, opts); err != nil {
+			return nil, err
+		}
+		if err := c.checkDataFree(e, m); err != nil {
 			return nil, err
 		}
 	}

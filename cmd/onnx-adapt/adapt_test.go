@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/cost"
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
@@ -102,6 +103,27 @@ func TestAdaptUsage(t *testing.T) {
 	if code != exitError || !strings.Contains(stderr, "dataset") {
 		t.Errorf("missing data: exit %d, %q", code, stderr)
 	}
+}
+
+// TestAdaptDataFreeUsageFirst: in the data-free mode, a usage mistake
+// that shows only once the training defaults follow the model's cost is
+// reported before any image is synthesised. On a 224×224 model the cost
+// leaves no short-term steps, so --refit=false leaves nothing to repair a
+// cut; it took minutes of synthesis to say so.
+func TestAdaptDataFreeUsageFirst(t *testing.T) {
+	costly := zooModel(t, "mobilenetv2", "--in-channels", "1", "--resolution", "224", "--width", "1")
+	out := filepath.Join(t.TempDir(), "out")
+	start := time.Now()
+	code, _, stderr := cli(t, costly, "--macs", "200000000", "--refit=false", "-o", out,
+		"--lut", filepath.Join(t.TempDir(), "lut.json"))
+	if code != exitUsage || !strings.Contains(stderr, "--short-steps 0") {
+		t.Fatalf("exit %d, stderr %q; want the usage error for --short-steps 0", code, stderr)
+	}
+	checkUsageMistake(t, stderr) // two lines: nothing about synthesising
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the output folder exists after a usage mistake: %v", err)
+	}
+	t.Logf("refused in %v", time.Since(start).Round(time.Millisecond))
 }
 
 // TestAdaptDataModes runs adapt without labels: on a folder of loose

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"strings"
 
@@ -116,22 +117,7 @@ func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData,
 			}
 		}
 	}
-	held := c.heldOut
-	if !c.fs.Changed("held-out") {
-		switch {
-		case !d.follow:
-		case d.info.Mode == search.ModeDataFree:
-			// A few dozen costly images: a third, for a held-out agreement
-			// finer than one image in a dozen.
-			held = float64(max(1, train.Len()/3))
-		default:
-			held = float64(search.HeldOutSize(train.Len(), d.macs))
-		}
-	}
-	if d.train, d.held, err = dataset.HoldOut(train, held, c.train.seed); err != nil {
-		if c.fs.Changed("held-out") {
-			return nil, usagef("--held-out: %v", err)
-		}
+	if d.train, d.held, err = c.holdOut(d, train); err != nil {
 		return nil, err
 	}
 	d.info.HeldOutSources = sources(d.held)
@@ -161,6 +147,31 @@ func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData,
 	}
 	d.info.Train, d.info.HeldOut = d.train.Len(), d.held.Len()
 	return d, nil
+}
+
+// holdOut carves the held-out part from the training images: --held-out,
+// or where its default follows the model's cost and the data (d.follow),
+// a size that does.
+func (c *adaptCmd) holdOut(d *adaptData, train dataset.Dataset) (rest, held dataset.Dataset, err error) {
+	size := c.heldOut
+	if !c.fs.Changed("held-out") {
+		switch {
+		case !d.follow:
+		case d.info.Mode == search.ModeDataFree:
+			// A few dozen costly images: a third, for a held-out agreement
+			// finer than one image in a dozen.
+			size = float64(max(1, train.Len()/3))
+		default:
+			size = float64(search.HeldOutSize(train.Len(), d.macs))
+		}
+	}
+	if rest, held, err = dataset.HoldOut(train, size, c.train.seed); err != nil {
+		if c.fs.Changed("held-out") {
+			return nil, nil, usagef("--held-out: %v", err)
+		}
+		return nil, nil, err
+	}
+	return rest, held, nil
 }
 
 // openData opens --data and carves the --test and --images parts; it
@@ -200,35 +211,82 @@ func (c *adaptCmd) openData(m *onnxio.Model) (*adaptData, dataset.Dataset, error
 	return d, train, nil
 }
 
-// synthesize makes the data-free mode's images from m's
-// BatchNormalization statistics, or refuses in one line when m has none.
-func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Dataset, error) {
-	layers := synth.Layers(m)
-	if layers == 0 {
+// syntheticPlan is what the data-free mode will synthesise, known before
+// it spends minutes doing so.
+type syntheticPlan struct {
+	layers, images, steps int
+	pre                   dataset.Preprocess
+	macs                  int64
+}
+
+// planSynthetic decides the data-free mode's images from m's
+// BatchNormalization statistics and cost, or refuses in one line when m
+// has no such statistics.
+func (c *adaptCmd) planSynthetic(m *onnxio.Model) (*syntheticPlan, error) {
+	p := &syntheticPlan{layers: synth.Layers(m)}
+	if p.layers == 0 {
 		// Bad input, not a usage mistake: one line, exit 1, nothing written.
-		return nil, nil, fmt.Errorf("no --data, and the model has no BatchNormalization statistics to synthesise inputs from (folded into its convolutions): give --data with a few hundred images of its input domain (a folder of images; labels are not needed)")
+		return nil, fmt.Errorf("no --data, and the model has no BatchNormalization statistics to synthesise inputs from (folded into its convolutions): give --data with a few hundred images of its input domain (a folder of images; labels are not needed)")
 	}
 	shape, err := imageInputShape(m)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	in, err := dataset.InputOf(shape)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	pre, err := in.Preprocess(c.data.preset)
-	if err != nil {
-		return nil, nil, usagef("--preset: %v", err)
+	if p.pre, err = in.Preprocess(c.data.preset); err != nil {
+		return nil, usagef("--preset: %v", err)
 	}
-	pre.Resize = dataset.ResizeNone // the images are made at the input's size
+	p.pre.Resize = dataset.ResizeNone // the images are made at the input's size
 	rep, err := cost.Analyze(m.Graph)
 	if err != nil {
+		return nil, err
+	}
+	p.macs = rep.MACs
+	p.images, p.steps = search.SyntheticBudget(rep.MACs)
+	if c.learn.synthetic > 0 {
+		p.images = c.learn.synthetic
+	}
+	return p, nil
+}
+
+// checkDataFree resolves the training defaults from the number of images
+// the data-free mode will synthesise, and has the options they give
+// validated, before any is made: a usage mistake that they reveal (such as
+// --refit=false where the cost leaves no short-term steps) is reported at
+// once, not after minutes of synthesis. The defaults it sets are the ones
+// the run then keeps: prepareData resolves them again from the same
+// counts.
+func (c *adaptCmd) checkDataFree(e *env, m *onnxio.Model) error {
+	p, err := c.planSynthetic(m)
+	if err != nil {
+		return err
+	}
+	d := &adaptData{pre: p.pre, macs: p.macs, follow: followsCost(false, p.macs)}
+	d.info.Mode = search.ModeDataFree
+	if d.train, _, err = c.holdOut(d, dataset.NewImages("planned", make([]image.Image, p.images))); err != nil {
+		return err
+	}
+	if err := c.trainingDefaults(d); err != nil {
+		return err
+	}
+	opts, err := c.options(e)
+	if err != nil {
+		return err
+	}
+	return c.validate(opts)
+}
+
+// synthesize makes the data-free mode's images from m's
+// BatchNormalization statistics (planSynthetic).
+func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Dataset, error) {
+	p, err := c.planSynthetic(m)
+	if err != nil {
 		return nil, nil, err
 	}
-	images, steps := search.SyntheticBudget(rep.MACs)
-	if c.learn.synthetic > 0 {
-		images = c.learn.synthetic
-	}
+	layers, images, steps, pre := p.layers, p.images, p.steps, p.pre
 	if !e.quiet {
 		fmt.Fprintf(e.stderr, "no --data: data-free mode, synthesising %d images from the model's %d BatchNormalization layers (%d steps each; give --data to skip this)\n", images, layers, steps)
 	}
