@@ -93,7 +93,7 @@ func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 			for i, p := range pts {
 				errs[i] = math.Abs(c.Apply(p.RawMS)-p.MeasuredMS) / p.MeasuredMS
 			}
-			if c.Scale >= 0.5 && c.Scale <= 2 && finite(c.OffsetMS) && Median(errs) <= 0.25 {
+			if c.Scale >= 0.5 && c.Scale <= 2 && finite(c.OffsetMS) && measure.Median(errs) <= 0.25 {
 				return c, nil
 			}
 		}
@@ -103,7 +103,7 @@ func FitCalibration(model, name string, pts []CalPoint) (Calibration, error) {
 		ratios[i] = p.MeasuredMS / p.RawMS
 	}
 	c := base
-	c.Scale, c.Form = Median(ratios), "ratio"
+	c.Scale, c.Form = measure.Median(ratios), "ratio"
 	return c, nil
 }
 
@@ -120,30 +120,18 @@ func repeatedMedian(pts []CalPoint) (scale, offset float64, ok bool) {
 			}
 		}
 		if len(slopes) > 0 {
-			perPoint = append(perPoint, Median(slopes))
+			perPoint = append(perPoint, measure.Median(slopes))
 		}
 	}
 	if len(perPoint) < 2 {
 		return 0, 0, false
 	}
-	scale = Median(perPoint)
+	scale = measure.Median(perPoint)
 	res := make([]float64, len(pts))
 	for i, p := range pts {
 		res[i] = p.MeasuredMS - scale*p.RawMS
 	}
-	return scale, Median(res), finite(scale)
-}
-
-// Median returns the median of xs (the mean of the middle two for an even
-// count); xs is not changed.
-func Median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return scale, measure.Median(res), finite(scale)
 }
 
 // ModelFingerprint returns the Fingerprint of graph g.

@@ -80,7 +80,7 @@ func (c *calibrator) pathRatio(raw float64) float64 {
 	if len(gaps) == 0 || c.srcMS <= 0 {
 		return 0
 	}
-	return raw * lut.Median(gaps) / c.srcMS
+	return raw * measure.Median(gaps) / c.srcMS
 }
 
 // add adds the point of a model whose raw table estimate is raw and whose

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/ort"
@@ -228,7 +227,7 @@ const Batches = 5
 // remedy for a correlated series).
 func noiseOf(xs []float64) (float64, float64) {
 	blocks, batches := StandardErrors(xs)
-	return median(xs), max(blocks, batches)
+	return Median(xs), max(blocks, batches)
 }
 
 // StandardErrors returns two estimates of the standard error of the median
@@ -243,17 +242,28 @@ func StandardErrors(xs []float64) (blocks, batches float64) {
 	}
 	meds := make([]float64, Batches)
 	for b := range meds {
-		meds[b] = median(xs[b*n/Batches : (b+1)*n/Batches])
+		meds[b] = Median(xs[b*n/Batches : (b+1)*n/Batches])
 	}
 	_, batches = medianSE(meds)
 	return blocks, batches
 }
 
-// median returns the median of xs (which it leaves as they are).
-func median(xs []float64) float64 {
+// Median returns the median of xs: the middle value, or the mean of the
+// middle two for an even count (xs is left as it is; 0 for none). Not
+// gonum's stat.Quantile(0.5, stat.LinInterp, ...), which interpolates the
+// empirical distribution: for {1, 4, 6} it gives 2.5, and for an even
+// count the lower middle value.
+func Median(xs []float64) float64 {
+	n := len(xs)
+	if n == 0 {
+		return 0
+	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	return stat.Quantile(0.5, stat.LinInterp, s, nil)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // medianSE returns the median of xs and its standard error
@@ -262,12 +272,12 @@ func medianSE(xs []float64) (float64, float64) {
 	if len(xs) == 0 {
 		return 0, 0
 	}
-	med := median(xs)
+	med := Median(xs)
 	dev := make([]float64, len(xs))
 	for i, x := range xs {
 		dev[i] = math.Abs(x - med)
 	}
-	return med, 1.2533 * 1.4826 * median(dev) / math.Sqrt(float64(len(xs)))
+	return med, 1.2533 * 1.4826 * Median(dev) / math.Sqrt(float64(len(xs)))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -239,15 +239,36 @@ func TestFloorOf(t *testing.T) {
 	}
 }
 
+// TestMedian: the middle value, the mean of the middle two for an even
+// count, whatever the order; the input is left as it is.
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		xs   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{7}, 7},
+		{[]float64{6, 1, 4}, 4}, // gonum's LinInterp quantile gives 2.5
+		{[]float64{4, 1}, 2.5},
+		{[]float64{5, 1, 3, 2}, 2.5}, // LinInterp: 2, the lower middle
+		{[]float64{0.3, 0.1, 0.2, 0.1, 0.5}, 0.2},
+	} {
+		in := slices.Clone(tc.xs)
+		if got := measure.Median(in); got != tc.want || !slices.Equal(in, tc.xs) {
+			t.Errorf("Median(%v) = %v (input now %v), want %v", tc.xs, got, in, tc.want)
+		}
+	}
+}
+
 // TestPool: pooled latencies keep every block in order, so that ratios of
 // pooled figures are still taken round by round (the median of an even
-// count is the lower middle one, as gonum's LinInterp gives).
+// count is the mean of the middle two).
 func TestPool(t *testing.T) {
 	a := measure.Latency{BlocksMS: []float64{1, 2, 3}, P10MS: 1, P90MS: 3, Runs: 15, BlockRuns: 5}
 	b := measure.Latency{BlocksMS: []float64{4, 5}, P10MS: 4, P90MS: 5, Runs: 10, BlockRuns: 5}
 	c := measure.Latency{BlocksMS: []float64{6}, P10MS: 6, P90MS: 6, Runs: 5, BlockRuns: 5}
 	p := measure.Pool([]measure.Latency{a, b, c})
-	if !slices.Equal(p.BlocksMS, []float64{1, 2, 3, 4, 5, 6}) || p.MS != 3 || p.Runs != 30 || p.P10MS != 11.0/3 || p.P90MS != 14.0/3 || p.NoiseMS <= 0 {
+	if !slices.Equal(p.BlocksMS, []float64{1, 2, 3, 4, 5, 6}) || p.MS != 3.5 || p.Runs != 30 || p.P10MS != 11.0/3 || p.P90MS != 14.0/3 || p.NoiseMS <= 0 {
 		t.Errorf("Pool = %#v", p)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"slices"
 	"strconv"
 
 	"gonum.org/v1/gonum/stat"
@@ -66,14 +65,8 @@ func main() {
 	sd := stat.StdDev(rs, nil)
 	fmt.Printf("ratios %.3f\nmean %.4f, SD %.4f; median reported noise %.4f (SD/noise %.1f); "+
 		"mean SE from the blocks %.4f (SD/it %.1f), from %d batch medians %.4f (SD/it %.1f)\n",
-		rs, stat.Mean(rs, nil), sd, median(ns), sd/median(ns),
+		rs, stat.Mean(rs, nil), sd, measure.Median(ns), sd/measure.Median(ns),
 		stat.Mean(blockSE, nil), sd/stat.Mean(blockSE, nil), measure.Batches, stat.Mean(batchSE, nil), sd/stat.Mean(batchSE, nil))
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return stat.Quantile(0.5, stat.LinInterp, s, nil)
 }
 
 func encode(path string) []byte {
