@@ -62,7 +62,7 @@ func Markdown(w io.Writer, res *search.Result) error {
 	fmt.Fprintf(bw, "\nLatency is onnxruntime's, measured on the whole model at batch 1; the noise column is %s. "+
 		"Test top-1 is evaluated for the source and the final model only: it decides nothing.\n", noiseText)
 	if n := len(res.Checks); n > 0 {
-		fmt.Fprintf(bw, "\nConfirmation measurements (five times the rounds of an iteration's):\n\n| after iteration | measured ms | noise ms | limit ms | passed |\n|--:|--:|--:|--:|---|\n")
+		fmt.Fprintf(bw, "\nConfirmation measurements (interleaved with the source, with more rounds than an iteration's):\n\n| after iteration | timed in | measured ms | noise ms | limit ms | passed |\n|--:|---|--:|--:|--:|---|\n")
 		for _, c := range res.Checks {
 			after := fmt.Sprint(c.After)
 			if c.Final {
@@ -71,7 +71,7 @@ func Markdown(w io.Writer, res *search.Result) error {
 			if c.Own != nil {
 				after += ", verdict pooled with the check before it (the same architecture)"
 			}
-			fmt.Fprintf(bw, "| %s | %.3f | ±%.3f | %.3f | %v |\n", after, c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Passed)
+			fmt.Fprintf(bw, "| %s | %s | %.3f | ±%.3f | %.3f | %v |\n", after, timedIn(c), c.MeasuredMS, c.NoiseMS, c.LimitMS, c.Passed)
 		}
 	}
 	fmt.Fprintf(bw, "\n![held-out top-1 against measured latency](%s)\n", PlotFile)
@@ -187,4 +187,16 @@ func targetText(res *search.Result) string {
 		return "none recorded"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// timedIn says where a check was timed: in fresh processes, pooled, or in
+// the adapting one (at five times an iteration's rounds).
+func timedIn(c search.Check) string {
+	switch {
+	case !c.FreshProcess:
+		return "the adapting process"
+	case c.Processes > 1:
+		return fmt.Sprintf("%d fresh processes, pooled", c.Processes)
+	}
+	return "a fresh process"
 }

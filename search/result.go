@@ -195,9 +195,11 @@ type Result struct {
 	Recon Recon    `json:"recon"`
 }
 
-// Check is a confirmation measurement of the latency, with five times the
-// rounds (100 by default), interleaved with the source, and timed by
-// Options.Timer when it is set. When an iteration's measurement
+// Check is a confirmation measurement of the latency, interleaved with the
+// source, with more rounds than an iteration's: with Options.Timer, in
+// three fresh processes of twice the rounds each, pooled; without it, one
+// measurement of five times the rounds in this process (see checkPlan).
+// When an iteration's measurement
 // meets the latency target with the margin to spare, the search checks
 // before it stops: it stops only when the check meets the target with
 // confidence (measure.Sure), and otherwise goes on. The final model's
