@@ -290,11 +290,13 @@ func TestRunLatency(t *testing.T) {
 	// moved 6× between runs, through the calibration line's intercept on a
 	// net this small, and reached 0.58 of the source on an idle machine.)
 	// On a loaded machine the fixed cost of each of the net's operators
-	// grows, and the smallest model was priced at 0.77 and 0.98 of the
-	// source (two training threads on the two cores): 70% is then out of
-	// reach, and this part cannot run.
+	// grows, and the smallest model is slower against the source (the
+	// table priced it at 0.77 and 0.98 of the source with two training
+	// threads on the two cores; the refusal is now on the smallest model
+	// timed alongside the source, ue.Measured): 70% is then out of reach,
+	// and this part cannot run.
 	if ue.Best > 0.65 {
-		t.Skipf("the smallest model is priced at %.3f of the source on this (loaded?) machine: 70%% is out of reach", ue.Best)
+		t.Skipf("the smallest model measured %.3f ± %.3f of the source on this (loaded?) machine: 70%% is out of reach", ue.Best, ue.Noise)
 	}
 	opts.Constraints.LatencyFraction = 0.7
 	opts.Schedule = search.Schedule{First: 0.05, Decay: 0.9}
@@ -489,14 +491,15 @@ func TestLatencyFraction(t *testing.T) {
 	opts.Schedule = search.Schedule{First: 0.1, Decay: 0.9}
 	opts.MaxIterations = 3
 	res, err := search.Run(context.Background(), tinyNet(t), opts)
-	// The tiny net's table is measured by the test itself; on a loaded
-	// machine (CI runs packages side by side) its per-operator entries
-	// have priced the smallest model at 0.993 of the source, and the
-	// search then refuses 0.9 as out of reach. Reachability has its own
-	// test (TestRunLatency); this one is about judging a fraction.
+	// On a loaded machine (CI runs packages side by side) the tiny net's
+	// smallest model, timed alongside the source, can come out above 0.9
+	// of it (its operators' fixed costs grow; the table once priced it at
+	// 0.993), and the search then refuses 0.9 as out of reach.
+	// Reachability has its own test (TestRunLatency); this one is about
+	// judging a fraction.
 	var ue *search.UnreachableError
 	if errors.As(err, &ue) {
-		t.Skipf("the smallest model is priced at %.3f of the source on this (loaded?) machine: %v is out of reach", ue.Best, frac)
+		t.Skipf("the smallest model measured %.3f ± %.3f of the source on this (loaded?) machine: %v is out of reach", ue.Best, ue.Noise, frac)
 	}
 	if err != nil {
 		t.Fatal(err)
