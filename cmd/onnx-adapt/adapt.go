@@ -244,11 +244,12 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	// as the training defaults resolve them for the images to be made:
 	// after the data, whose mistakes come first, but before the data-free
 	// mode spends minutes synthesising images.
+	var plan *syntheticPlan // the data-free mode's images, nil with --data
 	if c.data.data == "" {
 		if err := search.Preflight(m, opts); err != nil {
 			return nil, err
 		}
-		if err := c.checkDataFree(e, m); err != nil {
+		if plan, err = c.checkDataFree(e, m); err != nil {
 			return nil, err
 		}
 	}
@@ -262,7 +263,7 @@ func (c *adaptCmd) prepare(e *env, args []string) (*adaptJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := c.prepareData(e, m, src)
+	d, err := c.prepareData(e, m, src, plan)
 	if err != nil {
 		return nil, err
 	}

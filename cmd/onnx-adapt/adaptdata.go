@@ -80,18 +80,18 @@ func followsCost(labelled bool, macs int64) bool {
 	return !labelled || macs > search.CostlyMACs
 }
 
-// prepareData opens the data, or synthesises it when there is none,
-// carves the test, sample and held-out parts, and labels unlabelled
-// held-out and test images with the source's predictions (src,
-// serialized).
-func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte) (*adaptData, error) {
+// prepareData opens the data, or synthesises the images plan describes
+// when there is none (plan not nil), carves the test, sample and held-out
+// parts, and labels unlabelled held-out and test images with the source's
+// predictions (src, serialized).
+func (c *adaptCmd) prepareData(e *env, m *onnxio.Model, src []byte, plan *syntheticPlan) (*adaptData, error) {
 	var (
 		d     *adaptData
 		train dataset.Dataset
 		err   error
 	)
-	if c.data.data == "" {
-		d, train, err = c.synthesize(e, m)
+	if plan != nil {
+		d, train, err = c.synthesize(e, m, plan)
 	} else {
 		d, train, err = c.openData(m)
 	}
@@ -258,34 +258,33 @@ func (c *adaptCmd) planSynthetic(m *onnxio.Model) (*syntheticPlan, error) {
 // --refit=false where the cost leaves no short-term steps) is reported at
 // once, not after minutes of synthesis. The defaults it sets are the ones
 // the run then keeps: prepareData resolves them again from the same
-// counts.
-func (c *adaptCmd) checkDataFree(e *env, m *onnxio.Model) error {
+// counts. It returns the plan, for synthesize.
+func (c *adaptCmd) checkDataFree(e *env, m *onnxio.Model) (*syntheticPlan, error) {
 	p, err := c.planSynthetic(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d := &adaptData{pre: p.pre, macs: p.macs, follow: followsCost(false, p.macs)}
 	d.info.Mode = search.ModeDataFree
 	if d.train, _, err = c.holdOut(d, dataset.NewImages("planned", make([]image.Image, p.images))); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.trainingDefaults(d); err != nil {
-		return err
+		return nil, err
 	}
 	opts, err := c.options(e)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.validate(opts)
+	if err := c.validate(opts); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// synthesize makes the data-free mode's images from m's
-// BatchNormalization statistics (planSynthetic).
-func (c *adaptCmd) synthesize(e *env, m *onnxio.Model) (*adaptData, dataset.Dataset, error) {
-	p, err := c.planSynthetic(m)
-	if err != nil {
-		return nil, nil, err
-	}
+// synthesize makes the images p plans from m's BatchNormalization
+// statistics.
+func (c *adaptCmd) synthesize(e *env, m *onnxio.Model, p *syntheticPlan) (*adaptData, dataset.Dataset, error) {
 	layers, images, steps, pre := p.layers, p.images, p.steps, p.pre
 	if !e.quiet {
 		fmt.Fprintf(e.stderr, "no --data: data-free mode, synthesising %d images from the model's %d BatchNormalization layers (%d steps each; give --data to skip this)\n", images, layers, steps)
