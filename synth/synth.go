@@ -130,7 +130,8 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
 	var imgs []image.Image
 	batches := 0
-	targets := make([]int, o.Batch)
+	targets := make([]int32, o.Batch)
+	class := newClassTerm[float32](k, targets, o.ClassWeight)
 	for len(imgs) < o.Images {
 		opt := newAdam(o.Batch * per)
 		p := opt.x
@@ -139,9 +140,9 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 			c := (i / (H * W)) % C
 			p[i] = min(1, max(0, mean[c]+std[c]*rng.NormFloat64()))
 		}
-		for n := range targets {
-			if k > 0 {
-				targets[n] = rng.IntN(k)
+		if k > 0 {
+			for n := range targets {
+				targets[n] = int32(rng.IntN(k))
 			}
 		}
 		first, last, lastCE, lastHits := 0.0, 0.0, 0.0, 0.0
@@ -156,7 +157,7 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 			loss := float64(out[0])
 			grad[0] = 1
 			if k > 0 {
-				lastCE, lastHits = classTerm(out[1:], grad[1:], targets, k, o.ClassWeight)
+				lastCE, lastHits = class.apply(out[1:], grad[1:])
 			}
 			if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(lastCE) {
 				return nil, res, fmt.Errorf("synth: the objective diverged at step %d", step+1)
@@ -184,7 +185,7 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 		for n := 0; n < o.Batch && len(imgs) < o.Images; n++ {
 			imgs = append(imgs, toImage(p[n*per:(n+1)*per], C, H, W))
 			if k > 0 {
-				res.Targets = append(res.Targets, targets[n])
+				res.Targets = append(res.Targets, int(targets[n]))
 			}
 		}
 		if o.Log != nil {
@@ -199,38 +200,49 @@ func Images(ctx context.Context, m *onnxio.Model, opts Options) ([]image.Image, 
 	return imgs, res, nil
 }
 
-// classTerm writes into grad the gradient of w times the mean
-// cross-entropy of the n×k logits z against targets, and returns that
-// mean cross-entropy (unweighted) and the fraction of rows whose largest
-// logit is the target's.
-func classTerm[T finetune.Float](z, grad []T, targets []int, k int, w float64) (ce, hits float64) {
-	n := len(targets)
-	for r, t := range targets {
-		row, g := z[r*k:(r+1)*k], grad[r*k:(r+1)*k]
+// classTerm is DeepInversion's class term: w times the mean cross-entropy
+// of rows of logits against their target classes, by finetune.LossGrad.
+// That runs in float64 on copies of the logits, so that each gradient
+// value is rounded to T once.
+type classTerm[T finetune.Float] struct {
+	loss    finetune.Loss
+	targets []int32
+	w       float64
+	z, g    []float64 // float64 copies of the logits and their gradient
+}
+
+// newClassTerm returns the class term for one row of k logits per target;
+// it reads targets at every apply (Images refills them batch by batch).
+func newClassTerm[T finetune.Float](k int, targets []int32, w float64) *classTerm[T] {
+	n := len(targets) * k
+	return &classTerm[T]{loss: finetune.Loss{Classes: k}, targets: targets, w: w, z: make([]float64, n), g: make([]float64, n)}
+}
+
+// apply writes into grad the gradient of the term at the logits z, and
+// returns the mean cross-entropy (unweighted) and the fraction of rows
+// whose largest logit is the target's.
+func (c *classTerm[T]) apply(z, grad []T) (ce, hits float64) {
+	k := c.loss.Classes
+	for i := range c.z {
+		c.z[i] = float64(z[i])
+	}
+	ce = finetune.LossGrad(&c.loss, len(c.targets), c.z, c.targets, nil, c.g).CE
+	for i, v := range c.g {
+		grad[i] = T(c.w * v)
+	}
+	for r, t := range c.targets {
+		row := c.z[r*k : (r+1)*k]
 		top := 0
-		for c := range row {
-			if row[c] > row[top] {
-				top = c
+		for j := range row {
+			if row[j] > row[top] {
+				top = j
 			}
 		}
-		if top == t {
+		if top == int(t) {
 			hits++
 		}
-		mx := float64(row[top])
-		sum := 0.0
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		ce += mx + math.Log(sum) - float64(row[t])
-		for c, v := range row {
-			p := math.Exp(float64(v)-mx) / sum
-			if c == t {
-				p--
-			}
-			g[c] = T(w * p / float64(n))
-		}
 	}
-	return ce / float64(n), hits / float64(n)
+	return ce, hits / float64(len(c.targets))
 }
 
 // toImage quantises pixels in [0,1], C×H×W, to an 8-bit image.

@@ -216,13 +216,14 @@ func TestClassTermGradient(t *testing.T) {
 	for i := range z {
 		z[i] = 3 * rng.NormFloat64()
 	}
-	targets := []int{0, 4, 2}
+	targets := []int32{0, 4, 2}
 	z[0*k+0] = 10 // row 0: the target is the top logit
 	grad := make([]float64, n*k)
-	ce, hits := classTerm(z, grad, targets, k, w)
+	class := newClassTerm[float64](k, targets, w)
+	ce, hits := class.apply(z, grad)
 	scratch := make([]float64, n*k)
 	f := func() float64 {
-		c, _ := classTerm(z, scratch, targets, k, w)
+		c, _ := class.apply(z, scratch)
 		return w * c
 	}
 	for i := range z {
@@ -242,7 +243,7 @@ func TestClassTermGradient(t *testing.T) {
 			}
 		}
 		direct += (math.Log(sum) - row[tg]) / n
-		if top == tg {
+		if top == int(tg) {
 			wantHits++
 		}
 	}
@@ -340,18 +341,19 @@ func TestClassOutput(t *testing.T) {
 			t.Fatalf("logit %d: %.12g, the model's %.12g", i, out[1+i], v)
 		}
 	}
-	targets := []int{1, 3, 0}
+	targets := []int32{1, 3, 0}
+	class := newClassTerm[float64](k, targets, w)
 	scratch := make([]float64, n*k)
 	f := func() float64 {
 		e.Forward(true)
 		o := e.Logits()
-		ce, _ := classTerm(o[1:], scratch, targets, k, w)
+		ce, _ := class.apply(o[1:], scratch)
 		return o[0] + w*ce
 	}
 	f()
 	g := e.LogitsGrad()
 	g[0] = 1
-	classTerm(e.Logits()[1:], g[1:], targets, k, w)
+	class.apply(e.Logits()[1:], g[1:])
 	e.Backward()
 	grad := append([]float64(nil), e.InputGrad(0)...)
 	if worst := worstFD(x, grad, f, rng); worst > 1e-5 {
