@@ -142,17 +142,17 @@ type lossBuilder struct {
 }
 
 func (b *lossBuilder) init(dims []int64, data []float32) *onnxio.Value {
-	t, err := onnxio.NewFloat32Tensor(dims, data)
-	if err != nil {
-		panic(err) // the dims always match the data here
-	}
-	return b.g.AddInitializer(b.g.UniqueName("synth/c"), t)
+	return b.add(onnxio.NewFloat32Tensor(dims, data))
 }
 
 func (b *lossBuilder) int64s(data []int64) *onnxio.Value {
-	t, err := onnxio.NewInt64Tensor([]int64{int64(len(data))}, data)
+	return b.add(onnxio.NewInt64Tensor([]int64{int64(len(data))}, data))
+}
+
+// add adds t as a constant initializer.
+func (b *lossBuilder) add(t *onnxio.Tensor, err error) *onnxio.Value {
 	if err != nil {
-		panic(err)
+		panic(err) // the dims always match the data here
 	}
 	return b.g.AddInitializer(b.g.UniqueName("synth/c"), t)
 }
